@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// Compile-time configuration: ISA detection, assertions, exceptions, the ABI namespace.
+#ifndef XFMR_CONFIG_HPP
+#define XFMR_CONFIG_HPP
+
+#include <cstdio>
+#include <cstdlib>
+
+// ---- ISA selection (compile time; see simd/isa.hpp) ------------------------------------------
+// XFMR_FORCE_SCALAR wins; otherwise the widest ISA the compiler flags allow.
+#if defined(XFMR_FORCE_SCALAR)
+#define XFMR_HAS_AVX2 0
+#elif defined(__AVX2__) && defined(__FMA__)
+#define XFMR_HAS_AVX2 1
+#else
+#define XFMR_HAS_AVX2 0
+#endif
+
+#if XFMR_HAS_AVX2
+#define XFMR_ISA_TAG avx2
+#else
+#define XFMR_ISA_TAG scalar
+#endif
+
+// ---- ABI namespace ----------------------------------------------------------------------------
+// Translation units built with different ISA flags link different symbols instead of letting the
+// linker keep one copy and run AVX2 code on a machine without it. Users still write xfmr::Rope.
+#define XFMR_ABI_CONCAT_(a, b) a##b
+#define XFMR_ABI_CONCAT(a, b) XFMR_ABI_CONCAT_(a, b)
+#define XFMR_ABI_NAMESPACE XFMR_ABI_CONCAT(v0_, XFMR_ISA_TAG)
+#define XFMR_NAMESPACE_BEGIN \
+  namespace xfmr {           \
+  inline namespace XFMR_ABI_NAMESPACE {
+#define XFMR_NAMESPACE_END \
+  }                        \
+  }
+
+// ---- Assertions: kernel preconditions, on in tests and debug builds ---------------------------
+#if !defined(XFMR_ENABLE_ASSERTS) && !defined(NDEBUG)
+#define XFMR_ENABLE_ASSERTS 1
+#endif
+#if defined(XFMR_ENABLE_ASSERTS) && XFMR_ENABLE_ASSERTS
+#define XFMR_ASSERT(cond)                                                                      \
+  ((cond) ? static_cast<void>(0)                                                               \
+          : (std::fprintf(stderr, "%s:%d: xfmr assertion failed: %s\n", __FILE__, __LINE__, #cond), \
+             std::abort()))
+#else
+#define XFMR_ASSERT(cond) static_cast<void>(0)
+#endif
+
+// ---- Exceptions, or abort with the message under -fno-exceptions ------------------------------
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define XFMR_THROW(exception) throw exception
+#else
+#define XFMR_THROW(exception) \
+  (std::fprintf(stderr, "xfmr: %s\n", (exception).what()), std::abort())
+#endif
+
+#if defined(__GNUC__)
+#define XFMR_INLINE inline __attribute__((always_inline))
+#define XFMR_COLD __attribute__((cold, noinline))
+#else
+#define XFMR_INLINE inline
+#define XFMR_COLD
+#endif
+
+#endif  // XFMR_CONFIG_HPP

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// Vec<T, scalar_isa>: the one-lane reference implementation of the vector vocabulary.
+#ifndef XFMR_SIMD_VEC_SCALAR_HPP
+#define XFMR_SIMD_VEC_SCALAR_HPP
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "isa.hpp"
+
+XFMR_NAMESPACE_BEGIN
+namespace simd {
+
+template <typename T, class Isa>
+struct Vec;
+
+/// One lane. max/min follow the x86 rule `max(a, b) = a > b ? a : b` (b when either is NaN), so
+/// kernels written once behave the same on every ISA.
+template <typename T>
+struct Vec<T, scalar_isa> {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "xfmr::simd::Vec<T, Isa>: T must be float or double");
+  using type = T;
+  static constexpr std::size_t lanes = 1;
+
+  static XFMR_INLINE type load(const T* p) noexcept { return *p; }
+  static XFMR_INLINE void store(T* p, type v) noexcept { *p = v; }
+  /// First n lanes (n < lanes); the rest are zero. Never touches p[n] or beyond.
+  static XFMR_INLINE type load_partial(const T* p, std::size_t n) noexcept {
+    return n ? *p : T(0);
+  }
+  static XFMR_INLINE void store_partial(T* p, type v, std::size_t n) noexcept {
+    if (n) *p = v;
+  }
+  static XFMR_INLINE type set1(T a) noexcept { return a; }
+  static XFMR_INLINE type zero() noexcept { return T(0); }
+  static XFMR_INLINE type add(type a, type b) noexcept { return a + b; }
+  static XFMR_INLINE type sub(type a, type b) noexcept { return a - b; }
+  static XFMR_INLINE type mul(type a, type b) noexcept { return a * b; }
+  /// a·b + c and c − a·b (contracted to one FMA where the target has it).
+  static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return a * b + c; }
+  static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept { return c - a * b; }
+  static XFMR_INLINE type max(type a, type b) noexcept { return a > b ? a : b; }
+  static XFMR_INLINE type min(type a, type b) noexcept { return a < b ? a : b; }
+  /// Round to nearest, ties to even (the default floating-point environment).
+  static XFMR_INLINE type round(type a) noexcept { return std::nearbyint(a); }
+  /// 2^n for an integer-valued n inside the normal exponent range; NaN stays NaN.
+  static XFMR_INLINE type pow2i(type n) noexcept {
+    if (!(n == n)) return n;
+    using Bits = std::conditional_t<std::is_same_v<T, float>, std::int32_t, std::int64_t>;
+    constexpr int mantissa = std::is_same_v<T, float> ? 23 : 52;
+    constexpr Bits bias = std::is_same_v<T, float> ? 127 : 1023;
+    const Bits bits = (static_cast<Bits>(n) + bias) << mantissa;
+    T out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  }
+  static XFMR_INLINE T reduce_add(type a) noexcept { return a; }
+  static XFMR_INLINE T reduce_max(type a) noexcept { return a; }
+};
+
+}  // namespace simd
+XFMR_NAMESPACE_END
+
+#endif  // XFMR_SIMD_VEC_SCALAR_HPP

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+// Common types: row-major Eigen matrices and the views every component takes.
+#ifndef XFMR_TYPES_HPP
+#define XFMR_TYPES_HPP
+
+#include <cstdint>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#include "config.hpp"
+
+XFMR_NAMESPACE_BEGIN
+
+using Index = Eigen::Index;
+
+/// Row-major dense matrix: one token per row, channels contiguous.
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
+
+/// Views. Rows may be strided (a block of a larger matrix); channels within a row are contiguous.
+template <typename T>
+using MatrixRef = Eigen::Ref<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using ConstMatrixRef = const Eigen::Ref<const RowMatrix<T>, 0, Eigen::OuterStride<>>&;
+
+/// Integer positions (one per token) and integer coordinate tuples (one row per token).
+using PositionVector = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;
+using ConstPositionsRef = const Eigen::Ref<const PositionVector>&;
+using CoordinateMatrix =
+    Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstCoordinatesRef = const Eigen::Ref<const CoordinateMatrix, 0, Eigen::OuterStride<>>&;
+
+namespace detail {
+template <typename T>
+inline constexpr bool is_real_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
+inline constexpr double kPi = 3.141592653589793238462643383279502884;
+}  // namespace detail
+
+XFMR_NAMESPACE_END
+
+#endif  // XFMR_TYPES_HPP
