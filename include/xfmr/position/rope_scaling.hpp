@@ -20,7 +20,8 @@ enum class RopeScalingType {
   NtkAware,    ///< b' = b · s^(d_rot/(d_rot−2))
   NtkFixed,    ///< θ'_r = θ_r · s^(−2(r+1)/d_rot)  (last pair exactly PI)
   NtkMixed,    ///< θ'_r = θ_r · exp(−a(r+1)^β), a = ln s / (d_rot/2)^β  (β=1 fixed, β=0 PI)
-  DynamicNtk,  ///< NtkAware with s replaced by s·L/L_train − (s−1) once L > L_train
+  DynamicNtk,  ///< NtkAware with s replaced by s·L/L_train − (s−1) once L > L_train (HF
+               ///< "dynamic"); rebuild the Rope when L grows, as HF recomputes its cache
   Yarn,        ///< NTK-by-parts ramp between extrapolation and PI, plus attention factor μ
   Llama3,      ///< wavelength bands: long ones PI, short ones kept, linear blend between
 };
@@ -122,7 +123,8 @@ inline std::vector<double> rope_inv_freq(Index rotary_dim, double base,
   const Index pairs = rotary_dim / 2;
   double b = base;
   if (scaling.type == T::NtkAware && rotary_dim > 2) b = base * std::pow(s, d / (d - 2));
-  if (scaling.type == T::DynamicNtk && rotary_dim > 2 &&
+  // Factor 1 disables dynamic NTK too (HF's formula would still grow the base past L_train).
+  if (scaling.type == T::DynamicNtk && rotary_dim > 2 && s > 1.0 &&
       scaling.dynamic_length > scaling.original_max_positions) {
     const double L = static_cast<double>(scaling.dynamic_length);
     const double L0 = static_cast<double>(scaling.original_max_positions);
