@@ -47,7 +47,8 @@ struct Vec<T, scalar_isa> {
   static XFMR_INLINE type min(type a, type b) noexcept { return a < b ? a : b; }
   /// Round to nearest, ties to even (the default floating-point environment).
   static XFMR_INLINE type round(type a) noexcept { return std::nearbyint(a); }
-  /// 2^n for an integer-valued n inside the normal exponent range; NaN stays NaN.
+  /// 2^n for an integer-valued n inside the normal exponent range; anything else (NaN included)
+  /// gives an unspecified value on every ISA (here NaN, to keep the cast defined).
   static XFMR_INLINE type pow2i(type n) noexcept {
     if (!(n == n)) return n;
     using Bits = std::conditional_t<std::is_same_v<T, float>, std::int32_t, std::int64_t>;

@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: MIT
+// Vec<T, Isa>: every op of the vector vocabulary, lane by lane, on scalar_isa and native_isa.
+// Both ISAs are checked against the same IEEE reference (the C++ operator, std::fma, the
+// documented NaN rule), so passing both means native_isa agrees with scalar_isa lane for lane.
+// Lanes are read and written with memcpy, never through Vec::load/store, which are under test.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <random>
+#include <type_traits>
+
+#include <catch2/catch.hpp>
+#include <xfmr/simd/vec.hpp>
+
+#include "support/guarded.hpp"
+#include "support/isa_list.hpp"
+#include "support/page_guard.hpp"
+#include "support/random.hpp"
+
+using xfmr::simd::scalar_isa;
+using xfmr::simd::Vec;
+
+namespace {
+
+constexpr std::size_t kOffsets[] = {0, 1, 3};
+
+template <typename T, class Isa>
+using Lanes = std::array<T, Vec<T, Isa>::lanes>;
+
+template <typename T, class Isa>
+Lanes<T, Isa> to_lanes(typename Vec<T, Isa>::type v) {
+  Lanes<T, Isa> a;
+  static_assert(sizeof v == sizeof a, "a vector is exactly its lanes");
+  std::memcpy(a.data(), &v, sizeof v);
+  return a;
+}
+
+template <typename T, class Isa>
+typename Vec<T, Isa>::type from_lanes(const Lanes<T, Isa>& a) {
+  typename Vec<T, Isa>::type v;
+  std::memcpy(&v, a.data(), sizeof v);
+  return v;
+}
+
+/// Same value: both NaN, or equal with the same sign (so +0 and −0 differ).
+template <typename T>
+bool identical(T a, T b) {
+  return (std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b));
+}
+
+/// A random value with a random binary exponent in [−20, 20], so products and sums round.
+template <typename T>
+T random_value(std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  std::uniform_int_distribution<int> e(-20, 20);
+  return static_cast<T>(std::ldexp(u(rng), e(rng)));
+}
+
+template <typename T, class Isa>
+Lanes<T, Isa> random_lanes(std::mt19937_64& rng) {
+  Lanes<T, Isa> a;
+  for (auto& v : a) v = random_value<T>(rng);
+  return a;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Vec load and store move every lane unchanged at any alignment",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(101);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    for (std::size_t off = 0; off <= W; ++off) {
+      INFO("offset " << off);
+      xfmr_test::Guarded<T> src(W, off), dst(W, off);
+      for (std::size_t i = 0; i < W; ++i) src[i] = random_value<T>(rng);
+      const auto v = V::load(src.data());
+      const auto a = to_lanes<T, Isa>(v);
+      V::store(dst.data(), v);
+      bool loaded = true, stored = true;
+      for (std::size_t i = 0; i < W; ++i) {
+        loaded = loaded && identical(a[i], src[i]);
+        stored = stored && identical(dst[i], src[i]);
+      }
+      CHECK(loaded);
+      CHECK(stored);
+      CHECK(src.guards_intact());
+      CHECK(dst.guards_intact());
+    }
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec load_partial reads exactly the first n lanes and zeroes the rest",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(102);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    static_assert(W <= xfmr_test::Guarded<T>::kGuard, "the canaries cover a whole vector");
+    INFO("isa " << Isa::name);
+    for (std::size_t n = 0; n < W; ++n) {
+      INFO("n " << n);
+      // Canaries (−12345.25, non-zero) sit right after the n values: a load that read them
+      // would put them into the lanes that must be zero.
+      for (const std::size_t off : kOffsets) {
+        INFO("offset " << off);
+        xfmr_test::Guarded<T> src(n, off);
+        for (std::size_t i = 0; i < n; ++i) src[i] = random_value<T>(rng);
+        const auto a = to_lanes<T, Isa>(V::load_partial(src.data(), n));
+        bool ok = true;
+        for (std::size_t i = 0; i < W; ++i)
+          ok = ok && (i < n ? identical(a[i], src[i]) : identical(a[i], T(0)));
+        CHECK(ok);
+        CHECK(src.guards_intact());
+      }
+      // The n values end where an inaccessible page starts: reading past n faults.
+      xfmr_test::PageEnd<T> edge(n);
+      for (std::size_t i = 0; i < n; ++i) edge[i] = random_value<T>(rng);
+      const auto a = to_lanes<T, Isa>(V::load_partial(edge.data(), n));
+      bool ok = true;
+      for (std::size_t i = 0; i < W; ++i)
+        ok = ok && (i < n ? identical(a[i], edge[i]) : identical(a[i], T(0)));
+      CHECK(ok);
+    }
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec store_partial writes exactly the first n lanes", "[simd][vec]", float,
+                   double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(103);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    for (std::size_t n = 0; n < W; ++n) {
+      INFO("n " << n);
+      const auto vals = random_lanes<T, Isa>(rng);
+      for (const std::size_t off : kOffsets) {
+        INFO("offset " << off);
+        xfmr_test::Guarded<T> dst(n, off);  // NaN-poisoned, canaries from dst[n] on
+        V::store_partial(dst.data(), from_lanes<T, Isa>(vals), n);
+        bool ok = true;
+        for (std::size_t i = 0; i < n; ++i) ok = ok && identical(dst[i], vals[i]);
+        CHECK(ok);
+        CHECK(dst.guards_intact());
+      }
+      xfmr_test::PageEnd<T> edge(n);  // a write past n faults
+      V::store_partial(edge.data(), from_lanes<T, Isa>(vals), n);
+      bool ok = true;
+      for (std::size_t i = 0; i < n; ++i) ok = ok && identical(edge[i], vals[i]);
+      CHECK(ok);
+    }
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec set1, zero, add, sub, mul, fmadd and fnmadd are IEEE lane by lane",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(104);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    constexpr bool is_scalar = std::is_same_v<Isa, scalar_isa>;
+    INFO("isa " << Isa::name);
+    // Exact comparisons: add/sub/mul are correctly rounded on every ISA. fmadd/fnmadd are one
+    // fused operation on AVX2 (exactly std::fma); scalar_isa writes a·b + c and lets the compiler
+    // contract it, so there the result must be either the fused or the unfused rounding. Inputs
+    // span 2^±20, so the two roundings differ often and a wrong formula cannot hide.
+    int bad_set1 = 0, bad_zero = 0, bad_add = 0, bad_sub = 0, bad_mul = 0, bad_fmadd = 0,
+        bad_fnmadd = 0;
+    for (int trial = 0; trial < 500; ++trial) {
+      const auto a = random_lanes<T, Isa>(rng), b = random_lanes<T, Isa>(rng),
+                 c = random_lanes<T, Isa>(rng);
+      const auto va = from_lanes<T, Isa>(a), vb = from_lanes<T, Isa>(b),
+                 vc = from_lanes<T, Isa>(c);
+      const auto s1 = to_lanes<T, Isa>(V::set1(a[0])), z = to_lanes<T, Isa>(V::zero());
+      const auto ad = to_lanes<T, Isa>(V::add(va, vb)), sb = to_lanes<T, Isa>(V::sub(va, vb)),
+                 ml = to_lanes<T, Isa>(V::mul(va, vb));
+      const auto fm = to_lanes<T, Isa>(V::fmadd(va, vb, vc)),
+                 fn = to_lanes<T, Isa>(V::fnmadd(va, vb, vc));
+      for (std::size_t i = 0; i < W; ++i) {
+        bad_set1 += !identical(s1[i], a[0]);
+        bad_zero += !identical(z[i], T(0));
+        bad_add += !identical(ad[i], T(a[i] + b[i]));
+        bad_sub += !identical(sb[i], T(a[i] - b[i]));
+        bad_mul += !identical(ml[i], T(a[i] * b[i]));
+        volatile T prod = a[i] * b[i];  // volatile: keeps the test's own a·b rounded
+        const T fused_madd = std::fma(a[i], b[i], c[i]), split_madd = prod + c[i];
+        const T fused_nmadd = std::fma(-a[i], b[i], c[i]), split_nmadd = c[i] - prod;
+        bad_fmadd += !(identical(fm[i], fused_madd) || (is_scalar && identical(fm[i], split_madd)));
+        bad_fnmadd +=
+            !(identical(fn[i], fused_nmadd) || (is_scalar && identical(fn[i], split_nmadd)));
+      }
+    }
+    CHECK(bad_set1 == 0);
+    CHECK(bad_zero == 0);
+    CHECK(bad_add == 0);
+    CHECK(bad_sub == 0);
+    CHECK(bad_mul == 0);
+    CHECK(bad_fmadd == 0);
+    CHECK(bad_fnmadd == 0);
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec max and min follow the x86 rule: b when either operand is NaN",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  // (a, b) pairs: NaN on either side, signed zeros (equal, so b is returned), infinities, ties.
+  const T pairs[][2] = {{nan, T(1)},   {T(1), nan},    {nan, nan},    {T(0), -T(0)},
+                        {-T(0), T(0)}, {inf, -inf},    {-inf, inf},   {T(1), T(2)},
+                        {T(2), T(1)},  {T(-1), T(-1)}, {-inf, T(-3)}, {T(5), inf},
+                        {nan, -inf},   {inf, nan},     {T(-7), T(3)}, {T(0.5), T(-0.25)}};
+  constexpr std::size_t P = sizeof pairs / sizeof pairs[0];
+  auto rng = xfmr_test::make_rng(105);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    int bad_max = 0, bad_min = 0;
+    // Every pair visits every lane (shift s), then random pairs.
+    for (std::size_t s = 0; s < P + 200; ++s) {
+      Lanes<T, Isa> a, b;
+      for (std::size_t i = 0; i < W; ++i) {
+        if (s < P) {
+          a[i] = pairs[(s + i) % P][0];
+          b[i] = pairs[(s + i) % P][1];
+        } else {
+          a[i] = random_value<T>(rng);
+          b[i] = random_value<T>(rng);
+        }
+      }
+      const auto mx = to_lanes<T, Isa>(V::max(from_lanes<T, Isa>(a), from_lanes<T, Isa>(b)));
+      const auto mn = to_lanes<T, Isa>(V::min(from_lanes<T, Isa>(a), from_lanes<T, Isa>(b)));
+      for (std::size_t i = 0; i < W; ++i) {
+        const bool unordered = std::isnan(a[i]) || std::isnan(b[i]);
+        const T want_max = unordered ? b[i] : (a[i] > b[i] ? a[i] : b[i]);
+        const T want_min = unordered ? b[i] : (a[i] < b[i] ? a[i] : b[i]);
+        bad_max += !identical(mx[i], want_max);
+        bad_min += !identical(mn[i], want_min);
+      }
+    }
+    CHECK(bad_max == 0);
+    CHECK(bad_min == 0);
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec round rounds to nearest with ties to even", "[simd][vec]", float,
+                   double) {
+  using T = TestType;
+  constexpr int p = std::numeric_limits<T>::digits;  // 24 or 53
+  const T big = std::ldexp(T(1), p - 1);            // from here on every T is an integer
+  const T half = std::ldexp(T(1), p - 2);
+  const T inf = std::numeric_limits<T>::infinity();
+  // Hand-written expectations (not std::nearbyint, which scalar_isa itself uses).
+  const T cases[][2] = {{T(0.5), T(0)},
+                        {T(1.5), T(2)},
+                        {T(2.5), T(2)},
+                        {T(3.5), T(4)},
+                        {T(-0.5), -T(0)},
+                        {T(-1.5), T(-2)},
+                        {T(-2.5), T(-2)},
+                        {T(-3.5), T(-4)},
+                        {T(-0.25), -T(0)},
+                        {T(0.75), T(1)},
+                        {std::nextafter(T(0.5), T(0)), T(0)},
+                        {std::nextafter(T(0.5), T(1)), T(1)},
+                        {big - T(0.5), big},                // odd − ½ → even above
+                        {half + T(0.5), half},              // even + ½ → even below
+                        {half + T(1.5), half + T(2)},
+                        {-(big - T(0.5)), -big},
+                        {big + T(1), big + T(1)},           // integers stay
+                        {T(3) * big, T(3) * big},
+                        {-T(0), -T(0)},
+                        {inf, inf},
+                        {-inf, -inf}};
+  constexpr std::size_t C = sizeof cases / sizeof cases[0];
+  auto rng = xfmr_test::make_rng(106);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    int bad_cases = 0, bad_random = 0, bad_nan = 0;
+    for (std::size_t s = 0; s < C; ++s) {
+      Lanes<T, Isa> a, want;
+      for (std::size_t i = 0; i < W; ++i) {
+        a[i] = cases[(s + i) % C][0];
+        want[i] = cases[(s + i) % C][1];
+      }
+      const auto r = to_lanes<T, Isa>(V::round(from_lanes<T, Isa>(a)));
+      for (std::size_t i = 0; i < W; ++i) bad_cases += !identical(r[i], want[i]);
+    }
+    std::uniform_real_distribution<double> u(-64.0, 64.0);
+    for (int trial = 0; trial < 500; ++trial) {
+      Lanes<T, Isa> a;
+      // Half of the draws are exact halves, the rest arbitrary.
+      for (auto& v : a) v = trial % 2 ? T(std::round(u(rng) * 2) / 2) : T(u(rng));
+      const auto r = to_lanes<T, Isa>(V::round(from_lanes<T, Isa>(a)));
+      for (std::size_t i = 0; i < W; ++i) {
+        // Independent of nearbyint: the nearest integer, the even one on a tie.
+        const T fl = std::floor(a[i]), frac = a[i] - fl;
+        T want = frac < T(0.5) ? fl : frac > T(0.5) ? fl + 1 : (std::fmod(fl, T(2)) == 0 ? fl : fl + 1);
+        if (want == 0) want = std::copysign(T(0), a[i]);
+        bad_random += !identical(r[i], want);
+      }
+    }
+    Lanes<T, Isa> a;
+    a.fill(std::numeric_limits<T>::quiet_NaN());
+    const auto r = to_lanes<T, Isa>(V::round(from_lanes<T, Isa>(a)));
+    for (std::size_t i = 0; i < W; ++i) bad_nan += !std::isnan(r[i]);
+    CHECK(bad_cases == 0);
+    CHECK(bad_random == 0);
+    CHECK(bad_nan == 0);
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec pow2i gives exactly 2^n over the whole normal exponent range",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  constexpr int lo = std::numeric_limits<T>::min_exponent - 1;  // −126 / −1022
+  constexpr int hi = std::numeric_limits<T>::max_exponent - 1;  //  127 /  1023
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    int bad = 0, first_bad = hi + 1;
+    for (int n0 = lo; n0 <= hi; n0 += static_cast<int>(W)) {
+      Lanes<T, Isa> a;
+      for (std::size_t i = 0; i < W; ++i) a[i] = T(std::min(n0 + static_cast<int>(i), hi));
+      const auto r = to_lanes<T, Isa>(V::pow2i(from_lanes<T, Isa>(a)));
+      for (std::size_t i = 0; i < W; ++i)
+        if (!identical(r[i], std::ldexp(T(1), static_cast<int>(a[i])))) {
+          ++bad;
+          first_bad = std::min(first_bad, static_cast<int>(a[i]));
+        }
+    }
+    INFO("first wrong exponent " << first_bad);
+    CHECK(bad == 0);
+  });
+}
+
+TEMPLATE_TEST_CASE("Vec reduce_add and reduce_max combine all lanes", "[simd][vec]", float,
+                   double) {
+  using T = TestType;
+  constexpr T u = std::numeric_limits<T>::epsilon() / 2;
+  auto rng = xfmr_test::make_rng(107);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    std::uniform_int_distribution<int> small(-1000, 1000);
+    int bad_exact = 0, bad_bound = 0, bad_max = 0;
+    double worst = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+      // Small integers: every partial sum is exact in any order, so the sum must be exact.
+      Lanes<T, Isa> a;
+      long exact = 0;
+      for (auto& v : a) {
+        v = T(small(rng));
+        exact += static_cast<long>(v);
+      }
+      bad_exact += !(V::reduce_add(from_lanes<T, Isa>(a)) == T(exact));
+      // Arbitrary values: W − 1 additions in some order; the classic bound on recursive or
+      // pairwise summation is (W − 1)·u·Σ|a_i| (u = 2^-p), the reference is long double.
+      const auto b = random_lanes<T, Isa>(rng);
+      long double ref = 0, mag = 0;
+      for (const T v : b) {
+        ref += v;
+        mag += std::fabs(static_cast<long double>(v));
+      }
+      const long double err = std::fabs(V::reduce_add(from_lanes<T, Isa>(b)) - ref);
+      const long double bound = (W - 1) * static_cast<long double>(u) * mag;
+      bad_bound += !(err <= bound);
+      if (mag > 0) worst = std::max(worst, static_cast<double>(err / (u * mag)));
+      // reduce_max: exact, with the maximum placed in every lane in turn.
+      auto c = random_lanes<T, Isa>(rng);
+      const std::size_t at = static_cast<std::size_t>(trial) % W;
+      const T top = *std::max_element(c.begin(), c.end()) + T(1);
+      c[at] = top;
+      if (trial % 3 == 0) c[(at + 1) % W] = -std::numeric_limits<T>::infinity();
+      if (W == 1) c[0] = top;
+      bad_max += !identical(V::reduce_max(from_lanes<T, Isa>(c)), top);
+    }
+    INFO("worst reduce_add error in units of u·Σ|a| " << worst);
+    CHECK(bad_exact == 0);
+    CHECK(bad_bound == 0);
+    CHECK(bad_max == 0);
+    // NaN and infinity propagate through a sum in any order.
+    Lanes<T, Isa> a;
+    a.fill(T(1));
+    a[W - 1] = std::numeric_limits<T>::quiet_NaN();
+    CHECK(std::isnan(V::reduce_add(from_lanes<T, Isa>(a))));
+    a[W - 1] = std::numeric_limits<T>::infinity();
+    CHECK(V::reduce_add(from_lanes<T, Isa>(a)) == std::numeric_limits<T>::infinity());
+  });
+}
+
+#if XFMR_HAS_AVX2
+TEMPLATE_TEST_CASE("AVX2 pair ops: swap_pairs, fmaddsub, fmsubadd, load_dup_pairs(_partial)",
+                   "[simd][vec][avx2]", float, double) {
+  using T = TestType;
+  using Isa = xfmr::simd::avx2_isa;
+  using V = Vec<T, Isa>;
+  constexpr std::size_t W = V::lanes, H = W / 2;
+  auto rng = xfmr_test::make_rng(108);
+  int bad_swap = 0, bad_addsub = 0, bad_subadd = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const auto a = random_lanes<T, Isa>(rng), b = random_lanes<T, Isa>(rng),
+               c = random_lanes<T, Isa>(rng);
+    const auto va = from_lanes<T, Isa>(a), vb = from_lanes<T, Isa>(b), vc = from_lanes<T, Isa>(c);
+    const auto sw = to_lanes<T, Isa>(V::swap_pairs(va));
+    const auto as = to_lanes<T, Isa>(V::fmaddsub(va, vb, vc));
+    const auto sa = to_lanes<T, Isa>(V::fmsubadd(va, vb, vc));
+    for (std::size_t i = 0; i < W; ++i) {
+      const bool even = i % 2 == 0;
+      bad_swap += !identical(sw[i], a[i ^ 1]);
+      // One fused rounding each: exactly std::fma.
+      bad_addsub += !identical(as[i], std::fma(a[i], b[i], even ? -c[i] : c[i]));
+      bad_subadd += !identical(sa[i], std::fma(a[i], b[i], even ? c[i] : -c[i]));
+    }
+  }
+  CHECK(bad_swap == 0);
+  CHECK(bad_addsub == 0);
+  CHECK(bad_subadd == 0);
+
+  // load_dup_pairs reads exactly W/2 values: at a page end, and with canaries after them.
+  for (const std::size_t off : kOffsets) {
+    INFO("offset " << off);
+    xfmr_test::Guarded<T> src(H, off);
+    for (std::size_t i = 0; i < H; ++i) src[i] = random_value<T>(rng);
+    const auto r = to_lanes<T, Isa>(V::load_dup_pairs(src.data()));
+    bool ok = true;
+    for (std::size_t i = 0; i < W; ++i) ok = ok && identical(r[i], src[i / 2]);
+    CHECK(ok);
+    CHECK(src.guards_intact());
+  }
+  {
+    xfmr_test::PageEnd<T> edge(H);
+    for (std::size_t i = 0; i < H; ++i) edge[i] = random_value<T>(rng);
+    const auto r = to_lanes<T, Isa>(V::load_dup_pairs(edge.data()));
+    bool ok = true;
+    for (std::size_t i = 0; i < W; ++i) ok = ok && identical(r[i], edge[i / 2]);
+    CHECK(ok);
+  }
+  // load_dup_pairs_partial(p, n), n < W/2: lanes [0, 2n) are the duplicated values, the rest +0.
+  for (std::size_t n = 0; n < H; ++n) {
+    INFO("n " << n);
+    for (const std::size_t off : kOffsets) {
+      INFO("offset " << off);
+      xfmr_test::Guarded<T> src(n, off);  // canaries (non-zero) right after the n values
+      for (std::size_t i = 0; i < n; ++i) src[i] = random_value<T>(rng);
+      const auto r = to_lanes<T, Isa>(V::load_dup_pairs_partial(src.data(), n));
+      bool ok = true;
+      for (std::size_t i = 0; i < W; ++i)
+        ok = ok && (i < 2 * n ? identical(r[i], src[i / 2]) : identical(r[i], T(0)));
+      CHECK(ok);
+      CHECK(src.guards_intact());
+    }
+    xfmr_test::PageEnd<T> edge(n);
+    for (std::size_t i = 0; i < n; ++i) edge[i] = random_value<T>(rng);
+    const auto r = to_lanes<T, Isa>(V::load_dup_pairs_partial(edge.data(), n));
+    bool ok = true;
+    for (std::size_t i = 0; i < W; ++i)
+      ok = ok && (i < 2 * n ? identical(r[i], edge[i / 2]) : identical(r[i], T(0)));
+    CHECK(ok);
+  }
+}
+#endif  // XFMR_HAS_AVX2
