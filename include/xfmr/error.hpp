@@ -3,12 +3,11 @@
 #ifndef XFMR_ERROR_HPP
 #define XFMR_ERROR_HPP
 
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
-#include <functional>
-
 
 #include "config.hpp"
 #include "types.hpp"
@@ -55,8 +54,9 @@ XFMR_INLINE void require(bool ok, const char* where, Parts&&... parts) {
   if (!ok) throw_invalid(where, std::forward<Parts>(parts)...);
 }
 
-/// In-place (same first element and same row stride) or fully disjoint; anything else would
-/// read elements the kernel has already overwritten.
+/// In place (same first element and same row stride) or sharing no element; anything else
+/// would read elements the kernel has already overwritten. Views with equal strides whose rows
+/// interleave without touching (column slices of one fused buffer) count as disjoint.
 template <typename T>
 void require_same_or_disjoint(const T* x, Index x_stride, const T* y, Index y_stride, Index rows,
                               Index cols, const char* where) {
@@ -64,7 +64,18 @@ void require_same_or_disjoint(const T* x, Index x_stride, const T* y, Index y_st
   if (x == y && x_stride == y_stride) return;
   const T* x_end = x + (rows - 1) * x_stride + cols;
   const T* y_end = y + (rows - 1) * y_stride + cols;
-  const bool disjoint = !(std::less<const T*>()(x, y_end) && std::less<const T*>()(y, x_end));
+  bool disjoint = !(std::less<const T*>()(x, y_end) && std::less<const T*>()(y, x_end));
+  if (!disjoint && x_stride == y_stride && x_stride >= cols && x != y) {
+    // Both in one buffer: rows of y start δ after rows of x. Element overlap needs
+    // |δ − k·stride| < cols for some row shift k; only the two k around δ/stride can qualify.
+    const std::ptrdiff_t delta = y - x, s = x_stride;
+    const std::ptrdiff_t k0 = delta >= 0 ? delta / s : -((-delta + s - 1) / s);
+    disjoint = true;
+    for (const std::ptrdiff_t k : {k0, k0 + 1}) {
+      const std::ptrdiff_t gap = delta - k * s;
+      if (k > -rows && k < rows && gap > -cols && gap < cols) disjoint = false;
+    }
+  }
   require(disjoint, where,
           "out must be the input itself (same data and stride) or not overlap it (got a partial "
           "overlap)");

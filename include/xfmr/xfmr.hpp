@@ -13,7 +13,10 @@
 #include "simd/rope.hpp"
 #include "simd/vec.hpp"
 
+#include "position/hierarchical.hpp"
 #include "position/rope.hpp"
+#include "position/rope_nd.hpp"
 #include "position/rope_scaling.hpp"
+#include "position/sinusoidal.hpp"
 
 #endif  // XFMR_XFMR_HPP

@@ -64,6 +64,14 @@ TEST_CASE("Rope rejects bad shapes and positions with a clear message", "[rope][
   // Partial overlap: out shifted by one row inside the same buffer.
   RowMatrix<float> buf = RowMatrix<float>::Zero(5, 48);
   CHECK_THROWS_WITH(rope.apply(buf.topRows(4), buf.bottomRows(4)), Contains("partial overlap"));
+  // Column slices of one fused buffer share no element: accepted, and equal to a copy's result.
+  RowMatrix<float> fused = RowMatrix<float>::Random(4, 48);
+  RowMatrix<float> expected(4, 16);
+  rope.apply(fused.leftCols(16), expected, 3);
+  rope.apply(fused.leftCols(16), fused.rightCols(16), 3);
+  CHECK(fused.rightCols(16) == expected);
+  CHECK_THROWS_WITH(rope.apply(fused.leftCols(16), fused.middleCols(8, 16)),
+                    Contains("partial overlap"));
   Eigen::Tensor<float, 3, Eigen::RowMajor> t(2, 3, 8);
   CHECK_THROWS_WITH(rope.apply(xfmr::Rope<float>::Tensor3(t.data(), 2, 3, 8)),
                     "xfmr::Rope: the last tensor dimension must be head_dim=16 (got 8)");
