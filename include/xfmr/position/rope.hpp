@@ -189,16 +189,19 @@ class Rope {
       const T* s = c + pairs;
       const T* xr = x.data() + t * x.outerStride();
       T* yr = out.data() + t * out.outerStride();
-      for (Index h = 0; h < heads; ++h) {
-        const T* xh = xr + h * d;
-        T* yh = yr + h * d;
-        if constexpr (Layout == RopeLayout::Interleaved)
-          simd::rope_interleaved<Isa, Dir>(xh, c, s, yh, static_cast<std::size_t>(rot));
-        else
-          simd::rope_half_split<Isa, Dir>(xh, c, s, yh, static_cast<std::size_t>(rot));
-        if (!in_place && rot < d)
-          std::memcpy(yh + rot, xh + rot, static_cast<std::size_t>(d - rot) * sizeof(T));
-      }
+      // Every head of the token at once: the kernel shares the table row across heads.
+      if constexpr (Layout == RopeLayout::Interleaved)
+        simd::rope_interleaved_heads<Isa, Dir>(xr, c, s, yr, static_cast<std::size_t>(rot),
+                                               static_cast<std::size_t>(heads),
+                                               static_cast<std::size_t>(d));
+      else
+        simd::rope_half_split_heads<Isa, Dir>(xr, c, s, yr, static_cast<std::size_t>(rot),
+                                              static_cast<std::size_t>(heads),
+                                              static_cast<std::size_t>(d));
+      if (!in_place && rot < d)
+        for (Index h = 0; h < heads; ++h)
+          std::memcpy(yr + h * d + rot, xr + h * d + rot,
+                      static_cast<std::size_t>(d - rot) * sizeof(T));
     }
   }
 
