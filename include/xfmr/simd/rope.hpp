@@ -42,12 +42,23 @@ XFMR_INLINE void rope_half_split_tail(const T* x, const T* c, const T* s, T* y, 
   rope_half_split_step<V, Dir>(x, y, h, i, load(c + i), load(s + i), load, store);
 }
 
+/// Makes the compiler hold v in a register from here on. Without it GCC folds a loaded vector
+/// into every instruction that uses it as a memory operand, so the interleaved step reads x
+/// twice (once for the swap, once for the FMA): load-port bound on cache-resident data.
+template <class V>
+XFMR_INLINE void keep_in_register([[maybe_unused]] typename V::type& v) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  if constexpr (V::lanes > 1) __asm__("" : "+x"(v));
+#endif
+}
+
 /// One vector step of the interleaved rotation at channels [i, i + lanes), c and s already
 /// duplicated pairwise ([c0 c0 c1 c1 …]).
 template <class V, Rotation Dir, typename T, class Load, class Store>
 XFMR_INLINE void rope_interleaved_step(const T* x, T* y, std::size_t i, typename V::type cv,
                                        typename V::type sv, Load load, Store store) noexcept {
-  const auto xv = load(x + i);
+  auto xv = load(x + i);
+  keep_in_register<V>(xv);
   const auto t = V::mul(V::swap_pairs(xv), sv);
   if constexpr (Dir == Rotation::Forward)
     store(y + i, V::fmaddsub(xv, cv, t));  // even: a·c − b·s, odd: b·c + a·s
@@ -67,14 +78,16 @@ XFMR_INLINE void rope_interleaved_tail(const T* x, const T* c, const T* s, T* y,
       [n](T* p, typename V::type v) { V::store_partial(p, v, n); });
 }
 
-/// Heads per group in the *_heads kernels: each c/s vector is loaded (and, interleaved,
-/// duplicated) once per group instead of once per head, which is most of the work per vector
-/// when heads are short. Only heads of at most 256 bytes are grouped: walking several heads in
+/// Heads per group in rope_half_split_heads: each c/s vector is loaded once per group instead
+/// of once per head, which is most of the work per vector when heads are short. Only heads of at most 256 bytes are grouped: walking several heads in
 /// step makes the access streams `stride` apart, and at 512 bytes apart the hardware prefetcher
 /// stops keeping up on DRAM-sized tensors (measured on Zen 3: ~35% slower than head by head),
 /// while short heads lose nothing there.
 inline constexpr std::size_t kRopeHeadGroup = 4;
 inline constexpr std::size_t kRopeGroupMaxHeadBytes = 256;
+/// Channels per chunk of the duplicated c/s scratch in rope_interleaved_heads (2 KiB of stack
+/// for float, 4 KiB for double: stays in L1 next to the heads being rotated).
+inline constexpr std::size_t kRopeDupChunk = 256;
 
 }  // namespace detail
 
@@ -162,19 +175,21 @@ XFMR_INLINE void rope_half_split_heads(const T* x, const T* c, const T* s, T* y,
 
 /// rope_interleaved on `heads` vectors of one token that share c and s: head k reads
 /// x + k·stride and writes y + k·stride. Same result, bit for bit, as one rope_interleaved call
-/// per head; short heads are done a group at a time so each c/s vector is loaded and duplicated
-/// once per group.
+/// per head, with the pairwise duplication of c and s ([c0 c0 c1 c1 …], a cross-lane shuffle)
+/// shared by the heads instead of redone per head: short heads are done a group at a time with
+/// the duplicated vectors in registers; long heads read them from an L1 scratch built once per
+/// kRopeDupChunk channels.
 /// \pre as rope_half_split_heads.
 template <class Isa, Rotation Dir = Rotation::Forward, typename T>
 XFMR_INLINE void rope_interleaved_heads(const T* x, const T* c, const T* s, T* y, std::size_t rot,
                                         std::size_t heads, std::size_t stride) noexcept {
   using V = Vec<T, Isa>;
-  constexpr std::size_t G = detail::kRopeHeadGroup;
   XFMR_ASSERT(rot <= stride);
   std::size_t k = 0;
   if constexpr (V::lanes > 1) {
+    XFMR_ASSERT(rot % 2 == 0);
     if (stride * sizeof(T) <= detail::kRopeGroupMaxHeadBytes) {
-      XFMR_ASSERT(rot % 2 == 0);
+      constexpr std::size_t G = detail::kRopeHeadGroup;
       for (; k + G <= heads; k += G) {
         const T* xk = x + k * stride;
         T* yk = y + k * stride;
@@ -189,6 +204,36 @@ XFMR_INLINE void rope_interleaved_heads(const T* x, const T* c, const T* s, T* y
           for (std::size_t g = 0; g < G; ++g)
             detail::rope_interleaved_tail<V, Dir>(xk + g * stride, c, s, yk + g * stride, rot, i);
       }
+    } else if (heads > 1) {
+      constexpr std::size_t chunk = detail::kRopeDupChunk;
+      static_assert(chunk % V::lanes == 0);
+      alignas(32) T cd[chunk], sd[chunk];
+      for (std::size_t i0 = 0; i0 < rot; i0 += chunk) {
+        const std::size_t n = rot - i0 < chunk ? rot - i0 : chunk;  // channels in this chunk
+        const std::size_t full = n / V::lanes * V::lanes;
+        const std::size_t rest = n - full;  // even, < lanes
+        for (std::size_t i = 0; i < full; i += V::lanes) {
+          V::store(cd + i, V::load_dup_pairs(c + (i0 + i) / 2));
+          V::store(sd + i, V::load_dup_pairs(s + (i0 + i) / 2));
+        }
+        if (rest > 0) {
+          V::store(cd + full, V::load_dup_pairs_partial(c + (i0 + full) / 2, rest / 2));
+          V::store(sd + full, V::load_dup_pairs_partial(s + (i0 + full) / 2, rest / 2));
+        }
+        for (std::size_t h = 0; h < heads; ++h) {
+          const T* xh = x + h * stride + i0;
+          T* yh = y + h * stride + i0;
+          for (std::size_t i = 0; i < full; i += V::lanes)
+            detail::rope_interleaved_step<V, Dir>(xh, yh, i, V::load(cd + i), V::load(sd + i),
+                                                  V::load, V::store);
+          if (rest > 0)
+            detail::rope_interleaved_step<V, Dir>(
+                xh, yh, full, V::load(cd + full), V::load(sd + full),
+                [rest](const T* p) { return V::load_partial(p, rest); },
+                [rest](T* p, typename V::type v) { V::store_partial(p, v, rest); });
+        }
+      }
+      return;
     }
   }
   for (; k < heads; ++k) rope_interleaved<Isa, Dir>(x + k * stride, c, s, y + k * stride, rot);
