@@ -64,7 +64,8 @@ int compare(const std::vector<T>& out, const std::vector<std::vector<xfmr_ref::G
           const T v = out[static_cast<std::size_t>(((Index(b) * types + a) * n + i) * n + j)];
           if (r.masked[static_cast<std::size_t>(i * n + j)]) {
             if (!(v == static_cast<T>(mask_value))) ++bad;
-          } else if (!std::isfinite(v) || std::abs(v - r.value(i, j)) > tolerance<T>(r.magnitude(i, j))) {
+          } else if (!std::isfinite(v) ||
+                     std::abs(v - r.value(i, j)) > tolerance<T>(r.magnitude(i, j))) {
             ++bad;
           }
         }
@@ -237,7 +238,8 @@ TEMPLATE_TEST_CASE("GlobalPointer and EGP scores depend on positions only throug
                  random_row<T>(rng, types * 2 * d));
   xfmr::EfficientGlobalPointer<T> egp(config);
   egp.set_weights(xfmr_test::random_matrix<T>(rng, D, 2 * d), random_row<T>(rng, 2 * d),
-                  xfmr_test::random_matrix<T>(rng, 2 * d, 2 * types), random_row<T>(rng, 2 * types));
+                  xfmr_test::random_matrix<T>(rng, 2 * d, 2 * types),
+                  random_row<T>(rng, 2 * types));
   const T tol = std::is_same_v<T, float> ? T(2e-4) : T(1e-11);
 
   SECTION("shifting every position by an offset leaves the scores unchanged") {
@@ -440,7 +442,8 @@ TEST_CASE("GlobalPointer and EGP reject bad configurations, weights and shapes",
                        "xfmr::GlobalPointer: hidden_size must be > 0 (got hidden_size=0)");
   XFMR_REQUIRE_INVALID(GP(with([](auto& c) { c.types = 0; })), "types must be >= 1 (got types=0)");
   XFMR_REQUIRE_INVALID(GP(with([](auto& c) { c.head_size = 5; })),
-                       "head_size must be even and > 0: RoPE rotates channel pairs (got head_size=5)");
+                       "head_size must be even and > 0: RoPE rotates channel pairs "
+                       "(got head_size=5)");
   XFMR_REQUIRE_INVALID(EGP(with([](auto& c) { c.head_size = 0; })),
                        "xfmr::EfficientGlobalPointer: head_size must be even");
   XFMR_REQUIRE_INVALID(GP(with([](auto& c) { c.mask_value = std::nan(""); })),
@@ -488,16 +491,18 @@ TEST_CASE("GlobalPointer and EGP reject bad configurations, weights and shapes",
   XFMR_REQUIRE_INVALID(egp.set_weights(p, qb, q, qb), "p_bias must have 2*head_size = 8 values");
   XFMR_REQUIRE_INVALID(egp.set_weights(p, pb, p, qb),
                        "q_kernel must be 2*head_size x 2*types = 8x4 (got 6x8)");
-  XFMR_REQUIRE_INVALID(egp.set_weights(p, pb, q, pb), "q_bias must have 2*types = 4 values (got 8)");
+  XFMR_REQUIRE_INVALID(egp.set_weights(p, pb, q, pb),
+                       "q_bias must have 2*types = 4 values (got 8)");
   egp.set_weights(p, pb, q, qb);
   XFMR_REQUIRE_INVALID(egp.scores(hidden, too_long, Tensor4(buf.data(), 2, 2, 3, 3)),
                        "xfmr::EfficientGlobalPointer: lengths must be in [0, n=3]");
   // Zero weights and a zero-length sequence: everything in the padded sequence is masked.
   const std::vector<Index> lens = {3, 0};
   egp.scores(hidden, lens, Tensor4(buf.data(), 2, 2, 3, 3));
-  for (std::size_t e = 18; e < buf.size(); ++e) REQUIRE(buf[e] == -std::numeric_limits<float>::infinity());
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (std::size_t e = 18; e < buf.size(); ++e) REQUIRE(buf[e] == neg_inf);
   REQUIRE(buf[1] == 0.0f);
-  REQUIRE(buf[3] == -std::numeric_limits<float>::infinity());
+  REQUIRE(buf[3] == neg_inf);
 }
 
 TEMPLATE_TEST_CASE("panel_gemm equals a naive product on every ISA, odd sizes, strides and the "
@@ -515,7 +520,8 @@ TEMPLATE_TEST_CASE("panel_gemm equals a naive product on every ISA, odd sizes, s
           const RowMatrix<T> a_wide = xfmr_test::random_matrix<T>(rng, m, k + 3);
           const RowMatrix<T> w = xfmr_test::random_matrix<T>(rng, k, n);
           const RowVector<T> bias = random_row<T>(rng, n);
-          std::vector<T> packed(static_cast<std::size_t>(xfmr::detail::packed_b_size<T, Isa>(k, n)));
+          const Index size = xfmr::detail::packed_b_size<T, Isa>(k, n);
+          std::vector<T> packed(static_cast<std::size_t>(size));
           xfmr::detail::pack_b<T, Isa>(w.data(), n, 1, k, n, packed.data());
           for (const bool upper : {false, true})
             for (const bool with_bias : {false, true}) {

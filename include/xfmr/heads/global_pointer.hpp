@@ -188,7 +188,8 @@ XFMR_INLINE void panel_gemm_tile(const T* a, Index lda, const T* b, Index kc, T*
 /// c (m × n, row stride ldc) = a (m × k, row stride lda) · B + bias, with B packed by pack_b
 /// (same Isa). bias: n values or null. With upper_only, the rows of each nr-column panel that lie
 /// entirely below the diagonal (row >= the panel's last column + 1) are skipped and left
-/// untouched; a panel's rows that cross the diagonal are computed whole. \pre k > 0; c does not overlap a, B or bias.
+/// untouched; a panel's rows that cross the diagonal are computed whole.
+/// \pre k > 0; c does not overlap a, B or bias.
 template <typename T, class Isa = simd::native_isa>
 void panel_gemm(const T* a, Index lda, Index m, const T* packed, Index k, Index n, const T* bias,
                 T* c, Index ldc, bool upper_only = false) noexcept {
@@ -270,9 +271,9 @@ void reserve_rows(RowMatrix<T>& m, Index rows, Index cols) {
 ///
 /// Cost: a (len × D)·(D × 2Hd) GEMM per sequence (detail::panel_gemm on the kernel packed by
 /// set_weights), RoPE over all 2H chunks in one SIMD pass, and per type one (len × d)·(d × len)
-/// GEMM (about the upper half only with tril_mask); the mask fill writes only masked entries. Scratch is owned and grows to the largest n seen, so a
-/// call allocates only when n grows (or for RoPE positions past cached_positions). Not
-/// thread-safe (scratch); use one object per thread.
+/// GEMM (about the upper half only with tril_mask); the mask fill writes only masked entries.
+/// Scratch is owned and grows to the largest n seen, so a call allocates only when n grows (or
+/// for RoPE positions past cached_positions). Not thread-safe (scratch): one object per thread.
 template <typename T>
 class GlobalPointer {
   static_assert(detail::is_real_v<T>, "xfmr::GlobalPointer<T>: T must be float or double");

@@ -31,8 +31,9 @@ template <typename T>
 std::vector<Span> decode_spans_impl(const T* data, Index batch, Index types, Index n, Index n2,
                                     const std::vector<Index>& lengths, double threshold) {
   const char* where = "decode_spans";
-  require(n == n2, where, "scores must be [batch, types, n, n] with equal last two dimensions (got ",
-          n, "x", n2, ")");
+  require(n == n2, where,
+          "scores must be [batch, types, n, n] with equal last two dimensions (got ", n, "x", n2,
+          ")");
   require(std::isfinite(threshold), where, "threshold must be finite (got ", threshold, ")");
   require(lengths.empty() || static_cast<Index>(lengths.size()) == batch, where,
           "one length per sequence: lengths.size() == ", batch, " (got ", lengths.size(), ")");
