@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// WhiteningStats: blocked Welford/Chan statistics against a two-pass long-double reference,
+// merges in any order, the large-offset case, the float Gram kernel (native vs scalar), errors.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <xfmr/heads/whitening_stats.hpp>
+
+#include "reference/whitening.hpp"
+#include "support/random.hpp"
+#include "support/throws.hpp"
+
+using Catch::Contains;
+using xfmr::Index;
+using xfmr::RowMatrix;
+using xfmr::WhiteningStats;
+
+namespace {
+
+// max |a − b| / max |b|: a whole-matrix relative error.
+double rel_err(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
+  return (a - b).cwiseAbs().maxCoeff() / std::max(b.cwiseAbs().maxCoeff(), 1e-300);
+}
+
+// Anisotropic data: offset + a few dominant directions + noise, like BERT sentence vectors.
+template <typename T>
+RowMatrix<T> anisotropic(std::mt19937_64& rng, Index n, Index d, double offset) {
+  std::normal_distribution<double> g(0.0, 1.0);
+  RowMatrix<double> dirs(3, d);
+  for (Index i = 0; i < dirs.size(); ++i) dirs.data()[i] = g(rng);
+  RowMatrix<T> x(n, d);
+  for (Index r = 0; r < n; ++r) {
+    const double a = 5 * g(rng), b = 2 * g(rng), c = g(rng);
+    for (Index j = 0; j < d; ++j)
+      x(r, j) = static_cast<T>(offset + a * dirs(0, j) + b * dirs(1, j) + c * dirs(2, j) +
+                               0.3 * g(rng));
+  }
+  return x;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("WhiteningStats matches two-pass statistics for odd sizes and blockings",
+                   "[whitening][stats]", float, double) {
+  auto rng = xfmr_test::make_rng(1);
+  // Widths around the 24-float panel (1, 23, 25, 49), block sizes that split rows unevenly.
+  for (const Index d : {1, 7, 23, 25, 49}) {
+    for (const Index n : {2, 3, 31, 300}) {
+      for (const Index batch : {1, 7, 4096}) {
+        const RowMatrix<TestType> x = anisotropic<TestType>(rng, n, d, 3.0);
+        WhiteningStats s(d, batch);
+        s.add<TestType>(x);
+        const auto ref = xfmr_ref::moments(x);
+        INFO("d=" << d << " n=" << n << " batch=" << batch);
+        REQUIRE(s.count() == n);
+        // float: Gram in float over <= batch rows, ~1e-6; double: ~1e-13.
+        const double tol = std::is_same_v<TestType, float> ? 2e-5 : 1e-11;
+        CHECK(rel_err(s.mean(), ref.mean) < tol);
+        CHECK(rel_err(s.scatter(), ref.scatter) < tol);
+        CHECK((s.scatter() - s.scatter().transpose()).cwiseAbs().maxCoeff() == 0.0);
+        CHECK(rel_err(s.covariance(), ref.scatter / double(n)) < tol);
+        CHECK(rel_err(s.covariance(xfmr::CovarianceNormalization::Sample),
+                      ref.scatter / double(n - 1)) < tol);
+      }
+    }
+  }
+}
+
+TEST_CASE("WhiteningStats: strided views, empty batches and exact_gram", "[whitening][stats]") {
+  auto rng = xfmr_test::make_rng(2);
+  const RowMatrix<float> big = anisotropic<float>(rng, 90, 40, -2.0);
+  const RowMatrix<float> x = big.block(5, 3, 70, 30);  // compact copy of a strided block
+  WhiteningStats a(30, 16), b(30, 16), exact(30, 16, /*exact_gram=*/true);
+  a.add<float>(big.block(5, 3, 70, 30));  // strided view, no copy
+  b.add<float>(x);
+  b.add<float>(x.topRows(0));  // empty: no-op
+  exact.add<float>(x);
+  const auto ref = xfmr_ref::moments(x);
+  CHECK(a.count() == 70);
+  CHECK(b.count() == 70);
+  CHECK(a.scatter() == b.scatter());
+  CHECK(rel_err(exact.scatter(), ref.scatter) < 1e-12);  // double Gram on float data
+  CHECK(rel_err(a.scatter(), ref.scatter) < 2e-5);
+}
+
+TEST_CASE("WhiteningStats: merging shards in any order equals one pass", "[whitening][stats]") {
+  auto rng = xfmr_test::make_rng(3);
+  const Index d = 37, n = 500;
+  const RowMatrix<double> x = anisotropic<double>(rng, n, d, 50.0);
+  WhiteningStats whole(d, 64);
+  whole.add<double>(x);
+  for (int trial = 0; trial < 5; ++trial) {
+    // Random cut points, then merge the shards in a random order (and as a random tree).
+    std::vector<Index> cuts = {0, n};
+    std::uniform_int_distribution<Index> u(1, n - 1);
+    for (int c = 0; c < 6; ++c) cuts.push_back(u(rng));
+    std::sort(cuts.begin(), cuts.end());
+    std::vector<WhiteningStats> shards;
+    for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+      shards.emplace_back(d, 64);
+      shards.back().add<double>(x.middleRows(cuts[i], cuts[i + 1] - cuts[i]));  // may be empty
+    }
+    std::shuffle(shards.begin(), shards.end(), rng);
+    while (shards.size() > 1) {
+      std::uniform_int_distribution<std::size_t> pick(0, shards.size() - 2);
+      const std::size_t i = pick(rng);
+      shards[i].merge(shards[i + 1]);
+      shards.erase(shards.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    }
+    CHECK(shards[0].count() == n);
+    CHECK(rel_err(shards[0].mean(), whole.mean()) < 1e-13);
+    CHECK(rel_err(shards[0].scatter(), whole.scatter()) < 1e-12);
+  }
+  WhiteningStats empty(d);
+  empty.merge(whole);  // empty ⊕ S = S
+  CHECK(empty.scatter() == whole.scatter());
+  CHECK(empty.mean() == whole.mean());
+}
+
+TEST_CASE("WhiteningStats stays accurate with a 1e4 common offset (naive E[xx]-mm fails)",
+          "[whitening][stats][offset]") {
+  auto rng = xfmr_test::make_rng(4);
+  const Index d = 20, n = 4000;
+  const RowMatrix<float> x = anisotropic<float>(rng, n, d, 1e4);
+  const auto ref = xfmr_ref::moments(x);  // of the float data as given
+  for (const Index batch : {Index(1), Index(100), Index(4096)}) {
+    WhiteningStats s(d, batch);
+    s.add<float>(x);
+    INFO("batch=" << batch);
+    CHECK(rel_err(s.scatter(), ref.scatter) < 2e-5);
+    CHECK(rel_err(s.mean(), ref.mean) < 1e-12);
+  }
+  // The textbook streaming formula Σ = E[xxᵀ] − μμᵀ, accumulated in float as the input type
+  // would suggest, loses everything to cancellation at this offset: this is what the test guards.
+  Eigen::MatrixXf exx = Eigen::MatrixXf::Zero(d, d);
+  Eigen::VectorXf mu = Eigen::VectorXf::Zero(d);
+  for (Index r = 0; r < n; ++r) {
+    exx += x.row(r).transpose() * x.row(r);
+    mu += x.row(r).transpose();
+  }
+  exx /= float(n);
+  mu /= float(n);
+  const Eigen::MatrixXd naive = (exx - mu * mu.transpose()).cast<double>() * double(n);
+  CHECK(rel_err(naive, ref.scatter) > 1e-2);
+}
+
+TEST_CASE("Gram kernel: native ISA equals the scalar kernel and the reference",
+          "[whitening][stats][simd]") {
+  auto rng = xfmr_test::make_rng(5);
+  using Native = xfmr::simd::native_isa;
+  using Scalar = xfmr::simd::scalar_isa;
+  for (const Index d : {1, 5, 24, 25, 50}) {
+    for (const Index rows : {1, 3, 9, 300}) {
+      const Index ld = d + 3;  // strided rows
+      const RowMatrix<float> x = xfmr_test::random_matrix<float>(rng, rows, ld);
+      const RowMatrix<float> s = xfmr_test::random_matrix<float>(rng, 1, d);
+      auto run = [&](auto isa) {
+        using Isa = decltype(isa);
+        constexpr Index pad = xfmr::detail::GemmTile<Isa>::pad;
+        const Index dpad = (d + pad - 1) / pad * pad, kc = 7;
+        std::vector<float> g(std::size_t(dpad * dpad), 0.0f), pack(std::size_t(kc * dpad));
+        xfmr::detail::gram_lower_f32<Isa>(x.data(), rows, d, ld, s.data(), g.data(), dpad,
+                                          pack.data(), kc);
+        Eigen::MatrixXd out(d, d);
+        for (Index i = 0; i < d; ++i)
+          for (Index j = 0; j <= i; ++j) out(i, j) = out(j, i) = g[std::size_t(i * dpad + j)];
+        return out;
+      };
+      const Eigen::MatrixXd native = run(Native{}), scalar = run(Scalar{});
+      Eigen::MatrixXd ref = Eigen::MatrixXd::Zero(d, d);
+      for (Index r = 0; r < rows; ++r) {
+        const Eigen::RowVectorXd y =
+            x.row(r).leftCols(d).cast<double>() - s.row(0).cast<double>();
+        ref += y.transpose() * y;
+      }
+      INFO("d=" << d << " rows=" << rows);
+      CHECK(rel_err(native, ref) < 1e-5);
+      CHECK(rel_err(scalar, ref) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("WhiteningStats rejects bad input with a clear message", "[whitening][stats][errors]") {
+  XFMR_REQUIRE_INVALID(WhiteningStats(0), "xfmr::WhiteningStats: dim must be > 0 (got dim=0)");
+  XFMR_REQUIRE_INVALID(WhiteningStats(4, 0), "batch_rows must be > 0 (got batch_rows=0)");
+  WhiteningStats s(4, 2);
+  RowMatrix<float> wrong(3, 5);
+  wrong.setZero();
+  XFMR_REQUIRE_INVALID(s.add<float>(wrong), "x must have dim=4 columns (got 3x5)");
+  RowMatrix<double> x = RowMatrix<double>::Ones(5, 4);
+  x(0, 0) = 2;
+  s.add<double>(x);
+  const Eigen::MatrixXd before = s.scatter();
+  for (const double bad : {std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::infinity()}) {
+    RowMatrix<double> y = x;
+    y(4, 2) = bad;  // in the last block: the earlier blocks must not be folded in either
+    XFMR_REQUIRE_INVALID(s.add<double>(y), "x must be finite (got a non-finite value in rows [4, 5))");
+  }
+  CHECK(s.count() == 5);
+  CHECK(s.scatter() == before);
+  WhiteningStats other(5);
+  XFMR_REQUIRE_INVALID(s.merge(other), "merge needs statistics of the same dim=4 (got dim=5)");
+  REQUIRE_THROWS_AS(s.merge(other), std::logic_error);  // invalid_argument is a logic_error
+  WhiteningStats one(4);
+  one.add<double>(x.topRows(1));
+  REQUIRE_THROWS_AS(one.covariance(), std::logic_error);
+  REQUIRE_THROWS_WITH(one.covariance(), "xfmr::WhiteningStats: covariance needs at least 2 rows (got 1)");
+}
