@@ -554,3 +554,36 @@ TEMPLATE_TEST_CASE("panel_gemm equals a naive product on every ISA, odd sizes, s
         }
   });
 }
+
+TEMPLATE_TEST_CASE("The [batch, n, hidden] tensor overloads equal the matrix path",
+                   "[global_pointer][tensor]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(5);
+  const Index batch = 3, n = 7, D = 10, types = 2, d = 4;
+  xfmr::GlobalPointerConfig config;
+  config.hidden_size = D;
+  config.types = types;
+  config.head_size = d;
+  xfmr::GlobalPointer<T> gp(config);
+  gp.set_weights(xfmr_test::random_matrix<T>(rng, D, types * 2 * d),
+                 random_row<T>(rng, types * 2 * d));
+  xfmr::EfficientGlobalPointer<T> egp(config);
+  egp.set_weights(xfmr_test::random_matrix<T>(rng, D, 2 * d), random_row<T>(rng, 2 * d),
+                  xfmr_test::random_matrix<T>(rng, 2 * d, 2 * types),
+                  random_row<T>(rng, 2 * types));
+  const RowMatrix<T> hidden = xfmr_test::random_matrix<T>(rng, batch * n, D);
+  const xfmr::HiddenTensor<T> tensor(hidden.data(), batch, n, D);
+  const std::vector<Index> lengths = {7, 4, 0};
+  auto a = poisoned<T>(batch, types, n), b = poisoned<T>(batch, types, n);
+  gp.scores(hidden, lengths, as_tensor(a, batch, types, n));
+  gp.scores(tensor, lengths, as_tensor(b, batch, types, n));
+  REQUIRE(a == b);
+  egp.scores(hidden, as_tensor(a, batch, types, n), 5);
+  egp.scores(tensor, as_tensor(b, batch, types, n), 5);
+  REQUIRE(a == b);
+  const xfmr::HiddenTensor<T> wrong(hidden.data(), batch, n - 1, D);
+  XFMR_REQUIRE_INVALID(gp.scores(wrong, as_tensor(a, batch, types, n)),
+                       "hidden must be [batch=3, n=7, hidden_size] like out (got [3, 6, 10])");
+  XFMR_REQUIRE_INVALID(egp.scores(wrong, lengths, as_tensor(a, batch, types, n)),
+                       "xfmr::EfficientGlobalPointer: hidden must be [batch=3, n=7");
+}

@@ -40,6 +40,10 @@ struct GlobalPointerConfig {
 /// Shape of the scores tensor: row-major [batch, types, n, n], end index innermost.
 template <typename T>
 using ScoreTensor = Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+/// Hidden states as a row-major [batch, n, hidden_size] tensor (the same memory as the
+/// (batch·n × hidden_size) matrix the matrix overloads take).
+template <typename T>
+using HiddenTensor = Eigen::TensorMap<const Eigen::Tensor<T, 3, Eigen::RowMajor>>;
 
 namespace detail {
 
@@ -67,6 +71,17 @@ inline RopeConfig global_pointer_rope_config(const GlobalPointerConfig& c) {
 }
 
 /// Checks a scores() call; returns n. lengths == nullptr means every sequence has length n.
+/// The [batch, n, hidden] tensor as the (batch·n × hidden) matrix, after checking it matches out.
+template <typename T>
+Eigen::Map<const RowMatrix<T>> hidden_matrix(const HiddenTensor<T>& hidden,
+                                             const ScoreTensor<T>& out, const char* where) {
+  require(hidden.dimension(0) == out.dimension(0) && hidden.dimension(1) == out.dimension(2),
+          where, "hidden must be [batch=", out.dimension(0), ", n=", out.dimension(2),
+          ", hidden_size] like out (got [", hidden.dimension(0), ", ", hidden.dimension(1), ", ",
+          hidden.dimension(2), "])");
+  return {hidden.data(), hidden.dimension(0) * hidden.dimension(1), hidden.dimension(2)};
+}
+
 template <typename T>
 Index validate_scores_call(const GlobalPointerConfig& c, ConstMatrixRef<T> hidden,
                            const std::vector<Index>* lengths, const ScoreTensor<T>& out,
@@ -322,6 +337,14 @@ class GlobalPointer {
   void scores(ConstMatrixRef<T> hidden, ScoreTensor<T> out, Index position_offset = 0) {
     run(hidden, nullptr, out, position_offset);
   }
+  /// Tensor input [batch, n, hidden_size], mapped onto the matrix path without a copy.
+  void scores(const HiddenTensor<T>& hidden, const std::vector<Index>& lengths,
+              ScoreTensor<T> out, Index position_offset = 0) {
+    run(detail::hidden_matrix(hidden, out, kWhere), &lengths, out, position_offset);
+  }
+  void scores(const HiddenTensor<T>& hidden, ScoreTensor<T> out, Index position_offset = 0) {
+    run(detail::hidden_matrix(hidden, out, kWhere), nullptr, out, position_offset);
+  }
 
   const GlobalPointerConfig& config() const noexcept { return m_config; }
   const RowMatrix<T>& kernel() const noexcept { return m_kernel; }
@@ -454,6 +477,13 @@ class EfficientGlobalPointer {
   }
   void scores(ConstMatrixRef<T> hidden, ScoreTensor<T> out, Index position_offset = 0) {
     run(hidden, nullptr, out, position_offset);
+  }
+  void scores(const HiddenTensor<T>& hidden, const std::vector<Index>& lengths,
+              ScoreTensor<T> out, Index position_offset = 0) {
+    run(detail::hidden_matrix(hidden, out, kWhere), &lengths, out, position_offset);
+  }
+  void scores(const HiddenTensor<T>& hidden, ScoreTensor<T> out, Index position_offset = 0) {
+    run(detail::hidden_matrix(hidden, out, kWhere), nullptr, out, position_offset);
   }
 
   const GlobalPointerConfig& config() const noexcept { return m_config; }
