@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: MIT
+// Linear attention (Katharopoulos et al., arXiv 2006.16236; kexue 7546, 8265): non-causal,
+// causal by chunks, and a recurrent state for O(1)-per-token decoding (SPEC §5).
+#ifndef XFMR_ATTENTION_LINEAR_HPP
+#define XFMR_ATTENTION_LINEAR_HPP
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include <Eigen/Core>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../position/rope.hpp"
+#include "../types.hpp"
+#include "feature_map.hpp"
+
+XFMR_NAMESPACE_BEGIN
+
+/// Where RoPE enters linear attention (SPEC §5.4).
+///   Features: RoFormer's numerator-only trick for element-wise maps: the numerator uses the
+///             rotated features R_i φ(q_i), R_j ϕ(k_j), the denominator the unrotated ones
+///             (weights may be negative, rows need not sum to 1; the denominator stays > 0).
+///             Needs an even feature dimension.
+///   Inputs:   rotate q and k before the map; exact for kernels of the dot product only
+///             (OnePlusCosine, Taylor2), where it keeps the weights non-negative.
+///   Auto:     Inputs for OnePlusCosine and Taylor2, Features otherwise.
+enum class RopePlacement { Auto, Features, Inputs };
+
+/// Configuration of LinearAttention and LinearAttentionState.
+template <typename T>
+struct LinearAttentionConfig {
+  Index head_dim = 0;               ///< d: query/key size per head, >= 1
+  Index value_dim = 0;              ///< d_v per head; 0 means head_dim
+  FeatureMap feature_map = FeatureMap::EluPlusOne;
+  bool causal = false;              ///< query i sees keys j <= i (needs n_q == n_k)
+  Index chunk_size = 64;            ///< causal chunk C >= 1 (quadratic inside, state across)
+  double eps = 1e-6;                ///< added to the normaliser φ(q)·z; finite, >= 0
+  double relu_eps = 1e-3;           ///< ε of the Relu map; finite, >= 0
+  double taylor_scale = 0;          ///< Taylor2 input scale s (x' = s·x); 0 means d^(−1/4)
+  Index custom_feature_dim = 0;     ///< m of a Custom map, >= 1
+  CustomFeatureFn<T> custom;        ///< the Custom map (must be set for FeatureMap::Custom)
+  std::optional<RopeConfig> rope;   ///< RoPE (head_dim 0 = filled in: m for Features, d for Inputs)
+  RopePlacement rope_placement = RopePlacement::Auto;
+};
+
+namespace detail {
+
+/// Element overlap of two row-strided blocks (same allocation assumed when ranges intersect):
+/// disjoint address ranges, or equal strides with column windows that do not meet.
+template <typename T>
+bool blocks_overlap(const T* a, Index as, Index ar, Index ac, const T* b, Index bs, Index br,
+                    Index bc) {
+  if (ar == 0 || ac == 0 || br == 0 || bc == 0) return false;
+  const T* a_end = a + (ar - 1) * as + ac;
+  const T* b_end = b + (br - 1) * bs + bc;
+  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
+  if (as != bs || as < ac || as < bc) return true;
+  std::ptrdiff_t off = (b - a) % as;
+  if (off < 0) off += as;
+  return !(off >= ac && off + bc <= as);
+}
+
+/// Shared validation and the resolved quantities of a configuration.
+template <typename T>
+struct LinearSetup {
+  Index d = 0, dv = 0, m = 0;
+  bool rope_features = false, rope_inputs = false;
+  FeatureMapper<T> mapper;
+  std::optional<Rope<T>> rope;
+
+  explicit LinearSetup(const LinearAttentionConfig<T>& c, const char* where) {
+    require(c.head_dim >= 1, where, "head_dim must be >= 1 (got head_dim=", c.head_dim, ")");
+    require(c.value_dim >= 0, where, "value_dim must be >= 0 (got value_dim=", c.value_dim, ")");
+    require(c.chunk_size >= 1, where, "chunk_size must be >= 1 (got chunk_size=", c.chunk_size,
+            ")");
+    require(std::isfinite(c.eps) && c.eps >= 0, where, "eps must be finite and >= 0 (got eps=",
+            c.eps, ")");
+    require(std::isfinite(c.relu_eps) && c.relu_eps >= 0, where,
+            "relu_eps must be finite and >= 0 (got relu_eps=", c.relu_eps, ")");
+    require(std::isfinite(c.taylor_scale) && c.taylor_scale >= 0, where,
+            "taylor_scale must be finite and >= 0 (got taylor_scale=", c.taylor_scale, ")");
+    if (c.feature_map == FeatureMap::Custom) {
+      require(c.custom_feature_dim >= 1, where,
+              "custom_feature_dim must be >= 1 for FeatureMap::Custom (got custom_feature_dim=",
+              c.custom_feature_dim, ")");
+      require(static_cast<bool>(c.custom), where,
+              "a Custom feature map needs the functor `custom` (got an empty function)");
+    }
+    d = c.head_dim;
+    dv = c.value_dim == 0 ? d : c.value_dim;
+    m = feature_dim(c.feature_map, d, c.custom_feature_dim);
+    const double s = c.taylor_scale > 0 ? c.taylor_scale : std::pow(double(d), -0.25);
+    mapper = FeatureMapper<T>(c.feature_map, d, m, static_cast<T>(c.relu_eps), static_cast<T>(s),
+                              c.custom);
+    if (c.rope) {
+      RopePlacement p = c.rope_placement;
+      if (p == RopePlacement::Auto)
+        p = (c.feature_map == FeatureMap::OnePlusCosine || c.feature_map == FeatureMap::Taylor2)
+                ? RopePlacement::Inputs
+                : RopePlacement::Features;
+      rope_features = p == RopePlacement::Features;
+      rope_inputs = !rope_features;
+      require(!(rope_inputs && c.feature_map == FeatureMap::EfficientAttention), where,
+              "RoPE on inputs is not supported with EfficientAttention (got "
+              "rope_placement=Inputs); use Features");
+      const Index want = rope_features ? m : d;
+      RopeConfig rc = *c.rope;
+      require(rc.head_dim == 0 || rc.head_dim == want, where, "rope.head_dim must be 0 or ", want,
+              rope_features ? " (the feature dimension)" : " (head_dim)", " (got rope.head_dim=",
+              rc.head_dim, ")");
+      require(!rope_features || m % 2 == 0, where,
+              "RoPE on features needs an even feature dimension (got ", m, " for ",
+              feature_map_name(c.feature_map), ")");
+      rc.head_dim = want;
+      rope.emplace(rc);
+    }
+  }
+
+  static T eps_term(double eps, T log_q, T log_k) {
+    if (eps == 0) return T(0);
+    return static_cast<T>(eps * std::exp(-(static_cast<double>(log_q) + static_cast<double>(log_k))));
+  }
+};
+
+}  // namespace detail
+
+/// Linear attention over multi-head (tokens × heads·dim) matrices, one token per row:
+///   out_i = φ(q_i)^T S / (φ(q_i)^T z + eps),  S = Σ_j ϕ(k_j) v_j^T (m × d_v),  z = Σ_j ϕ(k_j),
+/// with j over every unpadded key, or j <= i when causal (SPEC §5.1, §5.3). A query whose
+/// normaliser is 0 (no key, eps = 0) outputs zeros. Non-causal efficient attention has no
+/// normaliser (its implied rows already sum to 1; eps unused).
+///
+/// Causal: chunks of C = chunk_size tokens; inside a chunk the masked quadratic form
+/// tril(φ(Q_c) ϕ(K_c)^T) V_c, across chunks the carried state: out_c = φ(Q_c) S + tril(…) V_c,
+/// then S += ϕ(K_c)^T V_c, z += Σ ϕ(K_c). All products are GEMMs (Eigen).
+/// Key padding: key_valid[j] == false removes key j after the feature map (φ(0) ≠ 0, so the
+/// feature row is zeroed, never the input). RoPE (config.rope): see RopePlacement; query and key
+/// rows t have position pos0 + t.
+///
+/// Shapes: q (n_q × H·d), k (n_k × H·d), v (n_k × H·d_v), out (n_q × H·d_v); H = q.cols()/d;
+/// rows may be strided. out must not overlap q, k or v.
+/// Cost: O(n·m·d_v) per head (+ O(n·C·(m + d_v)) inside chunks). Allocation: scratch is sized
+/// on the first call and when shapes grow; Eigen's GEMM may allocate packing buffers.
+/// \throws std::invalid_argument on a bad configuration or shapes (see the constructor, forward).
+template <typename T>
+class LinearAttention {
+  static_assert(detail::is_real_v<T>, "xfmr::LinearAttention<T>: T must be float or double");
+
+ public:
+  /// \throws std::invalid_argument if head_dim < 1, value_dim < 0, chunk_size < 1, eps,
+  ///         relu_eps or taylor_scale is negative or not finite, a Custom map lacks its functor
+  ///         or dimension, or RoPE does not fit (odd feature dimension, wrong rope.head_dim).
+  explicit LinearAttention(const LinearAttentionConfig<T>& config)
+      : m_config(config), m_setup(config, "LinearAttention") {}
+
+  /// All keys valid.
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+               Index pos0 = 0) {
+    run(q, k, v, nullptr, out, pos0);
+  }
+  /// key_valid[j] (size n_k): true for a real key, false for padding.
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v,
+               const Eigen::Ref<const Eigen::Matrix<bool, Eigen::Dynamic, 1>>& key_valid,
+               MatrixRef<T> out, Index pos0 = 0) {
+    detail::require(key_valid.size() == k.rows(), "LinearAttention",
+                    "key_valid must have one entry per key row (got key_valid.size()=",
+                    key_valid.size(), ", k.rows()=", k.rows(), ")");
+    m_valid.assign(key_valid.data(), key_valid.data() + key_valid.size());
+    run(q, k, v, m_valid.data(), out, pos0);
+  }
+
+  /// m, the feature dimension.
+  Index feature_dim() const noexcept { return m_setup.m; }
+  Index value_dim() const noexcept { return m_setup.dv; }
+  const LinearAttentionConfig<T>& config() const noexcept { return m_config; }
+
+ private:
+  static constexpr Index kBlock = 256;  // non-causal rows per block: features stay in L2
+
+  void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, const bool* valid,
+           MatrixRef<T> out, Index pos0) {
+    const char* where = "LinearAttention";
+    const Index d = m_setup.d;
+    detail::require(q.cols() >= d && q.cols() % d == 0, where,
+                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
+                    ", head_dim=", d, ")");
+    const Index heads = q.cols() / d, dv = m_setup.dv;
+    detail::require(k.cols() == q.cols(), where, "k.cols() must equal q.cols() (got k.cols()=",
+                    k.cols(), ", q.cols()=", q.cols(), ")");
+    detail::require(v.cols() == heads * dv, where, "v.cols() must be heads·value_dim=",
+                    heads * dv, " (got v.cols()=", v.cols(), ")");
+    detail::require(v.rows() == k.rows(), where, "v.rows() must equal k.rows() (got v.rows()=",
+                    v.rows(), ", k.rows()=", k.rows(), ")");
+    detail::require(!m_config.causal || q.rows() == k.rows(), where,
+                    "causal attention needs as many queries as keys (got q.rows()=", q.rows(),
+                    ", k.rows()=", k.rows(), ")");
+    detail::require(out.rows() == q.rows() && out.cols() == heads * dv, where, "out must be ",
+                    q.rows(), "x", heads * dv, " (got ", out.rows(), "x", out.cols(), ")");
+    detail::require(pos0 >= 0, where, "pos0 must be >= 0 (got ", pos0, ")");
+    check_disjoint(out, q, "q");
+    check_disjoint(out, k, "k");
+    check_disjoint(out, v, "v");
+    if (out.rows() == 0) return;
+    reserve(m_config.causal ? std::min(m_config.chunk_size, q.rows()) : kBlock);
+    for (Index h = 0; h < heads; ++h) {
+      auto qh = q.middleCols(h * d, d);
+      auto kh = k.middleCols(h * d, d);
+      auto vh = v.middleCols(h * dv, dv);
+      auto oh = out.middleCols(h * dv, dv);
+      if (m_config.causal)
+        causal_head(qh, kh, vh, valid, oh, pos0);
+      else
+        full_head(qh, kh, vh, valid, oh, pos0);
+    }
+  }
+
+  template <class A, class B>
+  static void check_disjoint(const A& out, const B& x, const char* name) {
+    detail::require(!detail::blocks_overlap(out.data(), out.outerStride(), out.rows(), out.cols(),
+                                            x.data(), x.outerStride(), x.rows(), x.cols()),
+                    "LinearAttention", "out must not overlap ", name, " (got overlapping views)");
+  }
+
+  void reserve(Index rows) {
+    const Index d = m_setup.d, m = m_setup.m, dv = m_setup.dv;
+    auto fit = [](RowMatrix<T>& a, Index r, Index c) {
+      if (a.rows() < r || a.cols() != c) a.resize(r, c);
+    };
+    fit(m_phiq, rows, m);
+    fit(m_phik, rows, m);
+    if (m_setup.rope_features) {
+      fit(m_phiq_rot, rows, m);
+      fit(m_phik_rot, rows, m);
+    }
+    if (m_setup.rope_inputs) {
+      fit(m_xq, rows, d);
+      fit(m_xk, rows, d);
+    }
+    if (m_config.causal) fit(m_a, rows, rows);
+    fit(m_s, m, dv);
+    if (m_z.size() != m) m_z.resize(m);
+    if (m_zc.size() != m) m_zc.resize(m);
+    if (m_col.size() < 2 * d) m_col.resize(2 * d);
+    if (m_lq.size() < rows) m_lq.resize(rows);
+  }
+
+  // Features of rows [r0, r0 + n) of one head into m_phiq / m_phik (and rotated copies).
+  template <class X>
+  void map_queries(const X& qh, Index r0, Index n, Index pos0) {
+    const T* x = qh.data() + r0 * qh.outerStride();
+    Index xs = qh.outerStride();
+    if (m_setup.rope_inputs) {
+      m_xq.topRows(n) = qh.middleRows(r0, n);
+      m_setup.rope->apply(m_xq.topRows(n), pos0 + r0);
+      x = m_xq.data();
+      xs = m_xq.outerStride();
+    }
+    m_setup.mapper.queries(x, xs, n, m_phiq.data(), m_phiq.outerStride(), m_lq.data());
+    if (m_setup.rope_features) {
+      m_phiq_rot.topRows(n) = m_phiq.topRows(n);
+      m_setup.rope->apply(m_phiq_rot.topRows(n), pos0 + r0);
+    }
+  }
+  template <class X>
+  void map_keys(const X& kh, Index r0, Index n, const bool* valid, T c, Index pos0) {
+    const T* x = kh.data() + r0 * kh.outerStride();
+    Index xs = kh.outerStride();
+    if (m_setup.rope_inputs) {
+      m_xk.topRows(n) = kh.middleRows(r0, n);
+      m_setup.rope->apply(m_xk.topRows(n), pos0 + r0);
+      x = m_xk.data();
+      xs = m_xk.outerStride();
+    }
+    m_setup.mapper.keys(x, xs, n, m_phik.data(), m_phik.outerStride(),
+                        valid ? valid + r0 : nullptr, c, m_config.causal);
+    if (m_setup.rope_features) {
+      m_phik_rot.topRows(n) = m_phik.topRows(n);
+      m_setup.rope->apply(m_phik_rot.topRows(n), pos0 + r0);
+    }
+  }
+  // Rotated features for the numerator (the plain ones without RoPE-on-features).
+  auto num_q(Index n) { return (m_setup.rope_features ? m_phiq_rot : m_phiq).topRows(n); }
+  auto num_k(Index n) { return (m_setup.rope_features ? m_phik_rot : m_phik).topRows(n); }
+
+  // Shift for exponentiated keys: the largest valid key entry of the head (any constant is
+  // exact, see FeatureMap; the maximum keeps every e^{k − c} <= 1, or <= e^{(√2−1)c} after a
+  // rotation of the inputs).
+  template <class X>
+  T key_shift(const X& kh, const bool* valid) {
+    if (!m_setup.mapper.exp_keys(m_config.causal)) return T(0);
+    T c = -std::numeric_limits<T>::infinity();
+    const auto d = static_cast<std::size_t>(m_setup.d);
+    for (Index t = 0; t < kh.rows(); ++t)
+      if (valid == nullptr || valid[t])
+        c = std::max(c, detail::row_max<simd::native_isa, T>(kh.data() + t * kh.outerStride(), d));
+    return std::isfinite(c) ? c : T(0);
+  }
+
+  template <class Q, class K, class Vm, class O>
+  void full_head(const Q& qh, const K& kh, const Vm& vh, const bool* valid, O& oh, Index pos0) {
+    const Index nk = kh.rows(), nq = qh.rows(), m = m_setup.m, d = m_setup.d;
+    const bool efficient = m_setup.mapper.kind() == FeatureMap::EfficientAttention;
+    m_s.setZero();
+    m_z.setZero();
+    const T c = key_shift(kh, valid);
+    T* cmax = m_col.data();
+    T* csum = m_col.data() + d;
+    if (efficient) {  // ϕ(k): softmax over positions, per feature: column max first
+      std::fill(cmax, cmax + d, -std::numeric_limits<T>::infinity());
+      std::fill(csum, csum + d, T(0));
+      for (Index t = 0; t < nk; ++t)
+        if (valid == nullptr || valid[t])
+          for (Index i = 0; i < d; ++i) cmax[i] = std::max(cmax[i], kh(t, i));
+      for (Index i = 0; i < d; ++i)
+        if (!std::isfinite(cmax[i])) cmax[i] = 0;
+    }
+    if (efficient) {  // column sums first: each feature is normalised before any rotation
+      for (Index t = 0; t < nk; ++t)
+        if (valid == nullptr || valid[t]) {
+          detail::exp_sub_accumulate_row<simd::native_isa, T>(
+              kh.data() + t * kh.outerStride(), cmax, m_phik.data(), csum,
+              static_cast<std::size_t>(d));
+        }
+      for (Index i = 0; i < d; ++i) csum[i] = csum[i] > 0 ? T(1) / csum[i] : T(0);
+    }
+    for (Index r0 = 0; r0 < nk; r0 += kBlock) {
+      const Index n = std::min(kBlock, nk - r0);
+      if (efficient) {
+        T* scratch = m_zc.data();
+        for (Index t = 0; t < n; ++t) {
+          T* p = m_phik.data() + t * m_phik.outerStride();
+          if (valid != nullptr && !valid[r0 + t]) {
+            std::fill(p, p + m, T(0));
+            continue;
+          }
+          std::fill(scratch, scratch + d, T(0));
+          detail::exp_sub_accumulate_row<simd::native_isa, T>(
+              kh.data() + (r0 + t) * kh.outerStride(), cmax, p, scratch,
+              static_cast<std::size_t>(d));
+          for (Index i = 0; i < d; ++i) p[i] *= csum[i];
+        }
+        if (m_setup.rope_features) {
+          m_phik_rot.topRows(n) = m_phik.topRows(n);
+          m_setup.rope->apply(m_phik_rot.topRows(n), pos0 + r0);
+        }
+      } else {
+        map_keys(kh, r0, n, valid, c, pos0);
+      }
+      m_s.noalias() += num_k(n).transpose() * vh.middleRows(r0, n);
+      m_z.noalias() += m_phik.topRows(n).colwise().sum().transpose();
+    }
+    for (Index r0 = 0; r0 < nq; r0 += kBlock) {
+      const Index n = std::min(kBlock, nq - r0);
+      map_queries(qh, r0, n, pos0);
+      auto ob = oh.middleRows(r0, n);
+      ob.noalias() = num_q(n) * m_s;
+      if (efficient) continue;
+      for (Index t = 0; t < n; ++t) {
+        const T den = m_phiq.row(t).dot(m_z) +
+                      detail::LinearSetup<T>::eps_term(m_config.eps, m_lq[t], c);
+        // den = 0: no key (and eps = 0); den = +inf: ε·e^{−(c_q + c_k)} overflowed, so every
+        // weight is 0 at T's range. Both give the zero row.
+        if (den > 0 && std::isfinite(den))
+          ob.row(t) /= den;  // not ·(1/den): 1/den overflows for subnormal den
+        else
+          ob.row(t).setZero();
+      }
+    }
+  }
+
+  template <class Q, class K, class Vm, class O>
+  void causal_head(const Q& qh, const K& kh, const Vm& vh, const bool* valid, O& oh, Index pos0) {
+    const Index n_all = qh.rows(), C = std::min(m_config.chunk_size, n_all), m = m_setup.m;
+    m_s.setZero();
+    m_z.setZero();
+    const T c = key_shift(kh, valid);
+    for (Index r0 = 0; r0 < n_all; r0 += C) {
+      const Index n = std::min(C, n_all - r0);
+      map_queries(qh, r0, n, pos0);
+      map_keys(kh, r0, n, valid, c, pos0);
+      auto ob = oh.middleRows(r0, n);
+      auto a = m_a.topLeftCorner(n, n);
+      // Inside the chunk: A = φ(Q_c) ϕ(K_c)^T masked to j <= i.
+      a.noalias() = num_q(n) * num_k(n).transpose();
+      for (Index i = 0; i + 1 < n; ++i) a.row(i).tail(n - 1 - i).setZero();
+      ob.noalias() = num_q(n) * m_s;
+      ob.noalias() += a * vh.middleRows(r0, n);
+      m_s.noalias() += num_k(n).transpose() * vh.middleRows(r0, n);
+      // Normaliser with the running prefix z + Σ_{j<=i} ϕ(k_j) (unrotated features).
+      for (Index t = 0; t < n; ++t) {
+        m_z.noalias() += m_phik.row(t).transpose();
+        const T den = detail::dot_row<simd::native_isa, T>(
+                          m_phiq.data() + t * m_phiq.outerStride(), m_z.data(),
+                          static_cast<std::size_t>(m)) +
+                      detail::LinearSetup<T>::eps_term(m_config.eps, m_lq[t], c);
+        if (den > 0 && std::isfinite(den))
+          ob.row(t) /= den;  // not ·(1/den): 1/den overflows for subnormal den
+        else
+          ob.row(t).setZero();
+      }
+    }
+  }
+
+  LinearAttentionConfig<T> m_config;
+  detail::LinearSetup<T> m_setup;
+  RowMatrix<T> m_phiq, m_phik, m_phiq_rot, m_phik_rot, m_xq, m_xk, m_a, m_s;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_zc, m_col, m_lq;
+  struct BoolBuf {
+    std::unique_ptr<bool[]> p;
+    Index n = 0;
+    void assign(const bool* b, const bool* e) {
+      const Index k = static_cast<Index>(e - b);
+      if (k > n) {
+        p.reset(new bool[static_cast<std::size_t>(k)]);
+        n = k;
+      }
+      std::copy(b, e, p.get());
+    }
+    const bool* data() const { return p.get(); }
+  } m_valid;
+};
+
+/// Recurrent linear attention for token-by-token causal decoding (SPEC §5.3): per head
+///   S_t = S_{t−1} + ϕ(k_t) v_t^T,  z_t = z_{t−1} + ϕ(k_t),  out_t = φ(q_t)^T S_t / (φ(q_t)^T z_t + eps)
+/// (with RoPE on features the numerator uses R_t φ(q_t) and S accumulates R_t ϕ(k_t) v_t^T). After
+/// t steps out equals row t of the causal LinearAttention on the same rows (tested).
+/// O(H·m·d_v) time and memory per token, no allocation after construction.
+/// Exp keys use a running maximum shift c; when a larger key arrives, S and z are rescaled by
+/// e^{c_old − c_new} (exact, see FeatureMap). Non-causal efficient attention has no recurrent
+/// form: the state uses its causal variant (ϕ(k) = e^k with the normaliser).
+template <typename T>
+class LinearAttentionState {
+  static_assert(detail::is_real_v<T>, "xfmr::LinearAttentionState<T>: T must be float or double");
+
+ public:
+  /// \throws std::invalid_argument as LinearAttention, or if heads < 1.
+  LinearAttentionState(const LinearAttentionConfig<T>& config, Index heads)
+      : m_config(config), m_setup(config, "LinearAttentionState"), m_heads(heads) {
+    detail::require(heads >= 1, "LinearAttentionState", "heads must be >= 1 (got heads=", heads,
+                    ")");
+    const Index m = m_setup.m, d = m_setup.d;
+    m_s.resize(heads * m, m_setup.dv);
+    m_z.resize(heads, m);
+    m_c.resize(heads);
+    m_phiq.resize(1, m);
+    m_phik.resize(1, m);
+    m_phiq_rot.resize(1, m);
+    m_phik_rot.resize(1, m);
+    m_x.resize(1, d);
+    reset();
+  }
+
+  /// Forgets every token.
+  void reset() noexcept {
+    m_s.setZero();
+    m_z.setZero();
+    m_c.setConstant(-std::numeric_limits<T>::infinity());
+    m_tokens = 0;
+  }
+
+  /// Appends token t = tokens_seen() (position pos0 + t for RoPE) and writes its output.
+  /// q, k: (1 × H·d); v, out: (1 × H·d_v). out may alias q or v only if it is the same row.
+  /// \throws std::invalid_argument on a shape mismatch.
+  void step(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
+    check(q, "q", m_setup.d);
+    check(out, "out", m_setup.dv);
+    push_impl(k, v);
+    query_impl(q, out);
+  }
+
+  /// Appends a key/value without a query (prefill of a prompt whose outputs are not needed).
+  void push(ConstMatrixRef<T> k, ConstMatrixRef<T> v) { push_impl(k, v); }
+
+  Index tokens_seen() const noexcept { return m_tokens; }
+  Index heads() const noexcept { return m_heads; }
+  Index feature_dim() const noexcept { return m_setup.m; }
+  /// The m × d_v state S of head h (scaled by e^{−c_h} for Exp keys).
+  auto state(Index h) const { return m_s.middleRows(h * m_setup.m, m_setup.m); }
+  /// Position offset for RoPE: token t has position pos0 + t (default 0).
+  void set_position_offset(Index pos0) {
+    detail::require(pos0 >= 0, "LinearAttentionState", "pos0 must be >= 0 (got ", pos0, ")");
+    m_pos0 = pos0;
+  }
+
+ private:
+  template <class X>
+  void check(const X& x, const char* name, Index width) const {
+    detail::require(x.rows() == 1 && x.cols() == m_heads * width, "LinearAttentionState", name,
+                    " must be 1x", m_heads * width, " (got ", x.rows(), "x", x.cols(), ")");
+  }
+
+  void push_impl(ConstMatrixRef<T> k, ConstMatrixRef<T> v) {
+    check(k, "k", m_setup.d);
+    check(v, "v", m_setup.dv);
+    const Index m = m_setup.m, d = m_setup.d, dv = m_setup.dv;
+    const Index pos = m_pos0 + m_tokens;
+    const bool exp_keys = m_setup.mapper.exp_keys(true);
+    for (Index h = 0; h < m_heads; ++h) {
+      const T* x = k.data() + h * d;
+      if (m_setup.rope_inputs) {
+        m_x = k.middleCols(h * d, d);
+        m_setup.rope->apply(m_x, pos);
+        x = m_x.data();
+      }
+      T c = 0;
+      if (exp_keys) {
+        const T mk = detail::row_max<simd::native_isa, T>(x, static_cast<std::size_t>(d));
+        if (std::isfinite(mk) && !(mk <= m_c[h])) {  // new running maximum: rescale
+          if (std::isfinite(m_c[h])) {
+            const T scale = std::exp(m_c[h] - mk);
+            m_s.middleRows(h * m, m) *= scale;
+            m_z.row(h) *= scale;
+          }
+          m_c[h] = mk;
+        }
+        c = std::isfinite(m_c[h]) ? m_c[h] : T(0);
+      }
+      m_setup.mapper.key_row(x, m_phik.data(), c, true);
+      auto s = m_s.middleRows(h * m, m);
+      if (m_setup.rope_features) {
+        m_phik_rot = m_phik;
+        m_setup.rope->apply(m_phik_rot, pos);
+        s.noalias() += m_phik_rot.transpose() * v.middleCols(h * dv, dv);
+      } else {
+        s.noalias() += m_phik.transpose() * v.middleCols(h * dv, dv);
+      }
+      m_z.row(h) += m_phik;
+    }
+    ++m_tokens;
+  }
+
+  void query_impl(ConstMatrixRef<T> q, MatrixRef<T> out) {
+    const Index m = m_setup.m, d = m_setup.d, dv = m_setup.dv;
+    const Index pos = m_pos0 + m_tokens - 1;
+    for (Index h = 0; h < m_heads; ++h) {
+      const T* x = q.data() + h * d;
+      if (m_setup.rope_inputs) {
+        m_x = q.middleCols(h * d, d);
+        m_setup.rope->apply(m_x, pos);
+        x = m_x.data();
+      }
+      const T lq = m_setup.mapper.query_row(x, m_phiq.data());
+      const T c = std::isfinite(m_c[h]) ? m_c[h] : T(0);
+      const T den = m_phiq.row(0).dot(m_z.row(h)) +
+                    detail::LinearSetup<T>::eps_term(m_config.eps, lq, c);
+      auto o = out.middleCols(h * dv, dv);
+      const auto s = m_s.middleRows(h * m, m);
+      if (m_setup.rope_features) {
+        m_phiq_rot = m_phiq;
+        m_setup.rope->apply(m_phiq_rot, pos);
+        o.noalias() = m_phiq_rot * s;
+      } else {
+        o.noalias() = m_phiq * s;
+      }
+      if (den > 0 && std::isfinite(den))
+        o /= den;
+      else
+        o.setZero();
+    }
+  }
+
+  LinearAttentionConfig<T> m_config;
+  detail::LinearSetup<T> m_setup;
+  Index m_heads = 1, m_tokens = 0, m_pos0 = 0;
+  RowMatrix<T> m_s, m_z, m_phiq, m_phik, m_phiq_rot, m_phik_rot, m_x;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> m_c;
+};
+
+/// One-shot linear attention (builds a LinearAttention: allocates; keep the object for repeated
+/// calls). Float and double overloads, so T is never spelled out.
+inline void linear_attention(ConstMatrixRef<float> q, ConstMatrixRef<float> k,
+                             ConstMatrixRef<float> v, MatrixRef<float> out,
+                             const LinearAttentionConfig<float>& config) {
+  LinearAttention<float>(config).forward(q, k, v, out);
+}
+inline void linear_attention(ConstMatrixRef<double> q, ConstMatrixRef<double> k,
+                             ConstMatrixRef<double> v, MatrixRef<double> out,
+                             const LinearAttentionConfig<double>& config) {
+  LinearAttention<double>(config).forward(q, k, v, out);
+}
+
+XFMR_NAMESPACE_END
+
+#endif  // XFMR_ATTENTION_LINEAR_HPP
