@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: MIT
+// Performer / FAVOR+ attention with positive, hyperbolic and trigonometric random features
+// (Choromanski et al., arXiv 2009.14794; kexue 7921, 8338; SPEC §6).
+#ifndef XFMR_ATTENTION_PERFORMER_HPP
+#define XFMR_ATTENTION_PERFORMER_HPP
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+
+#include <Eigen/Core>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../simd/exp.hpp"
+#include "../simd/isa.hpp"
+#include "../simd/vec.hpp"
+#include "../types.hpp"
+#include "random_features.hpp"
+
+XFMR_NAMESPACE_BEGIN
+
+/// Random feature map φ for the softmax kernel exp(x·y) (SPEC §6.1), x' = d^(−1/4)·x, u = W x':
+/// ```
+/// Positive      φ(x) = m^(−1/2)    · exp(u − ‖x'‖²/2)                          dim m
+/// Hyperbolic    φ(x) = (2m)^(−1/2) · [exp(u − ‖x'‖²/2) | exp(−u − ‖x'‖²/2)]    dim 2m
+/// Trigonometric φ(x) = m^(−1/2)    · exp(+‖x'‖²/2) · [sin u | cos u]           dim 2m
+/// ```
+/// Positive and hyperbolic features are > 0; trigonometric ones can be negative, so the
+/// attention normaliser can approach zero (the original random Fourier features).
+enum class PerformerFeatures { Positive, Hyperbolic, Trigonometric };
+
+/// Configuration of Performer<T>; validated by the constructor.
+struct PerformerConfig {
+  Index head_dim = 0;                                 ///< d (query/key size per head)
+  Index num_features = 0;                             ///< m: rows of W (feature dim m or 2m)
+  PerformerFeatures features = PerformerFeatures::Positive;
+  ProjectionKind projection = ProjectionKind::Orthogonal;
+  RowNorms row_norms = RowNorms::ChiDistributed;      ///< orthogonal rows only
+  bool causal = false;                                ///< key j visible to query i iff j <= i
+  bool stabilize = true;                              ///< subtract maxima before exp (SPEC §6.3)
+  std::uint64_t seed = 0;                             ///< seeds the generator of W
+};
+
+namespace detail {
+
+/// lo = min u[i], hi = max u[i] over i < n (n >= 1).
+template <class Isa, typename T>
+void performer_min_max(const T* u, std::size_t n, T& lo, T& hi) noexcept {
+  using V = simd::Vec<T, Isa>;
+  T l = std::numeric_limits<T>::infinity(), h = -l;
+  std::size_t i = 0;
+  if (n >= V::lanes) {
+    auto vl = V::load(u), vh = vl;
+    for (i = V::lanes; i + V::lanes <= n; i += V::lanes) {
+      const auto x = V::load(u + i);
+      vl = V::min(vl, x);
+      vh = V::max(vh, x);
+    }
+    l = -V::reduce_max(V::sub(V::zero(), vl));
+    h = V::reduce_max(vh);
+  }
+  for (; i < n; ++i) {
+    l = std::min(l, u[i]);
+    h = std::max(h, u[i]);
+  }
+  lo = l;
+  hi = h;
+}
+
+/// y[i] = scale · exp(sign·u[i] − shift), i < n. The feature-map inner loop: one FMA, the
+/// vector exp of simd/exp.hpp and one multiply per element.
+template <class Isa, typename T>
+void performer_scaled_exp(const T* u, T* y, std::size_t n, T sign, T shift, T scale) noexcept {
+  using V = simd::Vec<T, Isa>;
+  const auto s = V::set1(sign), b = V::set1(-shift), c = V::set1(scale);
+  std::size_t i = 0;
+  for (; i + V::lanes <= n; i += V::lanes)
+    V::store(y + i, V::mul(c, simd::exp<Isa, T>(V::fmadd(s, V::load(u + i), b))));
+  if (i < n)
+    V::store_partial(y + i, V::mul(c, simd::exp<Isa, T>(V::fmadd(s, V::load_partial(u + i, n - i), b))),
+                     n - i);
+}
+
+/// The feature map of one head, shared by Performer<T> (batch) and PerformerState<T> (decoding).
+/// Holds W' = d^(−1/4)·W transposed (d × m) so that U = X·W' is one GEMM per block of tokens.
+template <typename T>
+class PerformerFeatureMap {
+ public:
+  PerformerFeatureMap() = default;
+  PerformerFeatureMap(const PerformerConfig& c, const RowMatrix<double>& w)
+      : m_kind(c.features), m_stabilize(c.stabilize), m_d(c.head_dim), m_m(c.num_features) {
+    m_wt = (w.transpose() * std::pow(static_cast<double>(m_d), -0.25)).template cast<T>();
+    m_h_scale = static_cast<T>(0.5 / std::sqrt(static_cast<double>(m_d)));
+    m_scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(
+                                 m_kind == PerformerFeatures::Hyperbolic ? 2 * m_m : m_m)));
+  }
+
+  Index feature_dim() const noexcept {
+    return m_kind == PerformerFeatures::Positive ? m_m : 2 * m_m;
+  }
+  Index num_features() const noexcept { return m_m; }
+  bool stabilize() const noexcept { return m_stabilize; }
+
+  /// U(rows × m) = X(rows × d) · W'.
+  template <typename Src, typename Dst>
+  void project(const Src& x, Dst&& u) const {
+    u.noalias() = x * m_wt;
+  }
+  /// h = ‖x'‖²/2 = ‖x‖²/(2√d).
+  T half_norm2(const T* x) const noexcept {
+    T s = 0;
+    for (Index i = 0; i < m_d; ++i) s += x[i] * x[i];
+    return s * m_h_scale;
+  }
+
+  /// The exponent that the key-side maximum is taken over: max_l(±u_l) − h (exp-type features),
+  /// or h (trigonometric: the factor exp(h) is what can overflow).
+  T key_exponent_max(const T* u, T h) const noexcept {
+    if (m_kind == PerformerFeatures::Trigonometric) return h;
+    T lo, hi;
+    performer_min_max<simd::native_isa, T>(u, static_cast<std::size_t>(m_m), lo, hi);
+    if (m_kind == PerformerFeatures::Hyperbolic) hi = std::max(hi, -lo);
+    return hi - h;
+  }
+
+  /// Key features scaled by e^(−shift): phi = e^(−shift)·φ(k) (shift = running key max, or 0).
+  void key_features(const T* u, T h, T shift, T* phi) const noexcept {
+    features(u, h + shift, h - shift, phi);
+  }
+  /// Query features up to a positive per-row factor, which cancels between numerator and
+  /// denominator: stabilised, exp(u − max u) (hyperbolic: max |u|; trigonometric: no exp(h)).
+  void query_features(const T* u, T h, T* phi) const noexcept {
+    if (!m_stabilize) {
+      features(u, h, h, phi);
+      return;
+    }
+    if (m_kind == PerformerFeatures::Trigonometric) {
+      features(u, 0, 0, phi);
+      return;
+    }
+    T lo, hi;
+    performer_min_max<simd::native_isa, T>(u, static_cast<std::size_t>(m_m), lo, hi);
+    if (m_kind == PerformerFeatures::Hyperbolic) hi = std::max(hi, -lo);
+    features(u, hi, 0, phi);
+  }
+  /// Exact φ(x) of the formula (no stabiliser).
+  void exact_features(const T* u, T h, T* phi) const noexcept { features(u, h, h, phi); }
+
+ private:
+  // exp-type: phi = scale·exp(±u − shift); trigonometric: phi = scale·exp(trig_log)·[sin u|cos u].
+  void features(const T* u, T shift, T trig_log, T* phi) const noexcept {
+    const auto m = static_cast<std::size_t>(m_m);
+    switch (m_kind) {
+      case PerformerFeatures::Positive:
+        performer_scaled_exp<simd::native_isa, T>(u, phi, m, T(1), shift, m_scale);
+        break;
+      case PerformerFeatures::Hyperbolic:
+        performer_scaled_exp<simd::native_isa, T>(u, phi, m, T(1), shift, m_scale);
+        performer_scaled_exp<simd::native_isa, T>(u, phi + m, m, T(-1), shift, m_scale);
+        break;
+      case PerformerFeatures::Trigonometric: {
+        const T f = m_scale * std::exp(trig_log);
+        for (std::size_t l = 0; l < m; ++l) {
+          phi[l] = f * std::sin(u[l]);
+          phi[m + l] = f * std::cos(u[l]);
+        }
+        break;
+      }
+    }
+  }
+
+  PerformerFeatures m_kind = PerformerFeatures::Positive;
+  bool m_stabilize = true;
+  Index m_d = 0, m_m = 0;
+  RowMatrix<T> m_wt;  // d × m
+  T m_h_scale = 0, m_scale = 0;
+};
+
+template <typename T>
+inline void performer_require_disjoint(const T* out, Index out_stride, const T* x, Index x_stride,
+                                       Index rows_out, Index cols_out, Index rows_x, Index cols_x,
+                                       const char* name) {
+  if (rows_out == 0 || cols_out == 0 || rows_x == 0 || cols_x == 0) return;
+  const T* out_end = out + (rows_out - 1) * out_stride + cols_out;
+  const T* x_end = x + (rows_x - 1) * x_stride + cols_x;
+  const bool disjoint =
+      !(std::less<const T*>()(out, x_end) && std::less<const T*>()(x, out_end));
+  require(disjoint, "Performer", "out must not overlap ", name, " (got overlapping memory)");
+}
+
+}  // namespace detail
+
+/// FAVOR+ attention (Performer), several heads side by side:
+/// ```
+///   out_i = Σ_j φ(q_i)·φ(k_j) v_j / Σ_j φ(q_i)·φ(k_j)    ≈ softmax(q_i·K/√d)·V
+///   non-causal: out = (φ(Q)·(φ(K)ᵀV)) / (φ(Q)·(φ(K)ᵀ1))      O(n·m·d) instead of O(n²·d)
+///   causal (j <= i): prefix sums S_i = Σ_{j<=i} φ(k_j)v_jᵀ, evaluated in chunks of 64 tokens
+/// ```
+/// W (m × d) is drawn once from `seed` (and again by redraw()); the same W serves every head and
+/// every sequence. Shapes: q (batch·n_q × heads·d), k (batch·n_k × heads·d),
+/// v (batch·n_k × heads·d_v), out (batch·n_q × heads·d_v); head h at columns [h·d, (h+1)·d),
+/// sequence b at rows [b·n, (b+1)·n). out may be q itself and must not overlap k or v otherwise.
+///
+/// Stabiliser (SPEC §6.3): query features use exp(u − max_l u_l) per query row (the factor
+/// cancels); key features use a single shift per sequence and head — the running maximum of
+/// max_l u_l(k_j) − ‖k_j'‖²/2 over the keys seen so far, with S and z multiplied by e^(−δ) when it
+/// grows by δ — so the largest key feature is 1 and nothing overflows. We take the max of
+/// u − h rather than of u (google-research) so that no key feature exceeds 1 [derived].
+/// Never shared across the batch. Output = exact formula up to rounding; a query whose
+/// normaliser underflows to 0 gets a zero row.
+///
+/// Allocation: scratch (blocks of 128 tokens × feature dim, and the m × d_v state) is sized on
+/// the first call and when d_v grows; Eigen's GEMM may allocate its packing buffers.
+/// \throws std::invalid_argument on bad configuration or shapes (see the constructor and attend).
+template <typename T>
+class Performer {
+  static_assert(detail::is_real_v<T>, "xfmr::Performer<T>: T must be float or double");
+
+ public:
+  /// \throws std::invalid_argument if head_dim < 1 or num_features < 1.
+  explicit Performer(const PerformerConfig& config) : m_config(config), m_gauss(config.seed) {
+    detail::require(config.head_dim >= 1, "Performer", "head_dim must be >= 1 (got ",
+                    config.head_dim, ")");
+    detail::require(config.num_features >= 1, "Performer", "num_features must be >= 1 (got ",
+                    config.num_features, ")");
+    redraw();
+  }
+
+  /// Draws a new W from the generator (which continues from the previous draw, so a sequence of
+  /// redraws is reproducible from the seed).
+  void redraw() {
+    m_projection = draw_projection(m_config.num_features, m_config.head_dim, m_config.projection,
+                                   m_config.row_norms, m_gauss);
+    m_map = detail::PerformerFeatureMap<T>(m_config, m_projection);
+  }
+
+  /// Attention over `batch` equal-length sequences stacked by rows (see the class comment).
+  /// \throws std::invalid_argument if q.cols() is not a positive multiple of head_dim, k.cols()
+  ///         != q.cols(), v.cols() is not a multiple of the number of heads, k.rows() != v.rows(),
+  ///         batch < 1 or does not divide the row counts, causal with n_q != n_k, out has the
+  ///         wrong shape, or out overlaps k or v (or q partially).
+  void attend(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+              Index batch = 1) {
+    const Index d = m_config.head_dim;
+    detail::require(q.cols() >= d && q.cols() % d == 0, "Performer",
+                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
+                    ", head_dim=", d, ")");
+    const Index heads = q.cols() / d;
+    detail::require(k.cols() == q.cols(), "Performer", "k.cols() must equal q.cols() (got k.cols()=",
+                    k.cols(), ", q.cols()=", q.cols(), ")");
+    detail::require(v.cols() % heads == 0, "Performer",
+                    "v.cols() must be a multiple of the number of heads (got v.cols()=", v.cols(),
+                    ", heads=", heads, ")");
+    detail::require(v.rows() == k.rows(), "Performer", "v.rows() must equal k.rows() (got v.rows()=",
+                    v.rows(), ", k.rows()=", k.rows(), ")");
+    detail::require(batch >= 1 && q.rows() % batch == 0 && k.rows() % batch == 0, "Performer",
+                    "batch must be >= 1 and divide q.rows() and k.rows() (got batch=", batch,
+                    ", q.rows()=", q.rows(), ", k.rows()=", k.rows(), ")");
+    detail::require(!m_config.causal || q.rows() == k.rows(), "Performer",
+                    "causal attention needs as many queries as keys (got q.rows()=", q.rows(),
+                    ", k.rows()=", k.rows(), ")");
+    detail::require(out.rows() == q.rows() && out.cols() == v.cols(), "Performer", "out must be ",
+                    q.rows(), "x", v.cols(), " (got ", out.rows(), "x", out.cols(), ")");
+    detail::require_same_or_disjoint(q.data(), q.outerStride(), out.data(), out.outerStride(),
+                                     q.rows(), std::min(q.cols(), out.cols()), "Performer");
+    detail::require(out.data() != q.data() || q.cols() == out.cols() || q.rows() == 0, "Performer",
+                    "out may be q only when d_v == head_dim (got out.cols()=", out.cols(),
+                    ", q.cols()=", q.cols(), ")");
+    detail::performer_require_disjoint(out.data(), out.outerStride(), k.data(), k.outerStride(),
+                                       out.rows(), out.cols(), k.rows(), k.cols(), "k");
+    detail::performer_require_disjoint(out.data(), out.outerStride(), v.data(), v.outerStride(),
+                                       out.rows(), out.cols(), v.rows(), v.cols(), "v");
+    const Index dv = v.cols() / heads, nq = q.rows() / batch, nk = k.rows() / batch;
+    reserve(dv);
+    for (Index b = 0; b < batch; ++b)
+      for (Index h = 0; h < heads; ++h) {
+        auto qh = q.block(b * nq, h * d, nq, d);
+        auto kh = k.block(b * nk, h * d, nk, d);
+        auto vh = v.block(b * nk, h * dv, nk, dv);
+        auto oh = out.block(b * nq, h * dv, nq, dv);
+        if (m_config.causal)
+          attend_causal(qh, kh, vh, oh);
+        else
+          attend_full(qh, kh, vh, oh);
+      }
+  }
+
+  /// Exact (unstabilised) features φ(x) of one head, SPEC §6.1 with x' = d^(−1/4)·x, so that
+  /// φ(x)·φ(y) is an unbiased estimate of exp(x·y/√d). x: (n × d), out: (n × feature_dim()).
+  /// Allocates an n × m temporary (a convenience for tests and analysis, not the hot path).
+  /// \throws std::invalid_argument on a shape mismatch.
+  void features(ConstMatrixRef<T> x, MatrixRef<T> out) const {
+    const Index d = m_config.head_dim, f = m_map.feature_dim();
+    detail::require(x.cols() == d, "Performer", "x.cols() must equal head_dim (got x.cols()=",
+                    x.cols(), ", head_dim=", d, ")");
+    detail::require(out.rows() == x.rows() && out.cols() == f, "Performer", "out must be ",
+                    x.rows(), "x", f, " (got ", out.rows(), "x", out.cols(), ")");
+    RowMatrix<T> u(x.rows(), m_config.num_features);
+    m_map.project(x, u);
+    for (Index i = 0; i < x.rows(); ++i)
+      m_map.exact_features(u.row(i).data(), m_map.half_norm2(x.row(i).data()), out.row(i).data());
+  }
+
+  /// W (m × d, rows ω_l, before the d^(−1/4) data scaling), in double as drawn.
+  const RowMatrix<double>& projection() const noexcept { return m_projection; }
+  /// m for positive features, 2m for hyperbolic and trigonometric.
+  Index feature_dim() const noexcept { return m_map.feature_dim(); }
+  const PerformerConfig& config() const noexcept { return m_config; }
+  /// The current feature map (shared with PerformerState).
+  const detail::PerformerFeatureMap<T>& feature_map() const noexcept { return m_map; }
+
+ private:
+  static constexpr Index kBlock = 128;  // tokens per GEMM block: U and φ stay in L2
+  static constexpr Index kChunk = 64;   // causal chunk: the C×C masked product stays small
+
+  void reserve(Index dv) {
+    const Index m = m_config.num_features, f = m_map.feature_dim();
+    if (m_u.rows() != kBlock || m_u.cols() != m) m_u.resize(kBlock, m);
+    if (m_phi.rows() != kBlock || m_phi.cols() != f) m_phi.resize(kBlock, f);
+    if (m_config.causal && (m_phik.rows() != kChunk || m_phik.cols() != f)) {
+      m_phik.resize(kChunk, f);
+      m_a.resize(kChunk, kChunk);
+    }
+    if (m_s.rows() != f || m_s.cols() != dv) m_s.resize(f, dv);
+    if (m_z.size() != f) m_z.resize(f);
+    if (m_h.size() != kBlock) {
+      m_h.resize(kBlock);
+      m_den.resize(kBlock);
+    }
+  }
+
+  // Key features of rows [r0, r0 + r) into phi, after rescaling S, z to the new running max.
+  template <typename K, typename Phi>
+  void key_block(const K& k, Index r0, Index r, Phi& phi, T& shift) {
+    auto u = m_u.topRows(r);
+    m_map.project(k.middleRows(r0, r), u);
+    T block_max = -std::numeric_limits<T>::infinity();
+    for (Index j = 0; j < r; ++j) {
+      m_h[j] = m_map.half_norm2(k.row(r0 + j).data());
+      if (m_map.stabilize())
+        block_max = std::max(block_max, m_map.key_exponent_max(u.row(j).data(), m_h[j]));
+    }
+    if (m_map.stabilize() && block_max > shift) {
+      if (shift != -std::numeric_limits<T>::infinity()) {
+        const T f = std::exp(shift - block_max);  // e^(−δ): keep one shift for all keys so far
+        m_s *= f;
+        m_z *= f;
+      }
+      shift = block_max;
+    }
+    const T s = m_map.stabilize() ? shift : T(0);
+    for (Index j = 0; j < r; ++j) m_map.key_features(u.row(j).data(), m_h[j], s, phi.row(j).data());
+  }
+
+  // Query features of rows [r0, r0 + r) into m_phi.
+  template <typename Q>
+  void query_block(const Q& q, Index r0, Index r) {
+    auto u = m_u.topRows(r);
+    m_map.project(q.middleRows(r0, r), u);
+    for (Index i = 0; i < r; ++i) {
+      const T h = m_map.stabilize() ? T(0) : m_map.half_norm2(q.row(r0 + i).data());
+      m_map.query_features(u.row(i).data(), h, m_phi.row(i).data());
+    }
+  }
+
+  template <typename O>
+  void normalise(O& o, Index r) {
+    for (Index i = 0; i < r; ++i) {
+      const T den = m_den[i];
+      o.row(i) *= den != T(0) ? T(1) / den : T(0);
+    }
+  }
+
+  template <typename Q, typename K, typename V, typename O>
+  void attend_full(const Q& q, const K& k, const V& v, O& out) {
+    m_s.setZero();
+    m_z.setZero();
+    T shift = m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0);
+    for (Index r0 = 0; r0 < k.rows(); r0 += kBlock) {
+      const Index r = std::min(kBlock, k.rows() - r0);
+      auto phi = m_phi.topRows(r);
+      key_block(k, r0, r, phi, shift);
+      m_s.noalias() += phi.transpose() * v.middleRows(r0, r);
+      m_z.noalias() += phi.colwise().sum().transpose();
+    }
+    for (Index r0 = 0; r0 < q.rows(); r0 += kBlock) {
+      const Index r = std::min(kBlock, q.rows() - r0);
+      query_block(q, r0, r);
+      auto phi = m_phi.topRows(r);
+      auto o = out.middleRows(r0, r);
+      m_den.head(r).noalias() = phi * m_z;
+      o.noalias() = phi * m_s;
+      normalise(o, r);
+    }
+  }
+
+  template <typename Q, typename K, typename V, typename O>
+  void attend_causal(const Q& q, const K& k, const V& v, O& out) {
+    m_s.setZero();
+    m_z.setZero();
+    T shift = m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0);
+    for (Index r0 = 0; r0 < k.rows(); r0 += kChunk) {
+      const Index r = std::min(kChunk, k.rows() - r0);
+      auto phik = m_phik.topRows(r);
+      key_block(k, r0, r, phik, shift);  // rescales S, z first: all keys <= r0 + r share `shift`
+      query_block(q, r0, r);
+      auto phiq = m_phi.topRows(r);
+      auto a = m_a.topLeftCorner(r, r);
+      a.noalias() = phiq * phik.transpose();
+      a.template triangularView<Eigen::StrictlyUpper>().setZero();
+      // Read q's rows before writing out (out may be q): both were consumed by query_block.
+      auto o = out.middleRows(r0, r);
+      m_den.head(r).noalias() = phiq * m_z;
+      m_den.head(r).noalias() += a.rowwise().sum();
+      o.noalias() = phiq * m_s;
+      o.noalias() += a * v.middleRows(r0, r);
+      m_s.noalias() += phik.transpose() * v.middleRows(r0, r);
+      m_z.noalias() += phik.colwise().sum().transpose();
+      normalise(o, r);
+    }
+  }
+
+  PerformerConfig m_config;
+  detail::GaussianSource m_gauss;
+  RowMatrix<double> m_projection;
+  detail::PerformerFeatureMap<T> m_map;
+  // Scratch.
+  RowMatrix<T> m_u, m_phi, m_phik, m_a, m_s;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den;
+};
+
+/// Recurrent FAVOR+ for token-by-token decoding: after t steps, out equals row t − 1 of the
+/// causal Performer::attend on the same tokens (up to rounding). Per head it keeps
+/// S = Σ_j e^(−M)φ(k_j)v_jᵀ (F × d_v), z = Σ_j e^(−M)φ(k_j) and the running key maximum M; when a
+/// key raises M by δ, S and z are multiplied by e^(−δ) [derived, SPEC §6.3].
+/// The feature map (W) is copied at construction: a later redraw() of the Performer does not
+/// affect the state. No allocation in step().
+template <typename T>
+class PerformerState {
+  static_assert(detail::is_real_v<T>, "xfmr::PerformerState<T>: T must be float or double");
+
+ public:
+  /// \throws std::invalid_argument if heads < 1 or value_dim < 1.
+  PerformerState(const Performer<T>& performer, Index heads, Index value_dim)
+      : m_map(performer.feature_map()),
+        m_d(performer.config().head_dim),
+        m_heads(heads),
+        m_dv(value_dim) {
+    detail::require(heads >= 1, "PerformerState", "heads must be >= 1 (got ", heads, ")");
+    detail::require(value_dim >= 1, "PerformerState", "value_dim must be >= 1 (got ", value_dim,
+                    ")");
+    const Index f = m_map.feature_dim();
+    m_s.resize(heads * f, value_dim);
+    m_z.resize(heads, f);
+    m_shift.resize(heads);
+    m_u.resize(1, performer.config().num_features);
+    m_phik.resize(1, f);
+    m_phiq.resize(1, f);
+    reset();
+  }
+
+  /// One token: q, k (1 × heads·d), v, out (1 × heads·d_v). out may be q when d_v == d.
+  /// \throws std::invalid_argument on a shape mismatch.
+  void step(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
+    const Index f = m_map.feature_dim();
+    detail::require(q.rows() == 1 && q.cols() == m_heads * m_d, "PerformerState", "q must be 1x",
+                    m_heads * m_d, " (got ", q.rows(), "x", q.cols(), ")");
+    detail::require(k.rows() == 1 && k.cols() == m_heads * m_d, "PerformerState", "k must be 1x",
+                    m_heads * m_d, " (got ", k.rows(), "x", k.cols(), ")");
+    detail::require(v.rows() == 1 && v.cols() == m_heads * m_dv, "PerformerState",
+                    "v must be 1x", m_heads * m_dv, " (got ", v.rows(), "x", v.cols(), ")");
+    detail::require(out.rows() == 1 && out.cols() == m_heads * m_dv, "PerformerState",
+                    "out must be 1x", m_heads * m_dv, " (got ", out.rows(), "x", out.cols(), ")");
+    for (Index h = 0; h < m_heads; ++h) {
+      auto s = m_s.middleRows(h * f, f);
+      auto z = m_z.row(h);
+      // Key: update the running max, rescale, accumulate.
+      m_map.project(k.block(0, h * m_d, 1, m_d), m_u);
+      const T hk = m_map.half_norm2(k.data() + h * m_d);
+      T& shift = m_shift[h];
+      if (m_map.stabilize()) {
+        const T e = m_map.key_exponent_max(m_u.data(), hk);
+        if (e > shift) {
+          if (shift != -std::numeric_limits<T>::infinity()) {
+            const T g = std::exp(shift - e);
+            s *= g;
+            z *= g;
+          }
+          shift = e;
+        }
+      }
+      m_map.key_features(m_u.data(), hk, m_map.stabilize() ? shift : T(0), m_phik.data());
+      s.noalias() += m_phik.transpose() * v.block(0, h * m_dv, 1, m_dv);
+      z += m_phik;
+      // Query.
+      m_map.project(q.block(0, h * m_d, 1, m_d), m_u);
+      const T hq = m_map.stabilize() ? T(0) : m_map.half_norm2(q.data() + h * m_d);
+      m_map.query_features(m_u.data(), hq, m_phiq.data());
+      const T den = m_phiq.row(0).dot(z);
+      auto o = out.block(0, h * m_dv, 1, m_dv);
+      o.noalias() = m_phiq * s;
+      o *= den != T(0) ? T(1) / den : T(0);
+    }
+    ++m_tokens;
+  }
+
+  /// Forgets every token seen.
+  void reset() noexcept {
+    m_s.setZero();
+    m_z.setZero();
+    m_shift.setConstant(m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0));
+    m_tokens = 0;
+  }
+  Index tokens_seen() const noexcept { return m_tokens; }
+
+ private:
+  detail::PerformerFeatureMap<T> m_map;
+  Index m_d, m_heads, m_dv;
+  RowMatrix<T> m_s, m_z, m_u, m_phik, m_phiq;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> m_shift;
+  Index m_tokens = 0;
+};
+
+XFMR_NAMESPACE_END
+
+#endif  // XFMR_ATTENTION_PERFORMER_HPP

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+// Performer attention: non-causal, causal and recurrent paths against the explicit kernel sums
+// with the same features; stabiliser, batch independence, aliasing, reproducibility, errors.
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <catch2/catch.hpp>
+#include <xfmr/attention/performer.hpp>
+
+#include "reference/performer.hpp"
+#include "support/random.hpp"
+#include "support/throws.hpp"
+
+using xfmr::Index;
+using xfmr::PerformerConfig;
+using xfmr::PerformerFeatures;
+using xfmr::RowMatrix;
+
+namespace {
+
+PerformerConfig make_config(Index d, Index m, PerformerFeatures kind, bool causal,
+                            std::uint64_t seed = 7) {
+  PerformerConfig c;
+  c.head_dim = d;
+  c.num_features = m;
+  c.features = kind;
+  c.causal = causal;
+  c.seed = seed;
+  return c;
+}
+
+// Float: features are exp of values of size ~|u| <= a few, summed over n·m terms; the relative
+// error of the normalised output is a few float ulps times log-ish growth. Double: ~1e-12.
+template <typename T>
+double tolerance() {
+  return std::is_same_v<T, float> ? 2e-4 : 1e-10;
+}
+
+template <typename T>
+RowMatrix<T> head_of(const RowMatrix<T>& x, Index h, Index w) {
+  return x.middleCols(h * w, w);
+}
+
+// Explicit reference for every head: features from the same W, then O(n²) kernel sums.
+template <typename T>
+double max_head_error(const xfmr::Performer<T>& p, const RowMatrix<T>& q, const RowMatrix<T>& k,
+                      const RowMatrix<T>& v, const RowMatrix<T>& out, bool causal) {
+  const Index d = p.config().head_dim, heads = q.cols() / d, dv = v.cols() / heads;
+  double err = 0;
+  for (Index h = 0; h < heads; ++h) {
+    const auto phiq =
+        xfmr_ref::performer_features(p.projection(), head_of(q, h, d), p.config().features);
+    const auto phik =
+        xfmr_ref::performer_features(p.projection(), head_of(k, h, d), p.config().features);
+    const auto ref = xfmr_ref::kernel_attention(phiq, phik, head_of(v, h, dv), causal);
+    err = std::max(err, xfmr_ref::rel_error(head_of(out, h, dv), ref));
+  }
+  return err;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Performer equals the explicit kernel sums with the same features",
+                   "[performer]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(1);
+  const bool causal = GENERATE(false, true);
+  const auto kind = GENERATE(PerformerFeatures::Positive, PerformerFeatures::Hyperbolic,
+                             PerformerFeatures::Trigonometric);
+  const Index n = GENERATE(1, 7, 64, 65, 201);  // around the causal chunk (64) and block (128)
+  const Index d = 12, m = 29, heads = 3, dv = 5;
+  CAPTURE(causal, static_cast<int>(kind), n);
+  // Trigonometric features can cancel in the normaliser: keep inputs small there.
+  const double a = kind == PerformerFeatures::Trigonometric ? 0.3 : 1.0;
+  // Strided views: every operand is a column block of a wider matrix.
+  RowMatrix<T> qw = xfmr_test::random_matrix<T>(rng, n, heads * d + 3, -a, a);
+  RowMatrix<T> kw = xfmr_test::random_matrix<T>(rng, n, heads * d + 2, -a, a);
+  RowMatrix<T> vw = xfmr_test::random_matrix<T>(rng, n, heads * dv + 1);
+  RowMatrix<T> ow = RowMatrix<T>::Constant(n, heads * dv + 4, std::numeric_limits<T>::quiet_NaN());
+  xfmr::Performer<T> p(make_config(d, m, kind, causal));
+  p.attend(qw.middleCols(1, heads * d), kw.middleCols(2, heads * d), vw.middleCols(1, heads * dv),
+           ow.middleCols(2, heads * dv));
+  const RowMatrix<T> q = qw.middleCols(1, heads * d), k = kw.middleCols(2, heads * d),
+                     v = vw.middleCols(1, heads * dv), out = ow.middleCols(2, heads * dv);
+  CHECK(max_head_error(p, q, k, v, out, causal) < tolerance<T>() * (causal ? 1 : 1));
+  // Columns outside the output block are untouched.
+  CHECK(std::isnan(ow(0, 0)));
+  CHECK(std::isnan(ow(0, 1)));
+  CHECK(std::isnan(ow(n - 1, heads * dv + 2)));
+  // A test that can fail: the non-causal and causal answers differ for n > 1.
+  if (n > 1) {
+    const auto phiq = xfmr_ref::performer_features(p.projection(), head_of(q, 0, d), kind);
+    const auto phik = xfmr_ref::performer_features(p.projection(), head_of(k, 0, d), kind);
+    const auto other = xfmr_ref::kernel_attention(phiq, phik, head_of(v, 0, dv), !causal);
+    CHECK(xfmr_ref::rel_error(head_of(out, 0, dv), other) > 100 * tolerance<T>());
+  }
+}
+
+TEMPLATE_TEST_CASE("Performer: different numbers of queries and keys (non-causal)", "[performer]",
+                   float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(2);
+  const Index d = 8, m = 40;
+  auto q = xfmr_test::random_matrix<T>(rng, 33, d);
+  auto k = xfmr_test::random_matrix<T>(rng, 300, d);
+  auto v = xfmr_test::random_matrix<T>(rng, 300, 3);
+  RowMatrix<T> out(33, 3);
+  xfmr::Performer<T> p(make_config(d, m, PerformerFeatures::Positive, false));
+  p.attend(q, k, v, out);
+  CHECK(max_head_error(p, q, k, v, out, false) < tolerance<T>());
+}
+
+TEMPLATE_TEST_CASE("PerformerState (recurrent) equals the causal Performer", "[performer]", float,
+                   double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(3);
+  const auto kind = GENERATE(PerformerFeatures::Positive, PerformerFeatures::Hyperbolic,
+                             PerformerFeatures::Trigonometric);
+  const Index n = 150, d = 16, m = 32, heads = 2, dv = 7;
+  const double a = kind == PerformerFeatures::Trigonometric ? 0.3 : 1.5;
+  auto q = xfmr_test::random_matrix<T>(rng, n, heads * d, -a, a);
+  auto k = xfmr_test::random_matrix<T>(rng, n, heads * d, -a, a);
+  // Growing key norms make the running key maximum increase many times (rescaling exercised).
+  for (Index t = 0; t < n; ++t) k.row(t) *= static_cast<T>(0.5 + 2.0 * t / n);
+  auto v = xfmr_test::random_matrix<T>(rng, n, heads * dv);
+  xfmr::Performer<T> p(make_config(d, m, kind, true));
+  RowMatrix<T> batch_out(n, heads * dv), step_out(n, heads * dv);
+  p.attend(q, k, v, batch_out);
+  xfmr::PerformerState<T> state(p, heads, dv);
+  for (Index t = 0; t < n; ++t)
+    state.step(q.row(t), k.row(t), v.row(t), step_out.row(t));
+  CHECK(state.tokens_seen() == n);
+  const double scale = batch_out.cwiseAbs().maxCoeff();
+  CHECK((batch_out - step_out).cwiseAbs().maxCoeff() <= tolerance<T>() * scale);
+  // reset() forgets: the first step after reset equals the first row again.
+  state.reset();
+  RowMatrix<T> first(1, heads * dv);
+  state.step(q.row(0), k.row(0), v.row(0), first);
+  CHECK((first - batch_out.row(0)).cwiseAbs().maxCoeff() <= tolerance<T>() * scale);
+}
+
+TEMPLATE_TEST_CASE("Performer: the stabiliser does not change the result", "[performer]", float,
+                   double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(4);
+  const bool causal = GENERATE(false, true);
+  const auto kind = GENERATE(PerformerFeatures::Positive, PerformerFeatures::Hyperbolic,
+                             PerformerFeatures::Trigonometric);
+  const Index n = 140, d = 16, m = 48;
+  const double a = kind == PerformerFeatures::Trigonometric ? 0.3 : 1.5;
+  auto q = xfmr_test::random_matrix<T>(rng, n, d, -a, a);
+  auto k = xfmr_test::random_matrix<T>(rng, n, d, -a, a);
+  auto v = xfmr_test::random_matrix<T>(rng, n, 4);
+  auto c = make_config(d, m, kind, causal);
+  xfmr::Performer<T> stable(c);
+  c.stabilize = false;
+  xfmr::Performer<T> plain(c);
+  RowMatrix<T> o1(n, 4), o2(n, 4);
+  stable.attend(q, k, v, o1);
+  plain.attend(q, k, v, o2);
+  CHECK((o1 - o2).cwiseAbs().maxCoeff() <= tolerance<T>() * o2.cwiseAbs().maxCoeff());
+}
+
+TEST_CASE("Performer: the stabiliser prevents overflow for large inputs", "[performer]") {
+  auto rng = xfmr_test::make_rng(5);
+  const bool causal = GENERATE(false, true);
+  const Index n = 100, d = 16, m = 64;
+  // |x'|²/2 ≈ 16·(30²/3)/8 = 600 >> 88: unstabilised float features overflow to inf / underflow.
+  auto q = xfmr_test::random_matrix<float>(rng, n, d, -30, 30);
+  auto k = xfmr_test::random_matrix<float>(rng, n, d, -30, 30);
+  auto v = xfmr_test::random_matrix<float>(rng, n, 4);
+  auto c = make_config(d, m, PerformerFeatures::Positive, causal);
+  xfmr::Performer<float> stable(c);
+  RowMatrix<float> out(n, 4);
+  stable.attend(q, k, v, out);
+  CHECK(out.allFinite());
+  c.stabilize = false;
+  xfmr::Performer<float> plain(c);
+  plain.attend(q, k, v, out);
+  CHECK_FALSE(out.array().abs().maxCoeff() > 0);  // all zero or NaN: unusable without it
+}
+
+TEST_CASE("Performer: one sequence's output does not depend on another's", "[performer]") {
+  auto rng = xfmr_test::make_rng(6);
+  const bool causal = GENERATE(false, true);
+  const Index n = 70, d = 8, m = 24, heads = 2, batch = 3;
+  auto q = xfmr_test::random_matrix<float>(rng, batch * n, heads * d);
+  auto k = xfmr_test::random_matrix<float>(rng, batch * n, heads * d);
+  auto v = xfmr_test::random_matrix<float>(rng, batch * n, heads * d);
+  xfmr::Performer<float> p(make_config(d, m, PerformerFeatures::Positive, causal));
+  RowMatrix<float> all(batch * n, heads * d), alone(n, heads * d);
+  p.attend(q, k, v, all, batch);
+  for (Index b = 0; b < batch; ++b) {
+    p.attend(q.middleRows(b * n, n), k.middleRows(b * n, n), v.middleRows(b * n, n), alone);
+    CHECK(all.middleRows(b * n, n) == alone);  // bitwise: nothing is shared across sequences
+  }
+  // Huge keys in sequence 1 would dominate a key max shared across the batch and underflow
+  // sequence 0's features; per-sequence maxima leave sequence 0 bit-identical.
+  k.middleRows(n, n) *= 40.0f;
+  RowMatrix<float> again(batch * n, heads * d);
+  p.attend(q, k, v, again, batch);
+  CHECK(again.topRows(n) == all.topRows(n));
+  CHECK(again.bottomRows(n) == all.bottomRows(n));
+  CHECK(again.middleRows(n, n) != all.middleRows(n, n));
+}
+
+TEMPLATE_TEST_CASE("Performer: out may be q itself", "[performer]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(7);
+  const bool causal = GENERATE(false, true);
+  const Index n = 150, d = 8, heads = 2;
+  auto q = xfmr_test::random_matrix<T>(rng, n, heads * d);
+  auto k = xfmr_test::random_matrix<T>(rng, n, heads * d);
+  auto v = xfmr_test::random_matrix<T>(rng, n, heads * d);
+  xfmr::Performer<T> p(make_config(d, 16, PerformerFeatures::Positive, causal));
+  RowMatrix<T> out(n, heads * d);
+  p.attend(q, k, v, out);
+  p.attend(q, k, v, q);
+  CHECK(q == out);
+}
+
+TEST_CASE("Performer: same seed, same output; redraw changes it reproducibly", "[performer]") {
+  auto rng = xfmr_test::make_rng(8);
+  const Index n = 50, d = 16;
+  auto q = xfmr_test::random_matrix<float>(rng, n, d);
+  auto k = xfmr_test::random_matrix<float>(rng, n, d);
+  auto v = xfmr_test::random_matrix<float>(rng, n, d);
+  const auto kind = GENERATE(xfmr::ProjectionKind::Orthogonal, xfmr::ProjectionKind::Iid);
+  auto c = make_config(d, 40, PerformerFeatures::Positive, false, 1234);
+  c.projection = kind;
+  xfmr::Performer<float> a(c), b(c);
+  RowMatrix<float> oa(n, d), ob(n, d), oc(n, d);
+  a.attend(q, k, v, oa);
+  b.attend(q, k, v, ob);
+  CHECK(a.projection() == b.projection());
+  CHECK(oa == ob);
+  a.redraw();
+  a.attend(q, k, v, oc);
+  CHECK(a.projection() != b.projection());
+  CHECK(oc != oa);
+  b.redraw();
+  CHECK(a.projection() == b.projection());  // the redraw sequence is reproducible too
+  c.seed = 1235;
+  xfmr::Performer<float> other(c);
+  CHECK(other.projection() != xfmr::Performer<float>(make_config(d, 40, PerformerFeatures::Positive,
+                                                                  false, 1234))
+                                  .projection());
+}
+
+TEST_CASE("Performer approaches exact softmax attention as m grows", "[performer]") {
+  auto rng = xfmr_test::make_rng(9);
+  const Index n = 64, d = 16;
+  auto q = xfmr_test::random_matrix<double>(rng, n, d, -0.7, 0.7);
+  auto k = xfmr_test::random_matrix<double>(rng, n, d, -0.7, 0.7);
+  auto v = xfmr_test::random_matrix<double>(rng, n, d);
+  const auto exact = xfmr_ref::softmax_attention(q, k, v, false);
+  auto error = [&](Index m) {
+    double sum = 0;
+    for (std::uint64_t s = 0; s < 8; ++s) {  // average over draws: one draw is noisy
+      xfmr::Performer<double> p(make_config(d, m, PerformerFeatures::Positive, false, s + 100));
+      RowMatrix<double> out(n, d);
+      p.attend(q, k, v, out);
+      sum += xfmr_ref::rel_error(out, exact);
+    }
+    return sum / 8;
+  };
+  const double e16 = error(16), e1024 = error(1024);
+  CAPTURE(e16, e1024);
+  CHECK(e1024 < 0.3 * e16);  // 1/√m predicts a factor 8
+  CHECK(e1024 < 0.1);        // measured ≈ 0.07 (max-abs error relative to max |exact|)
+}
+
+TEST_CASE("Performer rejects bad configurations and shapes", "[performer][errors]") {
+  XFMR_REQUIRE_INVALID(xfmr::Performer<float>(make_config(8, 0, PerformerFeatures::Positive, false)),
+                       "xfmr::Performer: num_features must be >= 1 (got 0)");
+  XFMR_REQUIRE_INVALID(xfmr::Performer<float>(make_config(0, 8, PerformerFeatures::Positive, false)),
+                       "head_dim must be >= 1 (got 0)");
+  xfmr::Performer<float> p(make_config(8, 16, PerformerFeatures::Positive, false));
+  RowMatrix<float> q(10, 16), k(10, 16), v(10, 16), out(10, 16);
+  q.setOnes();
+  k.setOnes();
+  v.setOnes();
+  RowMatrix<float> q12(10, 12), v15(10, 15), k9(9, 16), out_bad(10, 8);
+  XFMR_REQUIRE_INVALID(p.attend(q12, q12, v, out),
+                       "q.cols() must be a positive multiple of head_dim (got q.cols()=12, "
+                       "head_dim=8)");
+  XFMR_REQUIRE_INVALID(p.attend(q, q12, v, out), "k.cols() must equal q.cols()");
+  XFMR_REQUIRE_INVALID(p.attend(q, k, v15, out),
+                       "v.cols() must be a multiple of the number of heads (got v.cols()=15, "
+                       "heads=2)");
+  XFMR_REQUIRE_INVALID(p.attend(q, k9, v, out), "v.rows() must equal k.rows()");
+  XFMR_REQUIRE_INVALID(p.attend(q, k, v, out_bad), "out must be 10x16 (got 10x8)");
+  XFMR_REQUIRE_INVALID(p.attend(q, k, v, out, 3), "batch must be >= 1 and divide");
+  XFMR_REQUIRE_INVALID(p.attend(q, k, v, out, 0), "batch=0");
+  XFMR_REQUIRE_INVALID(p.attend(q, k, v, k), "out must not overlap k");
+  XFMR_REQUIRE_INVALID(p.attend(q, k, v, v), "out must not overlap v");
+  RowMatrix<float> x(10, 9), f(10, 16);
+  XFMR_REQUIRE_INVALID(p.features(x, f), "x.cols() must equal head_dim (got x.cols()=9");
+  xfmr::Performer<float> causal(make_config(8, 16, PerformerFeatures::Positive, true));
+  RowMatrix<float> k20(20, 16), v20(20, 16);
+  XFMR_REQUIRE_INVALID(causal.attend(q, k20, v20, out),
+                       "causal attention needs as many queries as keys (got q.rows()=10, "
+                       "k.rows()=20)");
+  XFMR_REQUIRE_INVALID(xfmr::PerformerState<float>(p, 0, 8), "heads must be >= 1 (got 0)");
+  xfmr::PerformerState<float> state(p, 2, 8);
+  RowMatrix<float> r16(1, 16), r8(1, 8);
+  XFMR_REQUIRE_INVALID(state.step(r8, r16, r16, r16), "q must be 1x16 (got 1x8)");
+  XFMR_REQUIRE_INVALID(state.step(r16, r16, r16, r8), "out must be 1x16 (got 1x8)");
+}
