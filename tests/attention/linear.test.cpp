@@ -136,14 +136,17 @@ TEMPLATE_TEST_CASE("Causal linear attention equals the explicit masked computati
   const Index shapes[][4] = {{1, 3, 2, 1}, {2, 6, 5, 17}, {1, 16, 16, 70}};
   for (const auto& s : shapes)
     for (const FeatureMap f : kMaps)
-      for (const Index chunk : {Index(1), Index(3), Index(7), Index(16), Index(1000)}) {
-        CAPTURE(s[0], s[1], s[2], s[3], xfmr::feature_map_name(f), chunk);
+      for (const Index chunk : {Index(1), Index(3), Index(7), Index(16), Index(1000)})
+      for (const auto kernel : {xfmr::CausalKernel::Scan, xfmr::CausalKernel::Quadratic}) {
+        CAPTURE(s[0], s[1], s[2], s[3], xfmr::feature_map_name(f), chunk, static_cast<int>(kernel));
         const Index h = s[0], d = s[1], dv = s[2], n = s[3];
         const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, n, h * d);
         const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, h * d);
         const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, h * dv);
         RowMatrix<T> out(n, h * dv);
-        xfmr::LinearAttention<T>(make_config<T>(f, d, dv, true, chunk)).forward(q, k, v, out);
+        auto c = make_config<T>(f, d, dv, true, chunk);
+        c.causal_kernel = kernel;
+        xfmr::LinearAttention<T>(c).forward(q, k, v, out);
         REQUIRE(rel_error(out, xfmr_ref::linear_attention(make_ref(f, d, true), q, k, v)) <
                 tol<T>());
       }
@@ -159,17 +162,20 @@ TEST_CASE("Parallel (one chunk) = chunked = recurrent to 1e-12 in double", "[lin
     const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, n, h * d, -3, 3);
     const RowMatrix<double> v = xfmr_test::random_matrix<double>(rng, n, h * dv);
     RowMatrix<double> parallel(n, h * dv), chunked(n, h * dv), recurrent(n, h * dv);
-    xfmr::LinearAttention<double>(make_config<double>(f, d, dv, true, n + 5))
-        .forward(q, k, v, parallel);
+    auto pc = make_config<double>(f, d, dv, true, n + 5);  // one chunk: the masked quadratic form
+    pc.causal_kernel = xfmr::CausalKernel::Quadratic;
+    xfmr::LinearAttention<double>(pc).forward(q, k, v, parallel);
     xfmr::LinearAttentionState<double> state(make_config<double>(f, d, dv, true), h);
     for (Index t = 0; t < n; ++t) {
       state.step(q.row(t), k.row(t), v.row(t), recurrent.row(t));
       REQUIRE(state.tokens_seen() == t + 1);
     }
-    for (const Index chunk : {Index(1), Index(4), Index(9), Index(40)}) {
-      CAPTURE(chunk);
-      xfmr::LinearAttention<double>(make_config<double>(f, d, dv, true, chunk))
-          .forward(q, k, v, chunked);
+    for (const Index chunk : {Index(1), Index(4), Index(9), Index(40), Index(41), Index(100)})
+    for (const auto kernel : {xfmr::CausalKernel::Scan, xfmr::CausalKernel::Quadratic}) {
+      CAPTURE(chunk, static_cast<int>(kernel));
+      auto cc = make_config<double>(f, d, dv, true, chunk);
+      cc.causal_kernel = kernel;
+      xfmr::LinearAttention<double>(cc).forward(q, k, v, chunked);
       REQUIRE((chunked - parallel).cwiseAbs().maxCoeff() <= 1e-12 * (1 + parallel.cwiseAbs().maxCoeff()));
     }
     REQUIRE((recurrent - parallel).cwiseAbs().maxCoeff() <= 1e-12 * (1 + parallel.cwiseAbs().maxCoeff()));
@@ -431,6 +437,49 @@ TEST_CASE("Feature-map kernels: SIMD equals scalar on every tail length", "[line
       REQUIRE(e[i] == Approx(v > 0 ? 1 + v : std::exp(v)).epsilon(1e-15));
     }
   }
+}
+
+TEMPLATE_TEST_CASE("linear_scan: SIMD equals scalar and the sequential definition, every tail",
+                   "[linear][simd]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(20);
+  for (const Index m : {Index(1), Index(3), Index(4), Index(7), Index(13)})
+    for (const Index dv : {Index(1), Index(3), Index(4), Index(5), Index(8), Index(11), Index(16),
+                           Index(17), Index(37)}) {
+      CAPTURE(m, dv);
+      const Index n = 9, fs = m + 2, vs = dv + 1, os = dv + 3;
+      const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, n, fs);
+      const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, fs);
+      const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, vs);
+      const RowMatrix<T> s0 = xfmr_test::random_matrix<T>(rng, m, dv + 2);
+      // Sequential definition in long double.
+      xfmr_ref::Mat s = s0.template cast<long double>(), ref(n, dv);
+      for (Index t = 0; t < n; ++t) {
+        for (Index r = 0; r < m; ++r)
+          for (Index c = 0; c < dv; ++c) s(r, c) += (long double)k(t, r) * v(t, c);
+        for (Index c = 0; c < dv; ++c) {
+          long double a = 0;
+          for (Index r = 0; r < m; ++r) a += q(t, r) * s(r, c);
+          ref(t, c) = a;
+        }
+      }
+      xfmr_test::for_each_isa([&](auto isa) {
+        using Isa = decltype(isa);
+        RowMatrix<T> st = s0, out = RowMatrix<T>::Zero(n, os);
+        out.col(dv).setConstant(T(-9));  // guard after each row's window
+        xfmr::simd::linear_scan<Isa, T>(q.data(), k.data(), fs, v.data(), vs, st.data(), dv + 2,
+                                        out.data(), os, n, m, dv);
+        const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+        for (Index t = 0; t < n; ++t) {
+          for (Index c = 0; c < dv; ++c) REQUIRE(std::abs(out(t, c) - ref(t, c)) < tol * (1 + m));
+          REQUIRE(out(t, dv) == T(-9));
+        }
+        for (Index r = 0; r < m; ++r) {
+          for (Index c = 0; c < dv; ++c) REQUIRE(std::abs(st(r, c) - s(r, c)) < tol * (1 + n));
+          REQUIRE(st(r, dv) == s0(r, dv));  // columns past dv untouched
+        }
+      });
+    }
 }
 
 TEST_CASE("Linear attention rejects bad configurations and shapes with clear messages",
