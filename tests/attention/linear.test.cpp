@@ -443,7 +443,7 @@ TEMPLATE_TEST_CASE("linear_scan: SIMD equals scalar and the sequential definitio
                    "[linear][simd]", float, double) {
   using T = TestType;
   auto rng = xfmr_test::make_rng(20);
-  for (const Index m : {Index(1), Index(3), Index(4), Index(7), Index(13)})
+  for (const Index m : {Index(1), Index(3), Index(4), Index(5), Index(7), Index(10), Index(11), Index(13)})
     for (const Index dv : {Index(1), Index(3), Index(4), Index(5), Index(8), Index(11), Index(16),
                            Index(17), Index(37)}) {
       CAPTURE(m, dv);

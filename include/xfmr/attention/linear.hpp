@@ -133,6 +133,7 @@ struct LinearSetup {
 
   static T eps_term(double eps, T log_q, T log_k) {
     if (eps == 0) return T(0);
+    if (log_q == 0 && log_k == 0) return static_cast<T>(eps);  // every map but Exp: no exp call
     return static_cast<T>(eps * std::exp(-(static_cast<double>(log_q) + static_cast<double>(log_k))));
   }
 };
