@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Performer random features: projection structure, unbiasedness of the kernel estimate with a
 // derived statistical bound, 1/√m error decay, orthogonal vs i.i.d., SIMD vs scalar kernels.
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -211,6 +213,43 @@ TEST_CASE("Performer feature kernels: native ISA equals scalar", "[performer][si
       CHECK(hi == hi_ref);
       for (std::size_t i = 0; i < n; ++i) CHECK(y[i] == Approx(ref[i]).epsilon(1e-6));
       CHECK(y[n] == -1.0f);  // nothing written past the end
+    });
+  }
+}
+
+TEMPLATE_TEST_CASE("Performer GEMM kernel: every ISA equals the naive product", "[performer][simd]",
+                   float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(16);
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  const bool transposed = GENERATE(false, true);
+  const bool accumulate = GENERATE(false, true);
+  for (const auto& mnk : {std::array<Index, 3>{1, 1, 1}, std::array<Index, 3>{5, 7, 3},
+                          std::array<Index, 3>{6, 16, 64}, std::array<Index, 3>{13, 33, 29},
+                          std::array<Index, 3>{128, 64, 9}, std::array<Index, 3>{7, 17, 0}}) {
+    const Index m = mnk[0], n = mnk[1], k = mnk[2];
+    CAPTURE(m, n, k, transposed, accumulate);
+    // A stored row-major (m × k, lda = k + 3) or transposed (k × m, lda = m + 2).
+    const auto as = xfmr_test::random_matrix<T>(rng, transposed ? k : m, (transposed ? m : k) + 3);
+    const auto b = xfmr_test::random_matrix<T>(rng, k, n + 5);
+    const auto c0 = xfmr_test::random_matrix<T>(rng, m, n + 4);
+    const Index lda = as.outerStride(), ars = transposed ? 1 : lda, aks = transposed ? lda : 1;
+    RowMatrix<T> ref = c0;
+    for (Index i = 0; i < m; ++i)
+      for (Index j = 0; j < n; ++j) {
+        long double s = accumulate ? c0(i, j) : 0;
+        for (Index t = 0; t < k; ++t)
+          s += static_cast<long double>(as.data()[i * ars + t * aks]) * b(t, j);
+        ref(i, j) = static_cast<T>(s);
+      }
+    xfmr_test::for_each_isa([&](auto isa) {
+      using Isa = decltype(isa);
+      RowMatrix<T> c = c0;
+      xfmr::detail::performer_gemm<Isa, T>(m, n, k, as.data(), ars, aks, b.data(), b.outerStride(),
+                                           c.data(), c.outerStride(), accumulate);
+      const double scale = 1 + static_cast<double>(k);
+      CHECK((c.leftCols(n) - ref.leftCols(n)).cwiseAbs().maxCoeff() <= tol * scale);
+      CHECK(c.rightCols(4) == c0.rightCols(4));  // nothing written past column n
     });
   }
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <type_traits>
 
 #include <Eigen/Core>
 
@@ -85,6 +86,109 @@ void performer_scaled_exp(const T* u, T* y, std::size_t n, T sign, T shift, T sc
                      n - i);
 }
 
+/// Register-blocked GEMM for the Performer's thin products (K = d, tokens or m):
+///   C(M×N) = A·B (accumulate = false) or C += A·B, with A(r, k) = a[r·ars + k·aks] (so A may be
+///   row-major, ars = lda, aks = 1, or transposed storage, ars = 1, aks = lda), B and C row-major.
+/// Tiles of up to 6 rows × 2 vectors of C stay in registers over the whole K loop: per k, two
+/// loads of B, one broadcast of A per row, 12 FMAs. Column tails use masked loads and stores.
+template <class Isa, typename T, int MR>
+void performer_gemm_tile(Index nc, Index k_len, const T* a, Index ars, Index aks, const T* b,
+                         Index ldb, T* c, Index ldc, bool accumulate) noexcept {
+  using V = simd::Vec<T, Isa>;
+  using R = typename V::type;
+  constexpr Index L = static_cast<Index>(V::lanes);
+  R acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V::zero();
+  const T* ap[MR];
+  for (int r = 0; r < MR; ++r) ap[r] = a + r * ars;
+  if (nc == 2 * L) {
+    for (Index k = 0; k < k_len; ++k) {
+      const R b0 = V::load(b + k * ldb), b1 = V::load(b + k * ldb + L);
+      const Index ko = k * aks;
+      for (int r = 0; r < MR; ++r) {
+        const R x = V::set1(ap[r][ko]);
+        acc0[r] = V::fmadd(x, b0, acc0[r]);
+        acc1[r] = V::fmadd(x, b1, acc1[r]);
+      }
+    }
+    for (int r = 0; r < MR; ++r) {
+      T* cr = c + r * ldc;
+      if (accumulate) {
+        acc0[r] = V::add(acc0[r], V::load(cr));
+        acc1[r] = V::add(acc1[r], V::load(cr + L));
+      }
+      V::store(cr, acc0[r]);
+      V::store(cr + L, acc1[r]);
+    }
+    return;
+  }
+  const auto n0 = static_cast<std::size_t>(std::min(nc, L));
+  const auto n1 = static_cast<std::size_t>(std::max<Index>(nc - L, 0));
+  for (Index k = 0; k < k_len; ++k) {
+    const R b0 = V::load_partial(b + k * ldb, n0);
+    const R b1 = n1 > 0 ? V::load_partial(b + k * ldb + L, n1) : V::zero();
+    const Index ko = k * aks;
+    for (int r = 0; r < MR; ++r) {
+      const R x = V::set1(ap[r][ko]);
+      acc0[r] = V::fmadd(x, b0, acc0[r]);
+      acc1[r] = V::fmadd(x, b1, acc1[r]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    T* cr = c + r * ldc;
+    if (accumulate) acc0[r] = V::add(acc0[r], V::load_partial(cr, n0));
+    V::store_partial(cr, acc0[r], n0);
+    if (n1 > 0) {
+      if (accumulate) acc1[r] = V::add(acc1[r], V::load_partial(cr + L, n1));
+      V::store_partial(cr + L, acc1[r], n1);
+    }
+  }
+}
+
+/// C(M×N) (+)= A(M×K)·B(K×N), strides as performer_gemm_tile; M, N, K >= 0. K = 0 with
+/// accumulate = false writes zeros.
+template <class Isa, typename T>
+void performer_gemm(Index m, Index n, Index k, const T* a, Index ars, Index aks, const T* b,
+                    Index ldb, T* c, Index ldc, bool accumulate) noexcept {
+  constexpr Index NR = 2 * static_cast<Index>(simd::Vec<T, Isa>::lanes), MR = 6;
+  for (Index j = 0; j < n; j += NR) {
+    const Index nc = std::min(NR, n - j);
+    Index i = 0;
+    for (; i + MR <= m; i += MR)
+      performer_gemm_tile<Isa, T, 6>(nc, k, a + i * ars, ars, aks, b + j, ldb, c + i * ldc + j, ldc,
+                                     accumulate);
+    const T* ai = a + i * ars;
+    T* ci = c + i * ldc + j;
+    switch (m - i) {
+      case 5: performer_gemm_tile<Isa, T, 5>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
+      case 4: performer_gemm_tile<Isa, T, 4>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
+      case 3: performer_gemm_tile<Isa, T, 3>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
+      case 2: performer_gemm_tile<Isa, T, 2>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
+      case 1: performer_gemm_tile<Isa, T, 1>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
+      default: break;
+    }
+  }
+}
+
+/// performer_gemm on the native ISA; Eigen (the reference path) when only scalar code is built.
+template <typename T>
+void performer_matmul(Index m, Index n, Index k, const T* a, Index ars, Index aks, const T* b,
+                      Index ldb, T* c, Index ldc, bool accumulate) {
+  if constexpr (std::is_same_v<simd::native_isa, simd::scalar_isa>) {
+    using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using S = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+    Eigen::Map<const M, 0, S> am(a, m, k, S(ars, aks));
+    Eigen::Map<const M, 0, S> bm(b, k, n, S(ldb, 1));
+    Eigen::Map<M, 0, S> cm(c, m, n, S(ldc, 1));
+    if (accumulate)
+      cm.noalias() += am * bm;
+    else
+      cm.noalias() = am * bm;
+  } else {
+    performer_gemm<simd::native_isa, T>(m, n, k, a, ars, aks, b, ldb, c, ldc, accumulate);
+  }
+}
+
 /// The feature map of one head, shared by Performer<T> (batch) and PerformerState<T> (decoding).
 /// Holds W' = d^(−1/4)·W transposed (d × m) so that U = X·W' is one GEMM per block of tokens.
 template <typename T>
@@ -108,13 +212,24 @@ class PerformerFeatureMap {
   /// U(rows × m) = X(rows × d) · W'.
   template <typename Src, typename Dst>
   void project(const Src& x, Dst&& u) const {
-    u.noalias() = x * m_wt;
+    performer_matmul<T>(x.rows(), m_m, m_d, x.data(), x.outerStride(), 1, m_wt.data(), m_m,
+                        u.data(), u.outerStride(), false);
   }
   /// h = ‖x'‖²/2 = ‖x‖²/(2√d).
   T half_norm2(const T* x) const noexcept {
-    T s = 0;
-    for (Index i = 0; i < m_d; ++i) s += x[i] * x[i];
-    return s * m_h_scale;
+    using V = simd::Vec<T, simd::native_isa>;
+    const auto n = static_cast<std::size_t>(m_d);
+    auto acc = V::zero();
+    std::size_t i = 0;
+    for (; i + V::lanes <= n; i += V::lanes) {
+      const auto v = V::load(x + i);
+      acc = V::fmadd(v, v, acc);
+    }
+    if (i < n) {
+      const auto v = V::load_partial(x + i, n - i);
+      acc = V::fmadd(v, v, acc);
+    }
+    return V::reduce_add(acc) * m_h_scale;
   }
 
   /// The exponent that the key-side maximum is taken over: max_l(±u_l) − h (exp-type features),
@@ -367,6 +482,21 @@ class Performer {
     }
   }
 
+  // S += φᵀ V[r0, r0 + r), z += Σ_j φ_j: the register-blocked kernel with A read transposed.
+  template <typename Phi, typename V>
+  void add_key_outer(const Phi& phi, const V& v, Index r0, Index r) {
+    detail::performer_matmul<T>(phi.cols(), v.cols(), r, phi.data(), 1, phi.outerStride(),
+                                v.data() + r0 * v.outerStride(), v.outerStride(), m_s.data(),
+                                m_s.outerStride(), true);
+    m_z.noalias() += phi.colwise().sum().transpose();
+  }
+  // o = φ S (r rows).
+  template <typename Phi, typename O>
+  void query_times_state(const Phi& phi, O& o, Index r) {
+    detail::performer_matmul<T>(r, o.cols(), phi.cols(), phi.data(), phi.outerStride(), 1,
+                                m_s.data(), m_s.outerStride(), o.data(), o.outerStride(), false);
+  }
+
   template <typename O>
   void normalise(O& o, Index r) {
     for (Index i = 0; i < r; ++i) {
@@ -384,8 +514,7 @@ class Performer {
       const Index r = std::min(kBlock, k.rows() - r0);
       auto phi = m_phi.topRows(r);
       key_block(k, r0, r, phi, shift);
-      m_s.noalias() += phi.transpose() * v.middleRows(r0, r);
-      m_z.noalias() += phi.colwise().sum().transpose();
+      add_key_outer(phi, v, r0, r);
     }
     for (Index r0 = 0; r0 < q.rows(); r0 += kBlock) {
       const Index r = std::min(kBlock, q.rows() - r0);
@@ -393,7 +522,7 @@ class Performer {
       auto phi = m_phi.topRows(r);
       auto o = out.middleRows(r0, r);
       m_den.head(r).noalias() = phi * m_z;
-      o.noalias() = phi * m_s;
+      query_times_state(phi, o, r);
       normalise(o, r);
     }
   }
@@ -416,10 +545,9 @@ class Performer {
       auto o = out.middleRows(r0, r);
       m_den.head(r).noalias() = phiq * m_z;
       m_den.head(r).noalias() += a.rowwise().sum();
-      o.noalias() = phiq * m_s;
+      query_times_state(phiq, o, r);
       o.noalias() += a * v.middleRows(r0, r);
-      m_s.noalias() += phik.transpose() * v.middleRows(r0, r);
-      m_z.noalias() += phik.colwise().sum().transpose();
+      add_key_outer(phik, v, r0, r);
       normalise(o, r);
     }
   }
