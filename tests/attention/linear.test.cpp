@@ -482,6 +482,40 @@ TEMPLATE_TEST_CASE("linear_scan: SIMD equals scalar and the sequential definitio
     }
 }
 
+TEST_CASE("Tensor views [tokens, heads, dim] and [batch, tokens, heads, dim] equal the matrix path",
+          "[linear][tensor]") {
+  auto rng = xfmr_test::make_rng(21);
+  const Index batch = 3, n = 11, h = 2, d = 4, dv = 3;
+  for (const bool causal : {false, true}) {
+    xfmr::LinearAttention<double> attn(make_config<double>(FeatureMap::EluPlusOne, d, dv, causal, 4));
+    const RowMatrix<double> q = xfmr_test::random_matrix<double>(rng, batch * n, h * d);
+    const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, batch * n, h * d);
+    const RowMatrix<double> v = xfmr_test::random_matrix<double>(rng, batch * n, h * dv);
+    RowMatrix<double> out4(batch * n, h * dv), out3(n, h * dv), expect(n, h * dv);
+    using C4 = xfmr::LinearAttention<double>::ConstTensor4;
+    attn.forward(C4(q.data(), batch, n, h, d), C4(k.data(), batch, n, h, d),
+                 C4(v.data(), batch, n, h, dv),
+                 xfmr::LinearAttention<double>::Tensor4(out4.data(), batch, n, h, dv));
+    for (Index b = 0; b < batch; ++b) {
+      attn.forward(q.middleRows(b * n, n), k.middleRows(b * n, n), v.middleRows(b * n, n), expect);
+      REQUIRE((out4.middleRows(b * n, n) - expect).cwiseAbs().maxCoeff() == 0.0);
+    }
+    using C3 = xfmr::LinearAttention<double>::ConstTensor3;
+    attn.forward(C3(q.data(), n, h, d), C3(k.data(), n, h, d), C3(v.data(), n, h, dv),
+                 xfmr::LinearAttention<double>::Tensor3(out3.data(), n, h, dv));
+    attn.forward(q.topRows(n), k.topRows(n), v.topRows(n), expect);
+    REQUIRE((out3 - expect).cwiseAbs().maxCoeff() == 0.0);
+    XFMR_REQUIRE_INVALID(attn.forward(C3(q.data(), n, h, d), C3(k.data(), n, h, d),
+                                      C3(v.data(), n, h, dv),
+                                      xfmr::LinearAttention<double>::Tensor3(out3.data(), n, 1, 6)),
+                         "the last dimension of v and out must be value_dim=3 (got 3 and 6)");
+    XFMR_REQUIRE_INVALID(attn.forward(C3(q.data(), n, h, d), C3(k.data(), n, 1, 2 * d),
+                                      C3(v.data(), n, h, dv),
+                                      xfmr::LinearAttention<double>::Tensor3(out3.data(), n, h, dv)),
+                         "the last dimension of q and k must be head_dim=4 (got 4 and 8)");
+  }
+}
+
 TEST_CASE("Linear attention rejects bad configurations and shapes with clear messages",
           "[linear][errors]") {
   using C = xfmr::LinearAttentionConfig<float>;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <Eigen/Core>
+#include <unsupported/Eigen/CXX11/Tensor>
 
 #include "../config.hpp"
 #include "../error.hpp"
@@ -196,6 +197,41 @@ class LinearAttention {
     run(q, k, v, m_valid.data(), out, pos0);
   }
 
+  /// Row-major tensor views: [tokens, heads, dim] and [batch, tokens, heads, dim] (each batch
+  /// sequence attends only to itself; padding and positions as in the matrix overload, every
+  /// sequence starting at pos0). Mapped onto the matrix path without a copy.
+  using ConstTensor3 = Eigen::TensorMap<const Eigen::Tensor<T, 3, Eigen::RowMajor>>;
+  using Tensor3 = Eigen::TensorMap<Eigen::Tensor<T, 3, Eigen::RowMajor>>;
+  using ConstTensor4 = Eigen::TensorMap<const Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+  using Tensor4 = Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+
+  /// \throws std::invalid_argument if the last dimensions are not head_dim (q, k) and
+  ///         value_dim (v, out), or heads / tokens disagree; then as the matrix overload.
+  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
+               Index pos0 = 0) {
+    check_tensor(q.dimension(2), k.dimension(2), v.dimension(2), out.dimension(2), q.dimension(1),
+                 k.dimension(1), v.dimension(1), out.dimension(1));
+    run(as_matrix(q.data(), q.dimension(0), q.dimension(1) * q.dimension(2)),
+        as_matrix(k.data(), k.dimension(0), k.dimension(1) * k.dimension(2)),
+        as_matrix(v.data(), v.dimension(0), v.dimension(1) * v.dimension(2)), nullptr,
+        as_matrix(out.data(), out.dimension(0), out.dimension(1) * out.dimension(2)), pos0);
+  }
+  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
+               Index pos0 = 0) {
+    check_tensor(q.dimension(3), k.dimension(3), v.dimension(3), out.dimension(3), q.dimension(2),
+                 k.dimension(2), v.dimension(2), out.dimension(2));
+    const Index batch = q.dimension(0);
+    detail::require(k.dimension(0) == batch && v.dimension(0) == batch && out.dimension(0) == batch,
+                    "LinearAttention", "q, k, v and out must have the same batch size (got ",
+                    batch, ", ", k.dimension(0), ", ", v.dimension(0), ", ", out.dimension(0), ")");
+    const Index nq = q.dimension(1), nk = k.dimension(1), wq = q.dimension(2) * q.dimension(3),
+                wv = v.dimension(2) * v.dimension(3);
+    for (Index b = 0; b < batch; ++b)
+      run(as_matrix(q.data() + b * nq * wq, nq, wq), as_matrix(k.data() + b * nk * wq, nk, wq),
+          as_matrix(v.data() + b * nk * wv, v.dimension(1), wv), nullptr,
+          as_matrix(out.data() + b * out.dimension(1) * wv, out.dimension(1), wv), pos0);
+  }
+
   /// m, the feature dimension.
   Index feature_dim() const noexcept { return m_setup.m; }
   Index value_dim() const noexcept { return m_setup.dv; }
@@ -203,6 +239,25 @@ class LinearAttention {
 
  private:
   static constexpr Index kBlock = 256;  // non-causal rows per block: features stay in L2
+
+  static Eigen::Map<const RowMatrix<T>> as_matrix(const T* p, Index rows, Index cols) {
+    return Eigen::Map<const RowMatrix<T>>(p, rows, cols);
+  }
+  static Eigen::Map<RowMatrix<T>> as_matrix(T* p, Index rows, Index cols) {
+    return Eigen::Map<RowMatrix<T>>(p, rows, cols);
+  }
+  void check_tensor(Index dq, Index dk, Index dv, Index dout, Index hq, Index hk, Index hv,
+                    Index hout) const {
+    detail::require(dq == m_setup.d && dk == m_setup.d, "LinearAttention",
+                    "the last dimension of q and k must be head_dim=", m_setup.d, " (got ", dq,
+                    " and ", dk, ")");
+    detail::require(dv == m_setup.dv && dout == m_setup.dv, "LinearAttention",
+                    "the last dimension of v and out must be value_dim=", m_setup.dv, " (got ", dv,
+                    " and ", dout, ")");
+    detail::require(hk == hq && hv == hq && hout == hq, "LinearAttention",
+                    "q, k, v and out must have the same number of heads (got ", hq, ", ", hk, ", ",
+                    hv, ", ", hout, ")");
+  }
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, const bool* valid,
            MatrixRef<T> out, Index pos0) {
