@@ -189,6 +189,12 @@ void performer_matmul(Index m, Index n, Index k, const T* a, Index ars, Index ak
   }
 }
 
+/// Padding (elements, one cache line) added to the leading dimension of the scratch matrices.
+template <typename T>
+constexpr Index performer_pad() noexcept {
+  return static_cast<Index>(64 / sizeof(T));
+}
+
 /// The feature map of one head, shared by Performer<T> (batch) and PerformerState<T> (decoding).
 /// Holds W' = d^(−1/4)·W transposed (d × m) so that U = X·W' is one GEMM per block of tokens.
 template <typename T>
@@ -197,7 +203,11 @@ class PerformerFeatureMap {
   PerformerFeatureMap() = default;
   PerformerFeatureMap(const PerformerConfig& c, const RowMatrix<double>& w)
       : m_kind(c.features), m_stabilize(c.stabilize), m_d(c.head_dim), m_m(c.num_features) {
-    m_wt = (w.transpose() * std::pow(static_cast<double>(m_d), -0.25)).template cast<T>();
+    // Rows padded by one cache line: a leading dimension of a power of two times 64 bytes would
+    // map every row of a column panel to the same few L1 sets.
+    m_wt = RowMatrix<T>::Zero(m_d, m_m + performer_pad<T>());
+    m_wt.leftCols(m_m) =
+        (w.transpose() * std::pow(static_cast<double>(m_d), -0.25)).template cast<T>();
     m_h_scale = static_cast<T>(0.5 / std::sqrt(static_cast<double>(m_d)));
     m_scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(
                                  m_kind == PerformerFeatures::Hyperbolic ? 2 * m_m : m_m)));
@@ -212,7 +222,7 @@ class PerformerFeatureMap {
   /// U(rows × m) = X(rows × d) · W'.
   template <typename Src, typename Dst>
   void project(const Src& x, Dst&& u) const {
-    performer_matmul<T>(x.rows(), m_m, m_d, x.data(), x.outerStride(), 1, m_wt.data(), m_m,
+    performer_matmul<T>(x.rows(), m_m, m_d, x.data(), x.outerStride(), 1, m_wt.data(), m_wt.outerStride(),
                         u.data(), u.outerStride(), false);
   }
   /// h = ‖x'‖²/2 = ‖x‖²/(2√d).
@@ -291,7 +301,7 @@ class PerformerFeatureMap {
   PerformerFeatures m_kind = PerformerFeatures::Positive;
   bool m_stabilize = true;
   Index m_d = 0, m_m = 0;
-  RowMatrix<T> m_wt;  // d × m
+  RowMatrix<T> m_wt;  // d × m (+ padding columns)
   T m_h_scale = 0, m_scale = 0;
 };
 
@@ -434,13 +444,14 @@ class Performer {
 
   void reserve(Index dv) {
     const Index m = m_config.num_features, f = m_map.feature_dim();
-    if (m_u.rows() != kBlock || m_u.cols() != m) m_u.resize(kBlock, m);
-    if (m_phi.rows() != kBlock || m_phi.cols() != f) m_phi.resize(kBlock, f);
-    if (m_config.causal && (m_phik.rows() != kChunk || m_phik.cols() != f)) {
-      m_phik.resize(kChunk, f);
+    const Index pad = detail::performer_pad<T>();  // see PerformerFeatureMap
+    if (m_u.rows() != kBlock || m_u.cols() != m + pad) m_u.resize(kBlock, m + pad);
+    if (m_phi.rows() != kBlock || m_phi.cols() != f + pad) m_phi.resize(kBlock, f + pad);
+    if (m_config.causal && (m_phik.rows() != kChunk || m_phik.cols() != f + pad)) {
+      m_phik.resize(kChunk, f + pad);
       m_a.resize(kChunk, kChunk);
     }
-    if (m_s.rows() != f || m_s.cols() != dv) m_s.resize(f, dv);
+    if (m_s.rows() != f || m_s.cols() != dv + pad) m_s.resize(f, dv + pad);
     if (m_z.size() != f) m_z.resize(f);
     if (m_h.size() != kBlock) {
       m_h.resize(kBlock);
@@ -451,7 +462,7 @@ class Performer {
   // Key features of rows [r0, r0 + r) into phi, after rescaling S, z to the new running max.
   template <typename K, typename Phi>
   void key_block(const K& k, Index r0, Index r, Phi& phi, T& shift) {
-    auto u = m_u.topRows(r);
+    auto u = m_u.topLeftCorner(r, m_config.num_features);
     m_map.project(k.middleRows(r0, r), u);
     T block_max = -std::numeric_limits<T>::infinity();
     for (Index j = 0; j < r; ++j) {
@@ -474,7 +485,7 @@ class Performer {
   // Query features of rows [r0, r0 + r) into m_phi.
   template <typename Q>
   void query_block(const Q& q, Index r0, Index r) {
-    auto u = m_u.topRows(r);
+    auto u = m_u.topLeftCorner(r, m_config.num_features);
     m_map.project(q.middleRows(r0, r), u);
     for (Index i = 0; i < r; ++i) {
       const T h = m_map.stabilize() ? T(0) : m_map.half_norm2(q.row(r0 + i).data());
@@ -512,14 +523,14 @@ class Performer {
     T shift = m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0);
     for (Index r0 = 0; r0 < k.rows(); r0 += kBlock) {
       const Index r = std::min(kBlock, k.rows() - r0);
-      auto phi = m_phi.topRows(r);
+      auto phi = m_phi.topLeftCorner(r, m_map.feature_dim());
       key_block(k, r0, r, phi, shift);
       add_key_outer(phi, v, r0, r);
     }
     for (Index r0 = 0; r0 < q.rows(); r0 += kBlock) {
       const Index r = std::min(kBlock, q.rows() - r0);
       query_block(q, r0, r);
-      auto phi = m_phi.topRows(r);
+      auto phi = m_phi.topLeftCorner(r, m_map.feature_dim());
       auto o = out.middleRows(r0, r);
       m_den.head(r).noalias() = phi * m_z;
       query_times_state(phi, o, r);
@@ -534,10 +545,10 @@ class Performer {
     T shift = m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0);
     for (Index r0 = 0; r0 < k.rows(); r0 += kChunk) {
       const Index r = std::min(kChunk, k.rows() - r0);
-      auto phik = m_phik.topRows(r);
+      auto phik = m_phik.topLeftCorner(r, m_map.feature_dim());
       key_block(k, r0, r, phik, shift);  // rescales S, z first: all keys <= r0 + r share `shift`
       query_block(q, r0, r);
-      auto phiq = m_phi.topRows(r);
+      auto phiq = m_phi.topLeftCorner(r, m_map.feature_dim());
       auto a = m_a.topLeftCorner(r, r);
       a.noalias() = phiq * phik.transpose();
       a.template triangularView<Eigen::StrictlyUpper>().setZero();
