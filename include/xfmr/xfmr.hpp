@@ -19,4 +19,11 @@
 #include "position/rope_scaling.hpp"
 #include "position/sinusoidal.hpp"
 
+#include "heads/global_pointer.hpp"
+#include "heads/span_decode.hpp"
+#include "heads/whitening.hpp"
+#include "heads/whitening_stats.hpp"
+
+#include "io/binary_format.hpp"
+
 #endif  // XFMR_XFMR_HPP
