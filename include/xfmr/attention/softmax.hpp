@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: MIT
+// Scaled dot-product (softmax) attention, tile by tile with the online softmax (SPEC §4):
+// O(tile) extra memory, masked key tiles skipped, multi-head and grouped-query.
+#ifndef XFMR_ATTENTION_SOFTMAX_HPP
+#define XFMR_ATTENTION_SOFTMAX_HPP
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include <Eigen/Core>
+#include <unsupported/Eigen/CXX11/Tensor>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../simd/softmax.hpp"
+#include "../types.hpp"
+#include "mask.hpp"
+#include "scale.hpp"
+
+XFMR_NAMESPACE_BEGIN
+
+/// Who computes the tile products Q·Kᵀ and P·V. Both give the same result up to rounding
+/// (tested against each other).
+///   Kernel: the library's tile kernels (the default).
+///   Eigen:  Eigen block products; kept as the reference path.
+enum class TileProduct { Kernel, Eigen };
+
+/// Configuration of SoftmaxAttention. Head counts come from the widths of q, k and v.
+struct SoftmaxAttentionConfig {
+  Index head_dim = 0;     ///< d: query/key size per head, >= 1
+  Index value_dim = 0;    ///< d_v per head; 0 means head_dim
+  AttentionScale scale{}; ///< λ (default 1/√d)
+  int threads = 1;        ///< std::threads per call (>= 1): over heads and query tiles
+  Index query_tile = 64;  ///< query rows per tile (>= 1)
+  Index key_tile = 256;   ///< keys per tile (>= 1); the score tile is query_tile × key_tile
+  TileProduct tile_product = TileProduct::Kernel;
+};
+
+namespace detail {
+
+template <typename T>
+using ConstStridedMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using StridedMap = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+
+/// C(m×n) = A(m×k)·B(n×k)ᵀ, all row-major with leading dimensions.
+template <typename T>
+void tile_qk(TileProduct, Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb,
+             T* c, Index ldc) {
+  StridedMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+  C.noalias() = ConstStridedMap<T>(a, m, k, Eigen::OuterStride<>(lda)) *
+                ConstStridedMap<T>(b, n, k, Eigen::OuterStride<>(ldb)).transpose();
+}
+
+/// C(m×n) += A(m×k)·B(k×n), all row-major with leading dimensions.
+template <typename T>
+void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb,
+             T* c, Index ldc) {
+  StridedMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+  C.noalias() += ConstStridedMap<T>(a, m, k, Eigen::OuterStride<>(lda)) *
+                 ConstStridedMap<T>(b, k, n, Eigen::OuterStride<>(ldb));
+}
+
+/// Element overlap of two row-strided blocks (disjoint ranges, or the same stride with column
+/// windows that do not meet).
+template <typename T>
+bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* b, Index bs,
+                             Index br, Index bc) {
+  if (ar == 0 || ac == 0 || br == 0 || bc == 0) return false;
+  const T* a_end = a + (ar - 1) * as + ac;
+  const T* b_end = b + (br - 1) * bs + bc;
+  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
+  if (as != bs || as < ac || as < bc) return true;
+  std::ptrdiff_t off = (b - a) % as;
+  if (off < 0) off += as;
+  return !(off >= ac && off + bc <= as);
+}
+
+}  // namespace detail
+
+/// Softmax attention, per head h (SPEC §4.1, §4.3):
+///   s_ij = λ_i·q_i·k_j + bias_ij over the allowed keys j of query i (AttentionMask),
+///   o_i  = Σ_j softmax_j(s_ij) v_j,   o_i = 0 when query i has no allowed key.
+/// Computed tile by tile with the online softmax: per query row a running max M, running sum ℓ
+/// and accumulator acc; for each key tile, M' = max(M, max s), ℓ ← ℓ·e^{M−M'} + Σ e^{s−M'},
+/// acc ← acc·e^{M−M'} + Σ e^{s−M'} v; finally o = acc/ℓ. Key tiles past every row's limit
+/// (causal, prefix-LM, padding) are skipped, so causal attention costs about half.
+///
+/// Shapes: q (n_q × H·d), k (n_k × H_kv·d), v (n_k × H_kv·d_v), out (n_q × H·d_v), head h at
+/// columns [h·d, (h+1)·d). H_kv must divide H (grouped-query: head h reads K/V head
+/// h / (H/H_kv)). Query i sits at absolute position n_k − n_q + i, so decoding one query
+/// against a cache of n_k keys is the n_q = 1 case. out must not overlap q, k or v.
+///
+/// Memory: scratch per thread of query_tile·(key_tile + d_v) + O(n_q + n_k) values, owned by
+/// the object and grown on demand (the first call, or a larger shape, allocates); never O(n²).
+/// Eigen's products may allocate packing buffers for large tiles. threads > 1 starts that many
+/// std::threads per call. Not thread-safe: one object per calling thread.
+template <typename T>
+class SoftmaxAttention {
+  static_assert(detail::is_real_v<T>, "xfmr::SoftmaxAttention<T>: T must be float or double");
+
+ public:
+  /// \throws std::invalid_argument if head_dim < 1, value_dim < 0, threads < 1, a tile size
+  ///         < 1, or the scale is bad (non-finite factor, base_length ≤ 1, min_length < 1).
+  explicit SoftmaxAttention(const SoftmaxAttentionConfig& config) : m_config(config) {
+    const char* where = "SoftmaxAttention";
+    detail::require(config.head_dim >= 1, where, "head_dim must be >= 1 (got ",
+                    config.head_dim, ")");
+    detail::require(config.value_dim >= 0, where, "value_dim must be >= 0 (got ",
+                    config.value_dim, ")");
+    detail::require(config.threads >= 1, where, "threads must be >= 1 (got ", config.threads,
+                    ")");
+    detail::require(config.query_tile >= 1 && config.key_tile >= 1, where,
+                    "query_tile and key_tile must be >= 1 (got ", config.query_tile, " and ",
+                    config.key_tile, ")");
+    detail::check_scale(config.scale, where);
+    if (m_config.value_dim == 0) m_config.value_dim = m_config.head_dim;
+    m_ws.resize(static_cast<std::size_t>(config.threads));
+  }
+
+  /// See the class comment. \throws std::invalid_argument on a shape mismatch (q, k, v, out,
+  /// mask, bias), widths that are not multiples of head_dim / value_dim, key/value heads that
+  /// do not divide the query heads, or overlapping out.
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+               const AttentionMask<T>& mask = {}) {
+    run(q, k, v, out, mask, 1, mask.key_lengths.size() > 0 ? mask.key_lengths[0] : mask.key_length);
+  }
+
+  /// Row-major tensor views [tokens, heads, dim] and [batch, tokens, heads, dim], mapped onto
+  /// the matrix path without a copy. Batch sequences attend only to themselves; the mask
+  /// (and bias) is shared by the batch, except mask.key_lengths, one per sequence.
+  using ConstTensor3 = Eigen::TensorMap<const Eigen::Tensor<T, 3, Eigen::RowMajor>>;
+  using Tensor3 = Eigen::TensorMap<Eigen::Tensor<T, 3, Eigen::RowMajor>>;
+  using ConstTensor4 = Eigen::TensorMap<const Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+  using Tensor4 = Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+
+  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
+               const AttentionMask<T>& mask = {}) {
+    check_tensor(q.dimension(2), k.dimension(2), v.dimension(2), out.dimension(2));
+    run(cmap(q.data(), q.dimension(0), q.dimension(1) * q.dimension(2)),
+        cmap(k.data(), k.dimension(0), k.dimension(1) * k.dimension(2)),
+        cmap(v.data(), v.dimension(0), v.dimension(1) * v.dimension(2)),
+        map(out.data(), out.dimension(0), out.dimension(1) * out.dimension(2)), mask, 1,
+        mask.key_lengths.size() > 0 ? mask.key_lengths[0] : mask.key_length);
+  }
+  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
+               const AttentionMask<T>& mask = {}) {
+    check_tensor(q.dimension(3), k.dimension(3), v.dimension(3), out.dimension(3));
+    const Index batch = q.dimension(0);
+    detail::require(k.dimension(0) == batch && v.dimension(0) == batch && out.dimension(0) == batch,
+                    "SoftmaxAttention", "q, k, v and out must have the same batch size (got ",
+                    batch, ", ", k.dimension(0), ", ", v.dimension(0), ", ", out.dimension(0), ")");
+    const Index nq = q.dimension(1), nk = k.dimension(1), nv = v.dimension(1),
+                no = out.dimension(1), wq = q.dimension(2) * q.dimension(3),
+                wk = k.dimension(2) * k.dimension(3), wv = v.dimension(2) * v.dimension(3),
+                wo = out.dimension(2) * out.dimension(3);
+    for (Index b = 0; b < batch; ++b) {
+      const Index len = mask.key_lengths.size() == 0   ? mask.key_length
+                        : mask.key_lengths.size() == 1 ? mask.key_lengths[0]
+                                                       : mask.key_lengths[std::min<Index>(
+                                                             b, mask.key_lengths.size() - 1)];
+      run(cmap(q.data() + b * nq * wq, nq, wq), cmap(k.data() + b * nk * wk, nk, wk),
+          cmap(v.data() + b * nv * wv, nv, wv), map(out.data() + b * no * wo, no, wo), mask,
+          batch, len);
+    }
+  }
+
+  const SoftmaxAttentionConfig& config() const noexcept { return m_config; }
+
+ private:
+  static constexpr const char* kWhere = "SoftmaxAttention";
+
+  struct Workspace {
+    std::vector<T> s, acc, m, l;
+  };
+
+  static Eigen::Map<const RowMatrix<T>> cmap(const T* p, Index rows, Index cols) {
+    return Eigen::Map<const RowMatrix<T>>(p, rows, cols);
+  }
+  static Eigen::Map<RowMatrix<T>> map(T* p, Index rows, Index cols) {
+    return Eigen::Map<RowMatrix<T>>(p, rows, cols);
+  }
+  void check_tensor(Index dq, Index dk, Index dv, Index dout) const {
+    detail::require(dq == m_config.head_dim && dk == m_config.head_dim, kWhere,
+                    "the last dimension of q and k must be head_dim=", m_config.head_dim,
+                    " (got ", dq, " and ", dk, ")");
+    detail::require(dv == m_config.value_dim && dout == m_config.value_dim, kWhere,
+                    "the last dimension of v and out must be value_dim=", m_config.value_dim,
+                    " (got ", dv, " and ", dout, ")");
+  }
+  template <class A, class B>
+  static void check_disjoint(const A& out, const B& x, const char* name) {
+    detail::require(!detail::attention_views_overlap(out.data(), out.outerStride(), out.rows(),
+                                                     out.cols(), x.data(), x.outerStride(),
+                                                     x.rows(), x.cols()),
+                    kWhere, "out must not overlap ", name, " (got overlapping views)");
+  }
+
+  // Everything one call shares between heads, tiles and threads (read-only during the call).
+  struct Call {
+    const T* q;
+    const T* k;
+    const T* v;
+    T* out;
+    Index ldq, ldk, ldv, ldo;
+    Index nq, nk, heads, group, d, dv;
+    const AttentionMask<T>* mask;
+    bool elementwise;
+    Index bias_rows;
+  };
+
+  void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+           const AttentionMask<T>& mask, Index batch, Index key_length) {
+    const Index d = m_config.head_dim, dv = m_config.value_dim;
+    detail::require(q.cols() >= d && q.cols() % d == 0, kWhere,
+                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
+                    ", head_dim=", d, ")");
+    detail::require(k.cols() >= d && k.cols() % d == 0, kWhere,
+                    "k.cols() must be a positive multiple of head_dim (got k.cols()=", k.cols(),
+                    ", head_dim=", d, ")");
+    const Index heads = q.cols() / d, kv_heads = k.cols() / d;
+    detail::require(heads % kv_heads == 0, kWhere,
+                    "the key/value heads must divide the query heads (got ", heads,
+                    " query heads, ", kv_heads, " key/value heads)");
+    detail::require(v.cols() == kv_heads * dv, kWhere, "v.cols() must be kv_heads·value_dim=",
+                    kv_heads * dv, " (got v.cols()=", v.cols(), ")");
+    detail::require(v.rows() == k.rows(), kWhere, "v.rows() must equal k.rows() (got v.rows()=",
+                    v.rows(), ", k.rows()=", k.rows(), ")");
+    detail::require(out.rows() == q.rows() && out.cols() == heads * dv, kWhere, "out must be ",
+                    q.rows(), "x", heads * dv, " (got ", out.rows(), "x", out.cols(), ")");
+    check_disjoint(out, q, "q");
+    check_disjoint(out, k, "k");
+    check_disjoint(out, v, "v");
+    const Index nq = q.rows(), nk = k.rows();
+    detail::ResolvedMask::check(mask, nq, nk, heads, batch, kWhere);
+    if (nq == 0) return;
+
+    // Per-row key limits and scales, shared by all heads.
+    detail::ResolvedMask::limits(mask, nq, nk, key_length, m_limit, m_cumsum);
+    const double base = detail::base_scale(m_config.scale, d);
+    m_lambda.resize(static_cast<std::size_t>(nq));
+    for (Index i = 0; i < nq; ++i) {
+      const Index lim = m_limit[std::size_t(i)];
+      Index count = lim;
+      if (m_config.scale.kind == ScaleKind::LogN && mask.has_elementwise()) {
+        count = 0;
+        for (Index j = 0; j < lim; ++j)
+          count += (mask.key_valid.size() == 0 || mask.key_valid[j]) &&
+                   (mask.allowed.size() == 0 || mask.allowed(i, j));
+      }
+      m_lambda[std::size_t(i)] =
+          static_cast<T>(detail::row_scale(m_config.scale, base, count, nk - nq + i));
+    }
+
+    Call c{q.data(), k.data(),       v.data(),       out.data(), q.outerStride(),
+           k.outerStride(), v.outerStride(), out.outerStride(), nq, nk,
+           heads,    heads / kv_heads, d,      dv,   &mask,
+           mask.has_elementwise(), mask.bias.rows()};
+    const Index br = m_config.query_tile;
+    const Index tiles = (nq + br - 1) / br;
+    const Index items = heads * tiles;
+    const int threads = static_cast<int>(std::min<Index>(m_config.threads, items));
+    auto work = [&](int t) {
+      Workspace& ws = m_ws[static_cast<std::size_t>(t)];
+      reserve(ws, dv);
+      for (Index it = t; it < items; it += threads) tile_row(c, ws, it / tiles, (it % tiles) * br);
+    };
+    if (threads <= 1) {
+      work(0);
+      return;
+    }
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<std::size_t>(threads - 1));
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+  }
+
+  void reserve(Workspace& ws, Index dv) const {
+    const auto br = static_cast<std::size_t>(m_config.query_tile);
+    const auto bc = static_cast<std::size_t>(m_config.key_tile);
+    if (ws.s.size() < br * bc) ws.s.resize(br * bc);
+    if (ws.acc.size() < br * static_cast<std::size_t>(dv)) ws.acc.resize(br * std::size_t(dv));
+    if (ws.m.size() < br) {
+      ws.m.resize(br);
+      ws.l.resize(br);
+    }
+  }
+
+  // One query tile [r0, r0 + rows) of head h: the online softmax over the key tiles.
+  void tile_row(const Call& c, Workspace& ws, Index h, Index r0) const {
+    using Isa = simd::native_isa;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const Index rows = std::min(m_config.query_tile, c.nq - r0);
+    const Index bc = m_config.key_tile;
+    const Index d = c.d, dv = c.dv;
+    const Index kvh = h / c.group;
+    const T* q = c.q + r0 * c.ldq + h * d;
+    const T* k = c.k + kvh * d;
+    const T* v = c.v + kvh * dv;
+    T* s = ws.s.data();
+    T* acc = ws.acc.data();
+    T* m = ws.m.data();
+    T* l = ws.l.data();
+    const AttentionMask<T>& mask = *c.mask;
+    const Index* limit = m_limit.data() + r0;
+    const T* lambda = m_lambda.data() + r0;
+
+    Index kend = 0;
+    for (Index i = 0; i < rows; ++i) kend = std::max(kend, limit[i]);
+    for (Index i = 0; i < rows; ++i) {
+      m[i] = ninf;
+      l[i] = T(0);
+    }
+    simd::zero_row<Isa>(acc, static_cast<std::size_t>(rows * dv));
+
+    for (Index j0 = 0; j0 < kend; j0 += bc) {
+      const Index nc = std::min(bc, kend - j0);
+      detail::tile_qk<T>(m_config.tile_product, rows, nc, d, q, c.ldq, k + j0 * c.ldk, c.ldk, s,
+                         bc);
+      for (Index i = 0; i < rows; ++i) {
+        T* srow = s + i * bc;
+        const Index valid = std::min(nc, limit[i] - j0);
+        if (valid <= 0) {
+          simd::zero_row<Isa>(srow, std::size_t(nc));
+          continue;
+        }
+        const T* brow = nullptr;
+        if (c.bias_rows > 0)
+          brow = mask.bias.data() +
+                 (c.bias_rows == c.nq ? r0 + i : h * c.nq + r0 + i) * mask.bias.outerStride() + j0;
+        T mx = simd::scale_bias_max<Isa>(srow, brow, std::size_t(valid), lambda[i]);
+        if (c.elementwise) {
+          if (mask.key_valid.size() > 0)
+            simd::mask_bool<Isa>(srow, mask.key_valid.data() + j0, std::size_t(valid));
+          if (mask.allowed.size() > 0)
+            simd::mask_bool<Isa>(srow, mask.allowed.data() + (r0 + i) * mask.allowed.outerStride() + j0, std::size_t(valid));
+          mx = simd::row_max<Isa>(srow, std::size_t(valid));
+        }
+        const T mnew = std::max(m[i], mx);
+        if (mnew == ninf) {  // nothing allowed so far: this row adds nothing
+          simd::zero_row<Isa>(srow, std::size_t(nc));
+          continue;
+        }
+        const T alpha = m[i] == ninf ? T(0) : std::exp(m[i] - mnew);
+        const T sum = simd::exp_sum<Isa>(srow, std::size_t(valid), mnew);
+        if (valid < nc) simd::zero_row<Isa>(srow + valid, std::size_t(nc - valid));
+        l[i] = l[i] * alpha + sum;
+        if (alpha != T(1)) simd::scale_row<Isa>(acc + i * dv, std::size_t(dv), alpha);
+        m[i] = mnew;
+      }
+      detail::tile_pv<T>(m_config.tile_product, rows, dv, nc, s, bc, v + j0 * c.ldv, c.ldv, acc,
+                         dv);
+    }
+
+    T* o = c.out + r0 * c.ldo + h * dv;
+    for (Index i = 0; i < rows; ++i) {
+      T* orow = o + i * c.ldo;
+      if (l[i] > T(0)) {
+        const T inv = T(1) / l[i];
+        const T* arow = acc + i * dv;
+        for (Index j = 0; j < dv; ++j) orow[j] = arow[j] * inv;
+      } else {
+        simd::zero_row<Isa>(orow, std::size_t(dv));
+      }
+    }
+  }
+
+  SoftmaxAttentionConfig m_config;
+  std::vector<Workspace> m_ws;
+  std::vector<Index> m_limit;
+  std::vector<std::int32_t> m_cumsum;
+  std::vector<T> m_lambda;
+};
+
+/// One-shot convenience: SoftmaxAttention<T>(config).forward(q, k, v, out, mask). Allocates its
+/// scratch on every call; keep a SoftmaxAttention object on hot paths.
+inline void softmax_attention(ConstMatrixRef<float> q, ConstMatrixRef<float> k,
+                              ConstMatrixRef<float> v, MatrixRef<float> out,
+                              const SoftmaxAttentionConfig& config,
+                              const AttentionMask<float>& mask = {}) {
+  SoftmaxAttention<float>(config).forward(q, k, v, out, mask);
+}
+inline void softmax_attention(ConstMatrixRef<double> q, ConstMatrixRef<double> k,
+                              ConstMatrixRef<double> v, MatrixRef<double> out,
+                              const SoftmaxAttentionConfig& config,
+                              const AttentionMask<double>& mask = {}) {
+  SoftmaxAttention<double>(config).forward(q, k, v, out, mask);
+}
+
+XFMR_NAMESPACE_END
+
+#endif  // XFMR_ATTENTION_SOFTMAX_HPP
