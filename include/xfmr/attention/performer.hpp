@@ -449,7 +449,8 @@ class Performer {
     if (m_phi.rows() != kBlock || m_phi.cols() != f + pad) m_phi.resize(kBlock, f + pad);
     if (m_config.causal && (m_phik.rows() != kChunk || m_phik.cols() != f + pad)) {
       m_phik.resize(kChunk, f + pad);
-      m_a.resize(kChunk, kChunk);
+      m_phikt.resize(f, kChunk + pad);
+      m_a.resize(kChunk, kChunk + pad);
     }
     if (m_s.rows() != f || m_s.cols() != dv + pad) m_s.resize(f, dv + pad);
     if (m_z.size() != f) m_z.resize(f);
@@ -549,15 +550,22 @@ class Performer {
       key_block(k, r0, r, phik, shift);  // rescales S, z first: all keys <= r0 + r share `shift`
       query_block(q, r0, r);
       auto phiq = m_phi.topLeftCorner(r, m_map.feature_dim());
+      // A = φ(Q_c) φ(K_c)ᵀ with the kernel: φ(K_c) transposed once into padded scratch.
+      auto phikt = m_phikt.topLeftCorner(phik.cols(), r);
+      phikt = phik.transpose();
       auto a = m_a.topLeftCorner(r, r);
-      a.noalias() = phiq * phik.transpose();
+      detail::performer_matmul<T>(r, r, phiq.cols(), phiq.data(), phiq.outerStride(), 1,
+                                  phikt.data(), phikt.outerStride(), a.data(), a.outerStride(),
+                                  false);
       a.template triangularView<Eigen::StrictlyUpper>().setZero();
       // Read q's rows before writing out (out may be q): both were consumed by query_block.
       auto o = out.middleRows(r0, r);
       m_den.head(r).noalias() = phiq * m_z;
       m_den.head(r).noalias() += a.rowwise().sum();
       query_times_state(phiq, o, r);
-      o.noalias() += a * v.middleRows(r0, r);
+      detail::performer_matmul<T>(r, o.cols(), r, a.data(), a.outerStride(), 1,
+                                  v.data() + r0 * v.outerStride(), v.outerStride(), o.data(),
+                                  o.outerStride(), true);
       add_key_outer(phik, v, r0, r);
       normalise(o, r);
     }
@@ -568,7 +576,7 @@ class Performer {
   RowMatrix<double> m_projection;
   detail::PerformerFeatureMap<T> m_map;
   // Scratch.
-  RowMatrix<T> m_u, m_phi, m_phik, m_a, m_s;
+  RowMatrix<T> m_u, m_phi, m_phik, m_phikt, m_a, m_s;
   Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den;
 };
 
