@@ -27,8 +27,9 @@ XFMR_NAMESPACE_BEGIN
 
 /// Who computes the tile products Q·Kᵀ and P·V. Both give the same result up to rounding
 /// (tested against each other).
-///   Kernel: the library's tile kernels (the default).
-///   Eigen:  Eigen block products; kept as the reference path.
+///   Kernel: the library's register-blocked micro-kernels (simd/softmax.hpp) on a transposed
+///           score tile (the default).
+///   Eigen:  Eigen block products on a row-major score tile; kept as the reference path.
 enum class TileProduct { Kernel, Eigen };
 
 /// Configuration of SoftmaxAttention. Head counts come from the widths of q, k and v.
@@ -37,8 +38,8 @@ struct SoftmaxAttentionConfig {
   Index value_dim = 0;    ///< d_v per head; 0 means head_dim
   AttentionScale scale{}; ///< λ (default 1/√d)
   int threads = 1;        ///< std::threads per call (>= 1): over heads and query tiles
-  Index query_tile = 64;  ///< query rows per tile (>= 1)
-  Index key_tile = 256;   ///< keys per tile (>= 1); the score tile is query_tile × key_tile
+  Index query_tile = 96;  ///< query rows per tile (>= 1)
+  Index key_tile = 128;   ///< keys per tile (>= 1); the score tile is query_tile × key_tile
   TileProduct tile_product = TileProduct::Kernel;
 };
 
@@ -177,8 +178,13 @@ class SoftmaxAttention {
   static constexpr const char* kWhere = "SoftmaxAttention";
 
   struct Workspace {
-    std::vector<T> s, acc, m, l;
+    std::vector<T> s, acc, m, l, qt, alpha;
   };
+  // Query columns of the transposed score tile are padded to whole micro-kernel blocks.
+  static constexpr Index kColumnBlock = 2 * Index(simd::Vec<T, simd::native_isa>::lanes);
+  Index padded_query_tile() const {
+    return (m_config.query_tile + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  }
 
   static Eigen::Map<const RowMatrix<T>> cmap(const T* p, Index rows, Index cols) {
     return Eigen::Map<const RowMatrix<T>>(p, rows, cols);
@@ -269,7 +275,12 @@ class SoftmaxAttention {
     auto work = [&](int t) {
       Workspace& ws = m_ws[static_cast<std::size_t>(t)];
       reserve(ws, dv);
-      for (Index it = t; it < items; it += threads) tile_row(c, ws, it / tiles, (it % tiles) * br);
+      for (Index it = t; it < items; it += threads) {
+        if (m_config.tile_product == TileProduct::Kernel)
+          tile_row_kernel(c, ws, it / tiles, (it % tiles) * br);
+        else
+          tile_row(c, ws, it / tiles, (it % tiles) * br);
+      }
     };
     if (threads <= 1) {
       work(0);
@@ -283,13 +294,16 @@ class SoftmaxAttention {
   }
 
   void reserve(Workspace& ws, Index dv) const {
-    const auto br = static_cast<std::size_t>(m_config.query_tile);
+    const auto br = static_cast<std::size_t>(padded_query_tile());
     const auto bc = static_cast<std::size_t>(m_config.key_tile);
+    const auto d = static_cast<std::size_t>(m_config.head_dim);
     if (ws.s.size() < br * bc) ws.s.resize(br * bc);
     if (ws.acc.size() < br * static_cast<std::size_t>(dv)) ws.acc.resize(br * std::size_t(dv));
+    if (ws.qt.size() < br * d) ws.qt.resize(br * d);
     if (ws.m.size() < br) {
       ws.m.resize(br);
       ws.l.resize(br);
+      ws.alpha.resize(br);
     }
   }
 
@@ -359,6 +373,85 @@ class SoftmaxAttention {
                          dv);
     }
 
+    finish(c, h, r0, rows, acc, l);
+  }
+
+  // One query tile with the library's tile kernels, on the transposed score tile Sᵀ (keys ×
+  // queries): the query tile is packed once as λ_i·Qᵀ (d × cols), so both products are
+  // broadcast-FMA micro-kernels over unpacked K and V rows, and the softmax statistics are
+  // vertical vector operations with one lane per query.
+  void tile_row_kernel(const Call& c, Workspace& ws, Index h, Index r0) const {
+    using Isa = simd::native_isa;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const Index rows = std::min(m_config.query_tile, c.nq - r0);
+    const Index cols = (rows + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+    const Index bc = m_config.key_tile;
+    const Index d = c.d, dv = c.dv;
+    const Index kvh = h / c.group;
+    const T* q = c.q + r0 * c.ldq + h * d;
+    const T* k = c.k + kvh * d;
+    const T* v = c.v + kvh * dv;
+    T* st = ws.s.data();
+    T* qt = ws.qt.data();
+    T* acc = ws.acc.data();
+    T* m = ws.m.data();
+    T* l = ws.l.data();
+    T* alpha = ws.alpha.data();
+    const AttentionMask<T>& mask = *c.mask;
+    const Index* limit = m_limit.data() + r0;
+    const T* lambda = m_lambda.data() + r0;
+
+    for (Index i = 0; i < cols; ++i) {
+      if (i < rows) {
+        const T* qi = q + i * c.ldq;
+        for (Index p = 0; p < d; ++p) qt[p * cols + i] = lambda[i] * qi[p];
+      } else {
+        for (Index p = 0; p < d; ++p) qt[p * cols + i] = T(0);
+      }
+      m[i] = std::numeric_limits<T>::lowest();
+      l[i] = T(0);
+    }
+    simd::zero_row<Isa>(acc, static_cast<std::size_t>(rows * dv));
+    Index kend = 0;
+    for (Index i = 0; i < rows; ++i) kend = std::max(kend, limit[i]);
+
+    for (Index j0 = 0; j0 < kend; j0 += bc) {
+      const Index nc = std::min(bc, kend - j0);
+      simd::tile_product<Isa, T>(std::size_t(nc), std::size_t(cols), std::size_t(d),
+                                 k + j0 * c.ldk, c.ldk, 1, qt, cols, st, cols, false);
+      if (c.bias_rows > 0) {
+        for (Index i = 0; i < rows; ++i) {
+          const T* brow =
+              mask.bias.data() +
+              (c.bias_rows == c.nq ? r0 + i : h * c.nq + r0 + i) * mask.bias.outerStride() + j0;
+          for (Index j = 0; j < nc; ++j) st[j * cols + i] += brow[j];
+        }
+      }
+      for (Index i = 0; i < rows; ++i)
+        for (Index j = std::max<Index>(0, limit[i] - j0); j < nc; ++j) st[j * cols + i] = ninf;
+      if (c.elementwise) {
+        if (mask.key_valid.size() > 0)
+          for (Index j = 0; j < nc; ++j)
+            if (!mask.key_valid[j0 + j]) simd::mask_tail<Isa>(st + j * cols, 0, std::size_t(cols));
+        if (mask.allowed.size() > 0)
+          for (Index i = 0; i < rows; ++i) {
+            const bool* a = mask.allowed.data() + (r0 + i) * mask.allowed.outerStride() + j0;
+            for (Index j = 0; j < nc; ++j)
+              if (!a[j]) st[j * cols + i] = ninf;
+          }
+      }
+      simd::online_softmax_columns<Isa>(st, std::size_t(nc), std::size_t(cols), cols, m, l, alpha);
+      for (Index i = 0; i < rows; ++i)
+        if (alpha[i] != T(1)) simd::scale_row<Isa>(acc + i * dv, std::size_t(dv), alpha[i]);
+      simd::tile_product<Isa, T>(std::size_t(rows), std::size_t(dv), std::size_t(nc), st, 1, cols,
+                                 v + j0 * c.ldv, c.ldv, acc, dv, true);
+    }
+    finish(c, h, r0, rows, acc, l);
+  }
+
+  void finish(const Call& c, Index h, Index r0, Index rows, const T* acc, const T* l) const {
+    using Isa = simd::native_isa;
+    const Index dv = c.dv;
     T* o = c.out + r0 * c.ldo + h * dv;
     for (Index i = 0; i < rows; ++i) {
       T* orow = o + i * c.ldo;

@@ -120,6 +120,150 @@ void zero_row(T* x, std::size_t n) noexcept {
   if (j < n) V::store_partial(x + j, V::zero(), n - j);
 }
 
+
+// ---- register-blocked tile products for the transposed score tile ---------------------------
+// Both attention products have the shape C[r][0..w) (+)= Σ_p a(r, p)·B[p][0..w) with a read
+// by broadcast and B by rows:
+//   scores  Sᵀ[j][i] = Σ_p K[j][p]·Qᵀ[p][i]   (a = K rows, B = the packed, scaled query tile)
+//   output  O[i][c] += Σ_j Pᵀ[j][i]·V[j][c]    (a = columns of the probability tile, B = V rows)
+// so one micro-kernel of R ≤ 6 rows × two vectors (12 accumulators) serves both.
+
+/// C[r][0..w) (+)= Σ_{p<kdim} a[r·ars + p·aps]·b[p·ldb + 0..w), r < R, 0 < w ≤ 2·lanes.
+template <class Isa, typename T, int R>
+XFMR_INLINE void tile_fma(std::size_t kdim, const T* a, std::ptrdiff_t ars, std::ptrdiff_t aps,
+                          const T* b, std::ptrdiff_t ldb, T* c, std::ptrdiff_t ldc, std::size_t w,
+                          bool accumulate) noexcept {
+  using V = Vec<T, Isa>;
+  using R_t = typename V::type;
+  constexpr std::size_t L = V::lanes;
+  R_t c0[R], c1[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = V::zero();
+  if (w == 2 * L) {
+    for (std::size_t p = 0; p < kdim; ++p) {
+      const T* bp = b + std::ptrdiff_t(p) * ldb;
+      const R_t b0 = V::load(bp), b1 = V::load(bp + L);
+      const T* ap = a + std::ptrdiff_t(p) * aps;
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const R_t ar = V::set1(ap[r * ars]);
+        c0[r] = V::fmadd(ar, b0, c0[r]);
+        c1[r] = V::fmadd(ar, b1, c1[r]);
+      }
+    }
+  } else {
+    const std::size_t w0 = w < L ? w : L, w1 = w - w0;
+    for (std::size_t p = 0; p < kdim; ++p) {
+      const T* bp = b + std::ptrdiff_t(p) * ldb;
+      const R_t b0 = V::load_partial(bp, w0);
+      const R_t b1 = w1 > 0 ? V::load_partial(bp + L, w1) : V::zero();
+      const T* ap = a + std::ptrdiff_t(p) * aps;
+      for (int r = 0; r < R; ++r) {
+        const R_t ar = V::set1(ap[r * ars]);
+        c0[r] = V::fmadd(ar, b0, c0[r]);
+        c1[r] = V::fmadd(ar, b1, c1[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    T* cr = c + r * ldc;
+    if (w == 2 * L) {
+      if (accumulate) {
+        c0[r] = V::add(c0[r], V::load(cr));
+        c1[r] = V::add(c1[r], V::load(cr + L));
+      }
+      V::store(cr, c0[r]);
+      V::store(cr + L, c1[r]);
+    } else {
+      const std::size_t w0 = w < L ? w : L, w1 = w - w0;
+      if (accumulate) c0[r] = V::add(c0[r], V::load_partial(cr, w0));
+      V::store_partial(cr, c0[r], w0);
+      if (w1 > 0) {
+        if (accumulate) c1[r] = V::add(c1[r], V::load_partial(cr + L, w1));
+        V::store_partial(cr + L, c1[r], w1);
+      }
+    }
+  }
+}
+
+/// C(m×n) (+)= A·B with A(r, p) = a[r·ars + p·aps] (any strides) and B row-major (ldb);
+/// C row-major (ldc). Column blocks of 2·lanes outermost, so a block of B stays in L1.
+template <class Isa, typename T>
+void tile_product(std::size_t m, std::size_t n, std::size_t kdim, const T* a, std::ptrdiff_t ars,
+                  std::ptrdiff_t aps, const T* b, std::ptrdiff_t ldb, T* c, std::ptrdiff_t ldc,
+                  bool accumulate) noexcept {
+  constexpr std::size_t NR = 2 * Vec<T, Isa>::lanes;
+  for (std::size_t j = 0; j < n; j += NR) {
+    const std::size_t w = n - j < NR ? n - j : NR;
+    std::size_t i = 0;
+    for (; i + 6 <= m; i += 6)
+      tile_fma<Isa, T, 6>(kdim, a + std::ptrdiff_t(i) * ars, ars, aps, b + j, ldb,
+                          c + std::ptrdiff_t(i) * ldc + j, ldc, w, accumulate);
+    const T* ai = a + std::ptrdiff_t(i) * ars;
+    T* ci = c + std::ptrdiff_t(i) * ldc + j;
+    switch (m - i) {
+      case 5: tile_fma<Isa, T, 5>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
+      case 4: tile_fma<Isa, T, 4>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
+      case 3: tile_fma<Isa, T, 3>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
+      case 2: tile_fma<Isa, T, 2>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
+      case 1: tile_fma<Isa, T, 1>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
+      default: break;
+    }
+  }
+}
+
+/// The online-softmax update of a transposed score tile s (rows = keys, `cols` = queries, row
+/// stride lds; masked scores are −inf), column by column (one lane per query):
+///   M' = max(M, max_j s_j, lowest), α = e^{M − M'}, s_j ← e^{s_j − M'}, ℓ ← α·ℓ + Σ_j s_j.
+/// m, l, alpha have `cols` entries; M starts at lowest() (not −inf: no ∞ − ∞), so a column with
+/// no allowed key keeps ℓ = 0.
+template <class Isa, typename T>
+void online_softmax_columns(T* s, std::size_t rows, std::size_t cols, std::ptrdiff_t lds, T* m,
+                            T* l, T* alpha) noexcept {
+  using V = Vec<T, Isa>;
+  const auto lowest = V::set1(std::numeric_limits<T>::lowest());
+  for (std::size_t i = 0; i < cols; i += V::lanes) {
+    const std::size_t w = cols - i < V::lanes ? cols - i : V::lanes;
+    const bool full = w == V::lanes;
+    auto ld = [&](const T* p) { return full ? V::load(p) : V::load_partial(p, w); };
+    auto st = [&](T* p, typename V::type x) {
+      if (full) V::store(p, x);
+      else V::store_partial(p, x, w);
+    };
+    T* si = s + i;
+    auto mx0 = lowest, mx1 = lowest;
+    std::size_t j = 0;
+    for (; j + 2 <= rows; j += 2) {
+      mx0 = V::max(mx0, ld(si + std::ptrdiff_t(j) * lds));
+      mx1 = V::max(mx1, ld(si + std::ptrdiff_t(j + 1) * lds));
+    }
+    if (j < rows) mx0 = V::max(mx0, ld(si + std::ptrdiff_t(j) * lds));
+    const auto mold = ld(m + i);
+    const auto mnew = V::max(mold, V::max(mx0, mx1));
+    const auto a = exp<Isa, T>(V::sub(mold, mnew));
+    auto sum0 = V::zero(), sum1 = V::zero();
+    for (j = 0; j + 2 <= rows; j += 2) {
+      T* r0 = si + std::ptrdiff_t(j) * lds;
+      T* r1 = r0 + lds;
+      const auto e0 = exp<Isa, T>(V::sub(ld(r0), mnew));
+      const auto e1 = exp<Isa, T>(V::sub(ld(r1), mnew));
+      st(r0, e0);
+      st(r1, e1);
+      sum0 = V::add(sum0, e0);
+      sum1 = V::add(sum1, e1);
+    }
+    if (j < rows) {
+      T* r0 = si + std::ptrdiff_t(j) * lds;
+      const auto e0 = exp<Isa, T>(V::sub(ld(r0), mnew));
+      st(r0, e0);
+      sum0 = V::add(sum0, e0);
+    }
+    st(l + i, V::fmadd(ld(l + i), a, V::add(sum0, sum1)));
+    st(m + i, mnew);
+    st(alpha + i, a);
+  }
+}
+
 }  // namespace simd
 XFMR_NAMESPACE_END
 
