@@ -516,6 +516,23 @@ TEST_CASE("Tensor views [tokens, heads, dim] and [batch, tokens, heads, dim] equ
   }
 }
 
+TEST_CASE("The one-shot linear_attention overloads equal the component", "[linear]") {
+  auto rng = xfmr_test::make_rng(22);
+  const RowMatrix<float> qf = xfmr_test::random_matrix<float>(rng, 9, 8);
+  RowMatrix<float> of(9, 8), ef(9, 8);
+  auto cf = make_config<float>(FeatureMap::Relu, 4, 4, true, 2);
+  xfmr::linear_attention(qf, qf, qf, of, cf);  // float overload, T never spelled out
+  xfmr::LinearAttention<float>(cf).forward(qf, qf, qf, ef);
+  REQUIRE((of - ef).cwiseAbs().maxCoeff() == 0.0f);
+  const RowMatrix<double> qd = xfmr_test::random_matrix<double>(rng, 9, 8);
+  RowMatrix<double> od(9, 8), ed(9, 8);
+  auto cd = make_config<double>(FeatureMap::Exp, 4, 4, false);
+  xfmr::linear_attention(qd, qd, qd, od, cd);
+  xfmr::LinearAttention<double>(cd).forward(qd, qd, qd, ed);
+  REQUIRE((od - ed).cwiseAbs().maxCoeff() == 0.0);
+  REQUIRE(rel_error(od, xfmr_ref::linear_attention(make_ref(FeatureMap::Exp, 4, false), qd, qd, qd)) < 1e-12);
+}
+
 TEST_CASE("Linear attention rejects bad configurations and shapes with clear messages",
           "[linear][errors]") {
   using C = xfmr::LinearAttentionConfig<float>;
