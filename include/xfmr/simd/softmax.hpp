@@ -5,12 +5,34 @@
 
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 
 #include "exp.hpp"
 #include "vec.hpp"
 
 XFMR_NAMESPACE_BEGIN
 namespace simd {
+
+/// e^x for x ≤ 0, the only arguments softmax needs (scores minus their running max): one
+/// scaling by 2^n instead of exp()'s two, so results below the smallest normal number
+/// (x < about −87.3 in float, −708.4 in double) flush to +0; −inf gives exactly +0, NaN gives
+/// NaN. Elsewhere as accurate as simd::exp (same reduction and polynomial, ≤ 2 ulp; tested).
+/// x > 0 is treated as 0.
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::type x) noexcept {
+  using V = Vec<T, Isa>;
+  using C = detail::ExpConstants<T>;
+  // pow2i(−bias) has an all-zero bit pattern, +0: every n below the normal range maps there.
+  constexpr T kZeroExponent = std::is_same_v<T, float> ? T(-127) : T(-1023);
+  x = V::max(V::set1(C::lo), V::min(V::zero(), x));  // NaN stays NaN (x86 operand rule)
+  const auto n = V::round(V::mul(x, V::set1(C::log2e)));
+  auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
+  r = V::fnmadd(n, V::set1(C::ln2_lo), r);
+  auto p = V::set1(C::poly[0]);
+  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
+  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
+  return V::mul(e, V::pow2i(V::max(V::set1(kZeroExponent), n)));
+}
 
 /// max_j x[j]; −inf when n == 0. NaN lanes are not propagated reliably (x86 max rule).
 template <class Isa, typename T>
@@ -75,7 +97,8 @@ void mask_bool(T* s, const bool* allowed, std::size_t n) noexcept {
     if (!allowed[j]) s[j] = ninf;
 }
 
-/// s[j] = e^{s[j] − m}, returns Σ_j s[j]. m must be finite; −inf entries give exact zeros.
+/// s[j] = e^{s[j] − m} (exp_nonpositive), returns Σ_j s[j]. m must be finite and ≥ every
+/// s[j]; −inf entries give exact zeros.
 template <class Isa, typename T>
 T exp_sum(T* s, std::size_t n, T m) noexcept {
   using V = Vec<T, Isa>;
@@ -83,8 +106,8 @@ T exp_sum(T* s, std::size_t n, T m) noexcept {
   auto a0 = V::zero(), a1 = V::zero();
   std::size_t j = 0;
   for (; j + 2 * V::lanes <= n; j += 2 * V::lanes) {
-    const auto e0 = exp<Isa, T>(V::sub(V::load(s + j), mv));
-    const auto e1 = exp<Isa, T>(V::sub(V::load(s + j + V::lanes), mv));
+    const auto e0 = exp_nonpositive<Isa, T>(V::sub(V::load(s + j), mv));
+    const auto e1 = exp_nonpositive<Isa, T>(V::sub(V::load(s + j + V::lanes), mv));
     V::store(s + j, e0);
     V::store(s + j + V::lanes, e1);
     a0 = V::add(a0, e0);
@@ -94,7 +117,7 @@ T exp_sum(T* s, std::size_t n, T m) noexcept {
     const std::size_t r = n - j < V::lanes ? n - j : V::lanes;
     // Partial loads fill the unused lanes with 0: e^{0 − m} would pollute the sum, so the sum
     // is taken from the stored (masked) values instead.
-    const auto e = exp<Isa, T>(V::sub(V::load_partial(s + j, r), mv));
+    const auto e = exp_nonpositive<Isa, T>(V::sub(V::load_partial(s + j, r), mv));
     V::store_partial(s + j, e, r);
     a0 = V::add(a0, V::load_partial(s + j, r));
   }
@@ -240,13 +263,13 @@ void online_softmax_columns(T* s, std::size_t rows, std::size_t cols, std::ptrdi
     if (j < rows) mx0 = V::max(mx0, ld(si + std::ptrdiff_t(j) * lds));
     const auto mold = ld(m + i);
     const auto mnew = V::max(mold, V::max(mx0, mx1));
-    const auto a = exp<Isa, T>(V::sub(mold, mnew));
+    const auto a = exp_nonpositive<Isa, T>(V::sub(mold, mnew));
     auto sum0 = V::zero(), sum1 = V::zero();
     for (j = 0; j + 2 <= rows; j += 2) {
       T* r0 = si + std::ptrdiff_t(j) * lds;
       T* r1 = r0 + lds;
-      const auto e0 = exp<Isa, T>(V::sub(ld(r0), mnew));
-      const auto e1 = exp<Isa, T>(V::sub(ld(r1), mnew));
+      const auto e0 = exp_nonpositive<Isa, T>(V::sub(ld(r0), mnew));
+      const auto e1 = exp_nonpositive<Isa, T>(V::sub(ld(r1), mnew));
       st(r0, e0);
       st(r1, e1);
       sum0 = V::add(sum0, e0);
@@ -254,7 +277,7 @@ void online_softmax_columns(T* s, std::size_t rows, std::size_t cols, std::ptrdi
     }
     if (j < rows) {
       T* r0 = si + std::ptrdiff_t(j) * lds;
-      const auto e0 = exp<Isa, T>(V::sub(ld(r0), mnew));
+      const auto e0 = exp_nonpositive<Isa, T>(V::sub(ld(r0), mnew));
       st(r0, e0);
       sum0 = V::add(sum0, e0);
     }
