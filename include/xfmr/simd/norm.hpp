@@ -103,6 +103,18 @@ XFMR_INLINE void rms_norm_row(const T* x, T* y, std::size_t n, const T* gamma, T
   detail::normalize_affine<V>(x, y, n, T(0), T(0), r, gamma, static_cast<const T*>(nullptr));
 }
 
+/// L2 normalisation of one row of n >= 1 values: y = scale · x / max(‖x‖, eps) (KeyNorm,
+/// QueryNorm, cosine attention; SPEC §8.3). A zero row stays zero. y may equal x.
+template <class Isa, typename T>
+XFMR_INLINE void l2_normalize_row(const T* x, T* y, std::size_t n, T eps, T scale) noexcept {
+  using V = Vec<T, Isa>;
+  T sum, ss;
+  detail::shifted_sums<V>(x, n, T(0), sum, ss);
+  const T norm = std::sqrt(ss);
+  detail::normalize_affine<V>(x, y, n, T(0), T(0), scale / std::max(norm, eps),
+                              static_cast<const T*>(nullptr), static_cast<const T*>(nullptr));
+}
+
 }  // namespace simd
 XFMR_NAMESPACE_END
 
