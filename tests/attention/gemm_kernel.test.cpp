@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // simd::gemm_nt / gemm_nn (the attention tile micro-kernels) against a naive long-double GEMM
 // (reference/gemm.hpp), on scalar_isa and native_isa, float and double: sizes around the 6×2·lanes
-// register tile and the kc block, leading dimensions wider than the matrices, pointers one element
+// register tile, the kc block and the mc row block, leading dimensions wider than the matrices, pointers one element
 // off alignment, β = 0 with NaN-poisoned C, β = 1 and β ≠ 1, α scaling, α = 0 and k = 0, and
 // canaries in C's padding columns and after its last row that must stay untouched.
 //
@@ -117,6 +117,10 @@ void blocks() {
           check_case<T, Isa>(rng, nt, 13, 35, k, T(1.5), beta, 2);
           check_case<T, Isa>(rng, nt, 6, 16, k, T(1), beta, 0);
         }
+    // m across several mc row blocks.
+    for (const bool nt : {true, false})
+      for (const Index m : {S::mc - 1, S::mc, S::mc + 1, 2 * S::mc + 7})
+        check_case<T, Isa>(rng, nt, m, 21, 37, T(1), m % 2 ? T(0) : T(1), 1);
   });
 }
 

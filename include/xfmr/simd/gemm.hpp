@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "../types.hpp"
 #include "vec.hpp"
@@ -15,18 +16,76 @@ namespace detail {
 
 // Scheme (GotoBLAS/BLIS, as detail::panel_gemm in heads/global_pointer.hpp): B is packed, one
 // column panel of nr = 2 vectors at a time and kc rows of K at a time, into a 16 KiB stack buffer
-// that stays in L1; then every mr = 6 row tile of C runs over it with 2·mr accumulators in
+// that stays in L1; then every mr = 6 row tile of C in a block of mc rows runs over it with 2·mr accumulators in
 // registers, rows of A broadcast straight from the caller's row-major matrix (no A packing:
 // A's rows are short, K = head_dim, and stream from L1/L2). For gemm_nt the packing is a
-// transpose (B is n×k row-major, the panel is k-major). Tails: rows by a shorter tile, columns by
+// transpose (B is n×k row-major, the panel is k-major; in registers, 8×8 blocks, with AVX2). Tails: rows by a shorter tile, columns by
 // masked loads/stores, so nothing outside C(m×n) is read or written.
 // Accumulation order: in k order within a kc block, blocks added in order.
 template <typename T, class Isa>
 struct GemmShape {
   static constexpr Index mr = 6;
   static constexpr Index nr = 2 * static_cast<Index>(Vec<T, Isa>::lanes);
-  static constexpr Index kc = 4096 / nr;  // kc·nr = 4096 values: 16 KiB (float), 32 KiB (double)
+  static constexpr Index kc = 16384 / (nr * static_cast<Index>(sizeof(T)));  // panel: 16 KiB
+  static constexpr Index mc = 144;  // rows of A per block: mc·kc values stay in L2 across panels
 };
+
+#if XFMR_HAS_AVX2
+/// Columns t of the 8×8 (float) block whose rows are r[0..7]: r[i] becomes column i.
+XFMR_INLINE void transpose8(__m256 r[8]) noexcept {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+/// The same for a 4×4 block of doubles.
+XFMR_INLINE void transpose4(__m256d r[4]) noexcept {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/// gemm_nt's panel packing with AVX2: lanes×lanes blocks of B (lanes rows = panel columns, lanes
+/// consecutive k) are loaded, transposed in registers and stored as lanes panel rows; rows of B
+/// past `cols` count as zero, the last kc % lanes values of k go element by element.
+template <typename T>
+XFMR_INLINE void gemm_pack_transposed_avx2(const T* b, Index ldb, Index k0, Index kc, Index j0,
+                                           Index cols, T* out) noexcept {
+  using V = Vec<T, avx2_isa>;
+  constexpr Index L = static_cast<Index>(V::lanes), nr = 2 * L;
+  const Index kfull = kc / L * L;
+  for (Index g = 0; g < 2; ++g) {
+    const Index jg = g * L, rows = std::max<Index>(0, std::min(L, cols - jg));
+    const T* src = b + (j0 + jg) * ldb + k0;
+    for (Index r0 = 0; r0 < kfull; r0 += L) {
+      typename V::type x[L];
+      for (Index i = 0; i < L; ++i) x[i] = i < rows ? V::load(src + i * ldb + r0) : V::zero();
+      if constexpr (std::is_same_v<T, float>)
+        transpose8(x);
+      else
+        transpose4(x);
+      for (Index t = 0; t < L; ++t) V::store(out + (r0 + t) * nr + jg, x[t]);
+    }
+    for (Index r = kfull; r < kc; ++r)
+      for (Index i = 0; i < L; ++i) out[r * nr + jg + i] = i < rows ? src[i * ldb + r] : T(0);
+  }
+}
+#endif
 
 /// Packs rows [k0, k0+kc) × columns [j0, j0+cols) of op(B) into out (kc rows of nr values;
 /// columns past cols are zero). TransB: element (r, j) of op(B) is b[j·ldb + r], else b[r·ldb + j].
@@ -35,6 +94,12 @@ XFMR_INLINE void gemm_pack_panel(const T* b, Index ldb, Index k0, Index kc, Inde
                                  T* out) noexcept {
   constexpr Index nr = GemmShape<T, Isa>::nr;
   if constexpr (TransB) {
+#if XFMR_HAS_AVX2
+    if constexpr (std::is_same_v<Isa, avx2_isa>) {
+      gemm_pack_transposed_avx2(b, ldb, k0, kc, j0, cols, out);
+      return;
+    }
+#endif
     for (Index j = 0; j < cols; ++j) {
       const T* src = b + (j0 + j) * ldb + k0;
       for (Index r = 0; r < kc; ++r) out[r * nr + j] = src[r];
@@ -73,6 +138,9 @@ XFMR_INLINE void gemm_tile(const T* a, Index lda, const T* b, Index kc, T* c, In
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V::zero();
   const T* ar[MR];
   for (int r = 0; r < MR; ++r) ar[r] = a + r * lda;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
   for (Index k = 0; k < kc; ++k) {
     const auto b0 = V::load(b + k * 2 * L), b1 = V::load(b + k * 2 * L + L);
     for (int r = 0; r < MR; ++r) {
@@ -126,28 +194,35 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const T* a, Index lda, cons
     return;
   }
   alignas(64) T panel[S::kc * S::nr];
-  for (Index j0 = 0; j0 < n; j0 += S::nr) {
-    const Index cols = std::min(S::nr, n - j0);
-    for (Index k0 = 0; k0 < k; k0 += S::kc) {
-      const Index kc = std::min(S::kc, k - k0);
-      gemm_pack_panel<T, Isa, TransB>(b, ldb, k0, kc, j0, cols, panel);
-      const bool first = k0 == 0;
-      const T* ak = a + k0;
-      T* cj = c + j0;
-      auto tile = [&](auto rows_tag, Index i) {
-        gemm_tile<Isa, T, decltype(rows_tag)::value>(ak + i * lda, lda, panel, kc, cj + i * ldc,
-                                                     ldc, static_cast<std::size_t>(cols), alpha,
-                                                     beta, first);
-      };
-      Index i = 0;
-      for (; i + S::mr <= m; i += S::mr) tile(GemmRows<6>{}, i);
-      switch (m - i) {
-        case 5: tile(GemmRows<5>{}, i); break;
-        case 4: tile(GemmRows<4>{}, i); break;
-        case 3: tile(GemmRows<3>{}, i); break;
-        case 2: tile(GemmRows<2>{}, i); break;
-        case 1: tile(GemmRows<1>{}, i); break;
-        default: break;
+  // One packed panel (columns j0.., k rows k0..) against rows [i0, i0 + mb) of A and C.
+  auto run_rows = [&](Index i0, Index mb, Index j0, Index cols, Index k0, Index kc) {
+    const T* ak = a + i0 * lda + k0;
+    T* cj = c + i0 * ldc + j0;
+    const bool first = k0 == 0;
+    auto tile = [&](auto rows_tag, Index i) {
+      gemm_tile<Isa, T, decltype(rows_tag)::value>(ak + i * lda, lda, panel, kc, cj + i * ldc, ldc,
+                                                   static_cast<std::size_t>(cols), alpha, beta,
+                                                   first);
+    };
+    Index i = 0;
+    for (; i + S::mr <= mb; i += S::mr) tile(GemmRows<6>{}, i);
+    switch (mb - i) {  // the last rows < mr: a shorter tile, nothing past mb
+      case 5: tile(GemmRows<5>{}, i); break;
+      case 4: tile(GemmRows<4>{}, i); break;
+      case 3: tile(GemmRows<3>{}, i); break;
+      case 2: tile(GemmRows<2>{}, i); break;
+      case 1: tile(GemmRows<1>{}, i); break;
+      default: break;
+    }
+  };
+  for (Index i0 = 0; i0 < m; i0 += S::mc) {
+    const Index mb = std::min(S::mc, m - i0);
+    for (Index j0 = 0; j0 < n; j0 += S::nr) {
+      const Index cols = std::min(S::nr, n - j0);
+      for (Index k0 = 0; k0 < k; k0 += S::kc) {
+        const Index kc = std::min(S::kc, k - k0);
+        gemm_pack_panel<T, Isa, TransB>(b, ldb, k0, kc, j0, cols, panel);
+        run_rows(i0, mb, j0, cols, k0, kc);
       }
     }
   }
@@ -158,7 +233,7 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const T* a, Index lda, cons
 /// C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C: the Q·Kᵀ score tile. Row-major, any leading dimensions
 /// (lda >= k, ldb >= k, ldc >= n), no alignment required. β == 0: C is not read (may hold NaN);
 /// α == 0 or k == 0: A and B are not read, C = β·C. m, n, k >= 0; nothing outside C(m×n) is
-/// written. C must not overlap A or B. No allocation (a 16–32 KiB stack buffer), thread-safe.
+/// written. C must not overlap A or B. No allocation (a 16 KiB stack buffer), thread-safe.
 template <typename T, class Isa = simd::native_isa>
 void gemm_nt(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
              T beta, T* c, Index ldc) noexcept {
