@@ -167,8 +167,9 @@ XFMR_INLINE void divide_row(Row&& x, T den) {
 ///
 /// Shapes: q (n_q × H·d), k (n_k × H·d), v (n_k × H·d_v), out (n_q × H·d_v); H = q.cols()/d;
 /// rows may be strided. out must not overlap q, k or v.
-/// Cost: O(n·m·d_v) per head (+ O(n·C·(m + d_v)) inside chunks). Allocation: scratch is sized
-/// on the first call and when shapes grow; Eigen's GEMM may allocate packing buffers.
+/// Cost: O(n·m·d_v) per head (+ O(n·C·(m + d_v)) inside Quadratic chunks). Allocation: scratch
+/// is sized on the first call and when shapes grow; Eigen's GEMM may allocate packing buffers.
+/// Not thread-safe (forward uses the object's scratch): one object per thread.
 /// \throws std::invalid_argument on a bad configuration or shapes (see the constructor, forward).
 template <typename T>
 class LinearAttention {
