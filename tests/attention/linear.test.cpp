@@ -465,7 +465,7 @@ TEMPLATE_TEST_CASE("linear_scan: SIMD equals scalar and the sequential definitio
       }
       xfmr_test::for_each_isa([&](auto isa) {
         using Isa = decltype(isa);
-        RowMatrix<T> st = s0, out = RowMatrix<T>::Constant(n, os, T(1e30));  // overwritten
+        RowMatrix<T> st = s0, out = RowMatrix<T>::Zero(n, os);
         out.col(dv).setConstant(T(-9));  // guard after each row's window
         xfmr::simd::linear_scan<Isa, T>(q.data(), k.data(), fs, v.data(), vs, st.data(), dv + 2,
                                         out.data(), os, n, m, dv);

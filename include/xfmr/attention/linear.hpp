@@ -465,6 +465,7 @@ class LinearAttention {
       if (m_config.causal_kernel == CausalKernel::Scan) {
         const RowMatrix<T>& fq = m_setup.rope_features ? m_phiq_rot : m_phiq;
         const RowMatrix<T>& fk = m_setup.rope_features ? m_phik_rot : m_phik;
+        ob.setZero();  // the scan accumulates (overwriting in its first strip measured slower)
         simd::linear_scan<simd::native_isa, T>(
             fq.data(), fk.data(), static_cast<std::size_t>(fq.outerStride()),
             vh.data() + r0 * vh.outerStride(), static_cast<std::size_t>(vh.outerStride()),

@@ -12,9 +12,8 @@ namespace simd {
 namespace detail {
 
 // One strip of the state: R rows × NV vectors of columns, in registers for the whole token block.
-// Tail: the last vector covers only `rem` columns (masked load/store). Acc: add to out (later
-// row strips) or overwrite it (the first strip, so out needs no zeroing pass).
-template <class Isa, typename T, int R, int NV, bool Tail, bool Acc>
+// Tail: the last vector covers only `rem` columns (masked load/store).
+template <class Isa, typename T, int R, int NV, bool Tail>
 void linear_scan_strip(const T* q, const T* k, std::size_t fs, const T* v, std::size_t vs, T* s,
                        std::size_t ss, T* out, std::size_t os, std::size_t n,
                        std::size_t rem) noexcept {
@@ -42,7 +41,7 @@ void linear_scan_strip(const T* q, const T* k, std::size_t fs, const T* v, std::
       const VT kb = V::set1(kt[r]);
       for (int j = 0; j < NV; ++j) S[r][j] = V::fmadd(kb, vv[j], S[r][j]);
     }
-    for (int j = 0; j < NV; ++j) acc[j] = Acc ? ld(out + t * os + j * W, j) : V::zero();
+    for (int j = 0; j < NV; ++j) acc[j] = ld(out + t * os + j * W, j);
     for (int r = 0; r < R; ++r) {  // out_t[cols] += φ(q_t)[rows] · S_t
       const VT qb = V::set1(qt[r]);
       for (int j = 0; j < NV; ++j) acc[j] = V::fmadd(qb, S[r][j], acc[j]);
@@ -51,16 +50,6 @@ void linear_scan_strip(const T* q, const T* k, std::size_t fs, const T* v, std::
   }
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NV; ++j) st(s + r * ss + j * W, S[r][j], j);
-}
-
-template <class Isa, typename T, int R, int NV, bool Tail>
-XFMR_INLINE void linear_scan_rows(bool first, const T* q, const T* k, std::size_t fs, const T* v,
-                                  std::size_t vs, T* s, std::size_t ss, T* out, std::size_t os,
-                                  std::size_t n, std::size_t rem) noexcept {
-  if (first)
-    linear_scan_strip<Isa, T, R, NV, Tail, false>(q, k, fs, v, vs, s, ss, out, os, n, rem);
-  else
-    linear_scan_strip<Isa, T, R, NV, Tail, true>(q, k, fs, v, vs, s, ss, out, os, n, rem);
 }
 
 template <class Isa, typename T, int NV, bool Tail>
@@ -72,14 +61,13 @@ void linear_scan_columns(const T* q, const T* k, std::size_t fs, const T* v, std
   // roof for m = d_v = 64, against ≈ 0.5 for R = 4).
   std::size_t r = 0;
   for (; r + 6 <= m; r += 6)
-    linear_scan_rows<Isa, T, 6, NV, Tail>(r == 0, q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem);
-  const bool first = r == 0;
+    linear_scan_strip<Isa, T, 6, NV, Tail>(q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem);
   switch (m - r) {
-    case 5: linear_scan_rows<Isa, T, 5, NV, Tail>(first, q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
-    case 4: linear_scan_rows<Isa, T, 4, NV, Tail>(first, q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
-    case 3: linear_scan_rows<Isa, T, 3, NV, Tail>(first, q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
-    case 2: linear_scan_rows<Isa, T, 2, NV, Tail>(first, q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
-    case 1: linear_scan_rows<Isa, T, 1, NV, Tail>(first, q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
+    case 5: linear_scan_strip<Isa, T, 5, NV, Tail>(q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
+    case 4: linear_scan_strip<Isa, T, 4, NV, Tail>(q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
+    case 3: linear_scan_strip<Isa, T, 3, NV, Tail>(q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
+    case 2: linear_scan_strip<Isa, T, 2, NV, Tail>(q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
+    case 1: linear_scan_strip<Isa, T, 1, NV, Tail>(q + r, k + r, fs, v, vs, s + r * ss, ss, out, os, n, rem); break;
     default: break;
   }
 }
@@ -88,13 +76,13 @@ void linear_scan_columns(const T* q, const T* k, std::size_t fs, const T* v, std
 
 /// Causal scan over a block of n tokens of one head, for t = 0 … n−1 in order:
 ///   S ← S + k_t^T v_t          (S: m × dv, row stride ss, updated in place)
-///   out_t ← q_t · S            (the state after token t, so out_t includes k_t; overwritten)
+///   out_t ← out_t + q_t · S    (the state after token t; out accumulates, zero it first)
 /// q, k: n × m with row stride fs (features); v: n × dv (stride vs); out: n × dv (stride os).
 /// The state is processed in strips of 6 rows × 2 vectors held in registers across the whole
 /// token block, so S is read and written once per block and each token costs 2·m·dv FMAs
 /// (the FLOPs of SPEC §12 exactly; no masked quadratic work). Accumulation in T, in token order
-/// for S and in row order (strips of 6) for out. No alignment needed; out must not overlap the
-/// inputs or S. \pre m >= 1.
+/// for S and in row order (strips of 4) for out. No alignment needed; out must not overlap the
+/// inputs or S.
 template <class Isa, typename T>
 void linear_scan(const T* q, const T* k, std::size_t fs, const T* v, std::size_t vs, T* s,
                  std::size_t ss, T* out, std::size_t os, std::size_t n, std::size_t m,
