@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -206,4 +208,17 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
     m.set_key_lengths(lens);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.key_lengths must have 1 or batch=1 entries (got 2)");
   }
+}
+
+// The mask stores views, so binding a temporary array must not compile.
+template <typename Arg, typename = void>
+struct CanSetBias : std::false_type {};
+template <typename Arg>
+struct CanSetBias<Arg, std::void_t<decltype(std::declval<xfmr::AttentionMask<double>&>()
+                                                .set_bias(std::declval<Arg>()))>>
+    : std::true_type {};
+
+TEST_CASE("AttentionMask setters refuse temporaries", "[attention][mask]") {
+  STATIC_REQUIRE(CanSetBias<const xfmr::RowMatrix<double>&>::value);
+  STATIC_REQUIRE_FALSE(CanSetBias<xfmr::RowMatrix<double>&&>::value);
 }

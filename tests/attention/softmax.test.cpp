@@ -313,9 +313,10 @@ TEST_CASE("Bias (shared and per head) and boolean masks against the reference",
   SoftmaxAttention<double> attn(config(d, 0, 4, 8));
   for (const bool per_head : {false, true}) {
     AttentionMask<double> mask;
-    mask.set_bias(per_head ? bias : bias.topRows(nq).eval());
-    const RowMatrix<double> shared = bias.topRows(nq);
-    if (!per_head) mask.set_bias(shared);
+    if (per_head)
+      mask.set_bias(bias);
+    else
+      mask.set_bias(bias.topRows(nq));  // a view of rows [0, nq), shared by the heads
     mask.set_allowed(allowed).set_key_valid(valid).set_causal();
     RowMatrix<double> out(nq, heads * d);
     attn.forward(q, k, v, out, mask);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -51,6 +52,11 @@ struct AttentionMask {
   Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> bias{nullptr, 0, 0,
                                                                Eigen::OuterStride<>(0)};
 
+  template <typename M>
+  using PlainTemporary = std::enable_if_t<
+      !std::is_lvalue_reference_v<M> &&
+      std::is_base_of_v<Eigen::PlainObjectBase<std::decay_t<M>>, std::decay_t<M>>>;
+
   /// Fluent setters (each stores a view of its argument).
   AttentionMask& set_causal(bool on = true) {
     causal = on;
@@ -83,6 +89,19 @@ struct AttentionMask {
         b.data(), b.rows(), b.cols(), Eigen::OuterStride<>(b.outerStride()));
     return *this;
   }
+
+  // The mask keeps views: a temporary array (an rvalue Eigen matrix) would dangle before the
+  // attention call, so those overloads do not compile.
+  template <typename M, typename = PlainTemporary<M>>
+  AttentionMask& set_key_lengths(M&&) = delete;
+  template <typename M, typename = PlainTemporary<M>>
+  AttentionMask& set_key_valid(M&&) = delete;
+  template <typename M, typename = PlainTemporary<M>>
+  AttentionMask& set_segment_ids(M&&) = delete;
+  template <typename M, typename = PlainTemporary<M>>
+  AttentionMask& set_allowed(M&&) = delete;
+  template <typename M, typename = PlainTemporary<M>>
+  AttentionMask& set_bias(M&&) = delete;
 
   /// True when some row may have allowed keys that are not a prefix [0, limit_i).
   bool has_elementwise() const noexcept { return key_valid.size() > 0 || allowed.size() > 0; }

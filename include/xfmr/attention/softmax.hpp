@@ -276,10 +276,14 @@ class SoftmaxAttention {
       Workspace& ws = m_ws[static_cast<std::size_t>(t)];
       reserve(ws, dv);
       for (Index it = t; it < items; it += threads) {
-        if (m_config.tile_product == TileProduct::Kernel)
-          tile_row_kernel(c, ws, it / tiles, (it % tiles) * br);
+        const Index r0 = (it % tiles) * br;
+        // A few query rows (decoding) would leave most lanes of the transposed tile idle:
+        // those tiles take the row-major path, where Q·Kᵀ is a matrix-vector product.
+        if (m_config.tile_product == TileProduct::Kernel &&
+            std::min(br, nq - r0) > kColumnBlock / 4)
+          tile_row_kernel(c, ws, it / tiles, r0);
         else
-          tile_row(c, ws, it / tiles, (it % tiles) * br);
+          tile_row(c, ws, it / tiles, r0);
       }
     };
     if (threads <= 1) {
