@@ -396,3 +396,42 @@ TEMPLATE_TEST_CASE("cosine_top_k equals brute force; ties go to the lower index"
   queries(5, 5) = std::numeric_limits<TestType>::quiet_NaN();
   XFMR_REQUIRE_INVALID(xfmr::cosine_top_k(queries, corpus, k, idx, scores), "must be finite");
 }
+
+TEST_CASE("top_eigenpairs equals the full eigensolver, also for repeated eigenvalues",
+          "[whitening][eigen]") {
+  auto rng = xfmr_test::make_rng(21);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const Index d = 60;
+  Eigen::MatrixXd basis(d, d);
+  for (Index i = 0; i < basis.size(); ++i) basis.data()[i] = g(rng);
+  const Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(basis).householderQ();
+  std::vector<Eigen::VectorXd> spectra;
+  Eigen::VectorXd decay(d), repeated(d), deficient(d), white(d);
+  for (Index i = 0; i < d; ++i) {
+    decay[i] = 10.0 * std::pow(0.8, double(i));
+    repeated[i] = i < 5 ? 3.0 : (i < 12 ? 2.0 : (i < 20 ? 1.0 : 0.5));  // exact multiplicities
+    deficient[i] = i < 10 ? 1.0 + double(i) : 0.0;                          // rank 10
+    white[i] = 1.0 + 1e-4 * g(rng);                                          // one tight cluster
+  }
+  for (const auto& lam : {decay, repeated, deficient, white}) {
+    const Eigen::MatrixXd s = q * lam.asDiagonal() * q.transpose();
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> full(s);
+    for (const Index k : {Index(1), Index(5), Index(12), Index(30)}) {
+      Eigen::VectorXd values;
+      Eigen::MatrixXd v;
+      REQUIRE(xfmr::detail::top_eigenpairs(s, k, values, v));
+      REQUIRE(values.size() == d);
+      REQUIRE(v.cols() == k);
+      for (Index i = 0; i < d; ++i)
+        CHECK(std::abs(values[i] - full.eigenvalues()[d - 1 - i]) < 1e-12 * lam.maxCoeff());
+      CHECK((v.transpose() * v - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff() < 1e-12);
+      CHECK((s * v - v * values.head(k).asDiagonal()).cwiseAbs().maxCoeff() < 1e-11);
+      // Same invariant subspace as the full solver's k leading vectors (when k does not split
+      // a repeated eigenvalue): the projector V Vᵀ is unique.
+      if (k == d || values[k - 1] - values[k] > 1e-6) {
+        const Eigen::MatrixXd uf = full.eigenvectors().rightCols(k);
+        CHECK((v * v.transpose() - uf * uf.transpose()).cwiseAbs().maxCoeff() < 1e-9);
+      }
+    }
+  }
+}

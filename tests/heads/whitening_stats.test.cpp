@@ -164,7 +164,7 @@ TEST_CASE("Gram kernel: native ISA equals the scalar kernel and the reference",
         using Isa = decltype(isa);
         constexpr Index pad = xfmr::detail::GemmTile<Isa>::pad;
         const Index dpad = (d + pad - 1) / pad * pad, kc = 7;
-        std::vector<float> g(std::size_t(dpad * dpad), 0.0f), pack(std::size_t(kc * dpad));
+        std::vector<float> g(std::size_t(dpad * dpad), 0.0f), pack(std::size_t(2 * kc * dpad));
         xfmr::detail::gram_lower_f32<Isa>(x.data(), rows, d, ld, s.data(), g.data(), dpad,
                                           pack.data(), kc);
         Eigen::MatrixXd out(d, d);

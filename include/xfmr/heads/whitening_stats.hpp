@@ -103,10 +103,11 @@ struct GemmTile {
 /// Lower triangle of the centred Gram matrix in float, G += Σ_r (x_r − s)ᵀ(x_r − s), for a block
 /// of `rows` rows of width d (row stride ldx) and shift s. G is row-major dpad × dpad with
 /// dpad = d rounded up to GemmTile<Isa>::pad; entries (i, j) with i >= j are accumulated (plus
-/// a few above the diagonal inside diagonal tiles, which are ignored). pack must hold kc·dpad floats.
+/// a few above the diagonal inside diagonal tiles, which are ignored). pack must hold 2·kc·dpad
+/// floats.
 /// Rows are taken kc at a time and packed, centred, into column panels P[g][p][0..nr) (zero
-/// padded): one nr-wide panel (kc·nr floats, in L1) is the B operand, and the A operand's four
-/// rows i..i+3 are broadcast from the panel holding column i, so one packed copy serves both.
+/// padded): one nr-wide panel (kc·nr floats, in L1) is the B operand; the A operand's four rows
+/// i..i+3 are repacked from P into mr-wide micro panels and broadcast from there.
 /// Only tiles with i >= j run: half the FLOPs of a full Gram (N·d² multiply-adds counted as N·d²
 /// FLOPs in the benchmarks, which is the true count of the lower half times two).
 template <class Isa>
@@ -132,13 +133,28 @@ void gram_lower_f32(const float* x, Index rows, Index d, Index ldx, const float*
         }
       }
     }
+    // A operand: rows i..i+3 of Yᵀ = columns i..i+3 of the block, repacked as mr-wide micro
+    // panels A[t][p][0..mr) so that one tile reads kb·mr floats (3 KiB), not a whole B panel.
+    float* apack = pack + kb * dpad;
+    for (Index t = 0; t < dpad / mr; ++t) {
+      float* dst = apack + t * kb * mr;
+      if (nr % mr == 0) {  // the tile's columns lie in one panel (always, except scalar)
+        const float* src = pack + (t * mr / nr) * kb * nr + (t * mr) % nr;
+        for (Index p = 0; p < kb; ++p)
+          for (Index c = 0; c < mr; ++c) dst[p * mr + c] = src[p * nr + c];
+      } else {
+        for (Index c = 0; c < mr; ++c) {
+          const Index col = t * mr + c;
+          const float* src = pack + (col / nr) * kb * nr + col % nr;
+          for (Index p = 0; p < kb; ++p) dst[p * mr + c] = src[p * nr];
+        }
+      }
+    }
     for (Index gj = 0; gj < groups; ++gj) {
       const float* bpanel = pack + gj * kb * nr;
       for (Index i0 = gj * nr / mr * mr; i0 < dpad; i0 += mr) {  // from the diagonal tile
-        // Row i of A is column i of the block: entry i % nr of the panel holding column i.
-        auto a = [&](Index i) { return pack + (i / nr) * kb * nr + (i % nr); };
-        Tile::run(kb, a(i0), a(i0 + 1), a(i0 + 2), a(i0 + 3), nr, bpanel,
-                  g + i0 * dpad + gj * nr, dpad, true);
+        const float* a = apack + (i0 / mr) * kb * mr;
+        Tile::run(kb, a, a + 1, a + 2, a + 3, mr, bpanel, g + i0 * dpad + gj * nr, dpad, true);
       }
     }
   }
@@ -181,22 +197,34 @@ class WhiteningStats {
     static_assert(detail::is_real_v<T>, "xfmr::WhiteningStats::add: T must be float or double");
     detail::require(x.cols() == m_dim, "WhiteningStats", "x must have dim=", m_dim,
                     " columns (got ", x.rows(), "x", x.cols(), ")");
-    // Check the whole input first so that a non-finite value leaves the statistics unchanged.
-    // A sum is non-finite iff some term is (or the sum of finite terms overflows double, which
-    // float input cannot reach): one cheap pass instead of a per-element test.
+    // One pass, block by block (each block is read twice while it is cache-resident: its mean,
+    // then its Gram). A block's mean is non-finite iff one of its values is (float input cannot
+    // overflow a double sum), so that is the finiteness check; if a later block fails, the
+    // statistics are restored from a copy taken on entry, leaving them unchanged.
     const Index blocks = (x.rows() + m_batch_rows - 1) / m_batch_rows;
-    m_block_means.resize(m_dim, blocks);
+    const bool keep_backup = blocks > 1 && m_count > 0;
+    if (keep_backup) {
+      m_backup_mean = m_mean;
+      m_backup_scatter = m_scatter;
+    }
+    const std::int64_t count0 = m_count;
     for (Index b = 0; b < blocks; ++b) {
       const Index r0 = b * m_batch_rows, rows = std::min(m_batch_rows, x.rows() - r0);
       block_mean<T>(x.middleRows(r0, rows), m_block_mean);
-      if (!m_block_mean.allFinite())
+      if (!m_block_mean.allFinite()) {
+        if (b > 0) {
+          m_count = count0;
+          if (keep_backup) {
+            m_mean = m_backup_mean;
+            m_scatter = m_backup_scatter;
+          } else {
+            m_mean.setZero();
+            m_scatter.setZero();
+          }
+        }
         detail::throw_invalid("WhiteningStats", "x must be finite (got a non-finite value in rows [",
                               r0, ", ", r0 + rows, "))");
-      m_block_means.col(b) = m_block_mean;
-    }
-    for (Index b = 0; b < blocks; ++b) {
-      const Index r0 = b * m_batch_rows, rows = std::min(m_batch_rows, x.rows() - r0);
-      m_block_mean = m_block_means.col(b);
+      }
       add_block<T>(x.middleRows(r0, rows));
     }
   }
@@ -214,7 +242,7 @@ class WhiteningStats {
   void reset() {
     m_count = 0;
     m_mean = Eigen::VectorXd::Zero(m_dim);
-    m_scatter = Eigen::MatrixXd::Zero(m_dim, m_dim);
+    m_scatter = RowMatrix<double>::Zero(m_dim, m_dim);
   }
 
   Index dim() const noexcept { return m_dim; }
@@ -243,8 +271,9 @@ class WhiteningStats {
   bool exact_gram() const noexcept { return m_exact_gram; }
 
  private:
-  // Float Gram kernel blocking: kc rows per packed panel (kc·24·4 B = 18 KiB B panel in L1).
-  static constexpr Index kPackRows = 192;
+  // Float Gram kernel blocking: kc rows per packed panel; the B panel (kc·24 floats, 24 KiB) and
+  // one A micro panel (kc·4 floats, 4 KiB) stay in L1 (measured best of 128…512 on Zen).
+  static constexpr Index kPackRows = 256;
 
   template <typename T>
   static void block_mean(ConstMatrixRef<T> x, Eigen::VectorXd& mean) {
@@ -263,17 +292,18 @@ class WhiteningStats {
         const Index dpad = (d + pad - 1) / pad * pad;
         m_shift_f = m_block_mean.cast<float>();
         m_gram_f.assign(static_cast<std::size_t>(dpad * dpad), 0.0f);
-        m_pack_f.resize(static_cast<std::size_t>(kPackRows * dpad));
+        m_pack_f.resize(static_cast<std::size_t>(2 * kPackRows * dpad));
         detail::gram_lower_f32<Isa>(x.data(), n, d, x.outerStride(), m_shift_f.data(),
                                     m_gram_f.data(), dpad, m_pack_f.data(), kPackRows);
         // C_B = G − n·e eᵀ, e = μ_B − fl(μ_B): removes the float rounding of the shift exactly.
         const Eigen::VectorXd e = m_block_mean - m_shift_f.cast<double>();
         m_block_scatter.resize(d, d);
-        for (Index j = 0; j < d; ++j)
-          for (Index i = j; i < d; ++i)
-            m_block_scatter(i, j) = static_cast<double>(m_gram_f[static_cast<std::size_t>(
-                                        i * dpad + j)]) -
-                                    static_cast<double>(n) * e[i] * e[j];
+        for (Index i = 0; i < d; ++i) {  // row-major lower triangles: contiguous rows
+          const float* gi = m_gram_f.data() + i * dpad;
+          double* ci = m_block_scatter.data() + i * d;
+          const double nei = static_cast<double>(n) * e[i];
+          for (Index j = 0; j <= i; ++j) ci[j] = static_cast<double>(gi[j]) - nei * e[j];
+        }
         merge_moments(n, m_block_mean, m_block_scatter);
         return;
       }
@@ -289,7 +319,7 @@ class WhiteningStats {
 
   // Chan's parallel update on the lower triangle (the upper one is never read).
   void merge_moments(std::int64_t nb, const Eigen::VectorXd& mean_b,
-                     const Eigen::MatrixXd& scatter_b) {
+                     const RowMatrix<double>& scatter_b) {
     if (nb == 0) return;
     if (m_count == 0) {
       m_count = nb;
@@ -301,9 +331,12 @@ class WhiteningStats {
                  n = na + nbd;
     const Eigen::VectorXd delta = mean_b - m_mean;
     const double w = na * nbd / n;
-    for (Index j = 0; j < m_dim; ++j)
-      for (Index i = j; i < m_dim; ++i)
-        m_scatter(i, j) += scatter_b(i, j) + w * delta[i] * delta[j];
+    for (Index i = 0; i < m_dim; ++i) {
+      double* ci = m_scatter.data() + i * m_dim;
+      const double* bi = scatter_b.data() + i * m_dim;
+      const double wdi = w * delta[i];
+      for (Index j = 0; j <= i; ++j) ci[j] += bi[j] + wdi * delta[j];
+    }
     m_mean += delta * (nbd / n);
     m_count += nb;
   }
@@ -313,11 +346,12 @@ class WhiteningStats {
   bool m_exact_gram;
   std::int64_t m_count = 0;
   Eigen::VectorXd m_mean;
-  Eigen::MatrixXd m_scatter;  // lower triangle valid
+  RowMatrix<double> m_scatter;  // lower triangle valid (row-major: rows contiguous)
   // Scratch (not state).
   Eigen::VectorXd m_block_mean;
-  Eigen::MatrixXd m_block_means;
-  Eigen::MatrixXd m_block_scatter;
+  RowMatrix<double> m_block_scatter;
+  Eigen::VectorXd m_backup_mean;
+  RowMatrix<double> m_backup_scatter;
   Eigen::VectorXf m_shift_f;
   std::vector<float> m_gram_f, m_pack_f;
   RowMatrix<double> m_block_d;
