@@ -9,8 +9,12 @@
 #include "version.hpp"
 
 #include "simd/exp.hpp"
+#include "simd/gemm.hpp"
 #include "simd/isa.hpp"
+#include "simd/linear_scan.hpp"
+#include "simd/norm.hpp"
 #include "simd/rope.hpp"
+#include "simd/softmax.hpp"
 #include "simd/vec.hpp"
 
 #include "position/hierarchical.hpp"
@@ -19,7 +23,20 @@
 #include "position/rope_scaling.hpp"
 #include "position/sinusoidal.hpp"
 
+#include "attention/feature_map.hpp"
+#include "attention/keynorm.hpp"
+#include "attention/linear.hpp"
+#include "attention/mask.hpp"
+#include "attention/performer.hpp"
+#include "attention/random_features.hpp"
+#include "attention/rerope.hpp"
+#include "attention/scale.hpp"
+#include "attention/softmax.hpp"
+#include "attention/taylor.hpp"
+
 #include "heads/global_pointer.hpp"
+#include "heads/multilabel_ce.hpp"
+#include "heads/norm.hpp"
 #include "heads/span_decode.hpp"
 #include "heads/whitening.hpp"
 #include "heads/whitening_stats.hpp"
