@@ -67,7 +67,7 @@ def crossover(fast_later, slow_later):
                 return None, f"already faster at the smallest length n = {n}"
             n0, r0 = prev
             x = math.exp(math.log(n0) + (math.log(n) - math.log(n0)) * r0 / (r0 - r))
-            return x, f"n ~ {x:.0f} (between {n0} and {n})"
+            return x, f"crosses at n ~ {x:.0f} (between {n0} and {n})"
         prev = (n, r)
     return None, f"not reached up to n = {common[-1]}"
 
@@ -110,14 +110,14 @@ def main(argv):
     soft, lin, perf = (data.get(s[0]) for s in SERIES)
     if soft and lin:
         x, text = crossover(lin, soft)
-        lines.append("measured: linear overtakes softmax at " + text)
+        lines.append("measured: linear vs softmax: " + text)
         if x is not None:
             ax.axvline(x, color="tab:blue", linestyle="-", alpha=0.5)
             ax.annotate(f"measured\nlinear < softmax\nn≈{x:.0f}", (x, 0.60), xycoords=(
                 "data", "axes fraction"), va="top", ha="left", fontsize=8, color="tab:blue")
     if soft and perf:
         x, text = crossover(perf, soft)
-        lines.append("measured: Performer overtakes softmax at " + text)
+        lines.append("measured: Performer vs softmax: " + text)
         if x is not None:
             ax.axvline(x, color="tab:green", linestyle="-", alpha=0.5)
             ax.annotate(f"measured\nPerformer < softmax\nn≈{x:.0f}", (x, 0.45), xycoords=(
