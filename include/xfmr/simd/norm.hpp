@@ -62,7 +62,10 @@ XFMR_INLINE void normalize_affine(const T* x, T* y, std::size_t n, T m, T delta,
     store(y + i, v);
   };
   std::size_t i = 0;
-  for (; i + W <= n; i += W) step(i, V::load, V::store);
+  // Lambdas, not function pointers: an always_inline callee must not be called indirectly.
+  const auto load = [](const T* p) { return V::load(p); };
+  const auto store = [](T* p, typename V::type v) { V::store(p, v); };
+  for (; i + W <= n; i += W) step(i, load, store);
   if (i < n) {
     const std::size_t rest = n - i;
     step(
