@@ -15,6 +15,7 @@
 #include "simd/norm.hpp"
 #include "simd/rope.hpp"
 #include "simd/softmax.hpp"
+#include "simd/transpose.hpp"
 #include "simd/vec.hpp"
 
 #include "position/hierarchical.hpp"

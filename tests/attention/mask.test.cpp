@@ -25,21 +25,27 @@ using BoolVec = Eigen::Matrix<bool, Eigen::Dynamic, 1>;
 using BoolMat = Eigen::Matrix<bool, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using SegVec = Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1>;
 
-/// The attention weights of one head (v = identity, so out row i = a_i·), nq × nk.
+/// The attention weights of one head (v = identity, so out row i = a_i·), nq × nk. Computed
+/// twice: with query tiles of 2 rows (the row path) and of 8 (the kernel's query blocks once
+/// nq > 2), which must agree.
 RowMatrix<double> weights(const AttentionMask<double>& mask, Index nq, Index nk, Index d = 5) {
   auto rng = xfmr_test::make_rng(7);
   const RowMatrix<double> q = xfmr_test::random_matrix<double>(rng, nq, d);
   const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, nk, d);
   const RowMatrix<double> v = RowMatrix<double>::Identity(nk, nk);
-  RowMatrix<double> out(nq, nk);
-  xfmr::SoftmaxAttentionConfig cfg;
-  cfg.head_dim = d;
-  cfg.value_dim = nk;
-  cfg.query_tile = 2;  // several tiles even for tiny shapes
-  cfg.key_tile = 3;
-  xfmr::SoftmaxAttention<double> attn(cfg);
-  attn.forward(q, k, v, out, mask);
-  return out;
+  auto run = [&](Index query_tile) {
+    xfmr::SoftmaxAttentionConfig cfg;
+    cfg.head_dim = d;
+    cfg.value_dim = nk;
+    cfg.query_tile = query_tile;
+    cfg.key_tile = 3;  // several key tiles even for tiny shapes
+    RowMatrix<double> out(nq, nk);
+    xfmr::SoftmaxAttention<double>(cfg).forward(q, k, v, out, mask);
+    return out;
+  };
+  const RowMatrix<double> rows = run(2), blocks = run(8);
+  CHECK((rows - blocks).cwiseAbs().maxCoeff() <= 1e-15);
+  return rows;
 }
 
 /// 1 where the weight is non-zero; rows with any weight must sum to 1.

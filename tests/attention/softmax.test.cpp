@@ -557,6 +557,11 @@ TEMPLATE_TEST_CASE("simd tile_product and online_softmax_columns: every ISA equa
         want.leftCols(n) += a.leftCols(m).transpose() * b.leftCols(n);
         RowMatrix<T> want_over = want;
         want_over.leftCols(n) = a.leftCols(m).transpose() * b.leftCols(n);
+        // Accumulating with a per-column scale s: C = A·B + C·diag(s).
+        const RowMatrix<T> scale = xfmr_test::random_matrix<T>(rng, 1, n);
+        RowMatrix<T> want_scaled = c0;
+        want_scaled.leftCols(n) = want_over.leftCols(n) +
+                                  c0.leftCols(n) * scale.row(0).asDiagonal();
         xfmr_test::for_each_isa([&](auto isa) {
           using Isa = decltype(isa);
           INFO(Isa::name << " m=" << m << " n=" << n << " k=" << kd);
@@ -571,6 +576,12 @@ TEMPLATE_TEST_CASE("simd tile_product and online_softmax_columns: every ISA equa
                                            a.data(), 1, a.outerStride(), b.data(), b.outerStride(),
                                            c.data(), c.outerStride(), false);
           CHECK((c - want_over).cwiseAbs().maxCoeff() <= eps * double(kd));
+          c = c0;
+          xfmr::simd::tile_product<Isa, T>(std::size_t(m), std::size_t(n), std::size_t(kd),
+                                           a.data(), 1, a.outerStride(), b.data(), b.outerStride(),
+                                           c.data(), c.outerStride(), true, scale.data());
+          CHECK((c - want_scaled).cwiseAbs().maxCoeff() <= eps * double(kd));
+          CHECK(c.col(n) == c0.col(n));
         });
       }
     }

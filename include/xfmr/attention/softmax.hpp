@@ -19,6 +19,7 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../simd/softmax.hpp"
+#include "../simd/transpose.hpp"
 #include "../types.hpp"
 #include "mask.hpp"
 #include "scale.hpp"
@@ -38,8 +39,8 @@ struct SoftmaxAttentionConfig {
   Index value_dim = 0;    ///< d_v per head; 0 means head_dim
   AttentionScale scale{}; ///< λ (default 1/√d)
   int threads = 1;        ///< std::threads per call (>= 1): over heads and query tiles
-  Index query_tile = 96;  ///< query rows per tile (>= 1)
-  Index key_tile = 128;   ///< keys per tile (>= 1); the score tile is query_tile × key_tile
+  Index query_tile = 256; ///< query rows per tile (>= 1)
+  Index key_tile = 256;   ///< keys per tile (>= 1)
   TileProduct tile_product = TileProduct::Kernel;
 };
 
@@ -98,8 +99,9 @@ bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* 
 /// h / (H/H_kv)). Query i sits at absolute position n_k − n_q + i, so decoding one query
 /// against a cache of n_k keys is the n_q = 1 case. out must not overlap q, k or v.
 ///
-/// Memory: scratch per thread of query_tile·(key_tile + d_v) + O(n_q + n_k) values, owned by
-/// the object and grown on demand (the first call, or a larger shape, allocates); never O(n²).
+/// Memory: scratch per thread of query_tile·(key_tile + d + d_v) + key_tile·d_v + O(n_q + n_k)
+/// values, owned by the object and grown on demand (the first call, or a larger shape,
+/// allocates); never O(n²).
 /// Eigen's products may allocate packing buffers for large tiles. threads > 1 starts that many
 /// std::threads per call. Not thread-safe: one object per calling thread.
 template <typename T>
@@ -178,7 +180,7 @@ class SoftmaxAttention {
   static constexpr const char* kWhere = "SoftmaxAttention";
 
   struct Workspace {
-    std::vector<T> s, acc, m, l, qt, alpha;
+    std::vector<T> s, acc, m, l, qt, vt, alpha;
   };
   // Query columns of the transposed score tile are padded to whole micro-kernel blocks.
   static constexpr Index kColumnBlock = 2 * Index(simd::Vec<T, simd::native_isa>::lanes);
@@ -219,6 +221,7 @@ class SoftmaxAttention {
     const AttentionMask<T>* mask;
     bool elementwise;
     Index bias_rows;
+    Index tile_rows;  // query rows per work item
   };
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
@@ -267,8 +270,8 @@ class SoftmaxAttention {
     Call c{q.data(), k.data(),       v.data(),       out.data(), q.outerStride(),
            k.outerStride(), v.outerStride(), out.outerStride(), nq, nk,
            heads,    heads / kv_heads, d,      dv,   &mask,
-           mask.has_elementwise(), mask.bias.rows()};
-    const Index br = m_config.query_tile;
+           mask.has_elementwise(), mask.bias.rows(), m_config.query_tile};
+    const Index br = c.tile_rows;
     const Index tiles = (nq + br - 1) / br;
     const Index items = heads * tiles;
     const int threads = static_cast<int>(std::min<Index>(m_config.threads, items));
@@ -301,9 +304,15 @@ class SoftmaxAttention {
     const auto br = static_cast<std::size_t>(padded_query_tile());
     const auto bc = static_cast<std::size_t>(m_config.key_tile);
     const auto d = static_cast<std::size_t>(m_config.head_dim);
-    if (ws.s.size() < br * bc) ws.s.resize(br * bc);
+    // Score tile: query_tile × key_tile on the Eigen path; one query block's Sᵀ, or the few rows
+    // a decoding tile sends down the row path, with the kernels.
+    const std::size_t score = m_config.tile_product == TileProduct::Eigen
+                                  ? br * bc
+                                  : static_cast<std::size_t>(kColumnBlock) * bc;
+    if (ws.s.size() < score) ws.s.resize(score);
     if (ws.acc.size() < br * static_cast<std::size_t>(dv)) ws.acc.resize(br * std::size_t(dv));
     if (ws.qt.size() < br * d) ws.qt.resize(br * d);
+    if (ws.vt.size() < bc * std::size_t(dv)) ws.vt.resize(bc * std::size_t(dv));
     if (ws.m.size() < br) {
       ws.m.resize(br);
       ws.l.resize(br);
@@ -315,7 +324,7 @@ class SoftmaxAttention {
   void tile_row(const Call& c, Workspace& ws, Index h, Index r0) const {
     using Isa = simd::native_isa;
     const T ninf = -std::numeric_limits<T>::infinity();
-    const Index rows = std::min(m_config.query_tile, c.nq - r0);
+    const Index rows = std::min(c.tile_rows, c.nq - r0);
     const Index bc = m_config.key_tile;
     const Index d = c.d, dv = c.dv;
     const Index kvh = h / c.group;
@@ -380,24 +389,29 @@ class SoftmaxAttention {
     finish(c, h, r0, rows, acc, l);
   }
 
-  // One query tile with the library's tile kernels, on the transposed score tile Sᵀ (keys ×
-  // queries): the query tile is packed once as λ_i·Qᵀ (d × cols), so both products are
-  // broadcast-FMA micro-kernels over unpacked K and V rows, and the softmax statistics are
-  // vertical vector operations with one lane per query.
+  // One query tile with the library's tile kernels, in blocks of kColumnBlock queries (one
+  // lane per query) that keep everything they touch in L1: for each key tile and block,
+  //   Sᵀ (keys × queries) = K·(λQᵀ),  online softmax down the columns of Sᵀ,
+  //   Oᵀ (d_v × queries)  = Vᵀ·Sᵀ + Oᵀ·diag(α)   (the rescale rides in the product's epilogue).
+  // Both products are broadcast-FMA micro-kernels that read K and Vᵀ rows sequentially: the query
+  // block is packed once as λ_i·Qᵀ, each V tile once as Vᵀ. Key tiles past a block's last
+  // allowed key are skipped per block.
   void tile_row_kernel(const Call& c, Workspace& ws, Index h, Index r0) const {
     using Isa = simd::native_isa;
+    constexpr Index B = kColumnBlock;
     const T ninf = -std::numeric_limits<T>::infinity();
-    const Index rows = std::min(m_config.query_tile, c.nq - r0);
-    const Index cols = (rows + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+    const Index rows = std::min(c.tile_rows, c.nq - r0);
+    const Index blocks = (rows + B - 1) / B;
     const Index bc = m_config.key_tile;
     const Index d = c.d, dv = c.dv;
     const Index kvh = h / c.group;
     const T* q = c.q + r0 * c.ldq + h * d;
     const T* k = c.k + kvh * d;
     const T* v = c.v + kvh * dv;
-    T* st = ws.s.data();
-    T* qt = ws.qt.data();
-    T* acc = ws.acc.data();
+    T* st = ws.s.data();     // Sᵀ of one block: bc × B
+    T* qt = ws.qt.data();    // block b at qt + b·d·B: d × B
+    T* acc = ws.acc.data();  // Oᵀ of block b at acc + b·dv·B: dv × B
+    T* vt = ws.vt.data();    // Vᵀ of the key tile: dv × bc
     T* m = ws.m.data();
     T* l = ws.l.data();
     T* alpha = ws.alpha.data();
@@ -405,52 +419,73 @@ class SoftmaxAttention {
     const Index* limit = m_limit.data() + r0;
     const T* lambda = m_lambda.data() + r0;
 
-    for (Index i = 0; i < cols; ++i) {
+    for (Index i = 0; i < blocks * B; ++i) {
+      T* qi_t = qt + (i / B) * d * B + i % B;
       if (i < rows) {
         const T* qi = q + i * c.ldq;
-        for (Index p = 0; p < d; ++p) qt[p * cols + i] = lambda[i] * qi[p];
+        for (Index p = 0; p < d; ++p) qi_t[p * B] = lambda[i] * qi[p];
       } else {
-        for (Index p = 0; p < d; ++p) qt[p * cols + i] = T(0);
+        for (Index p = 0; p < d; ++p) qi_t[p * B] = T(0);
       }
       m[i] = std::numeric_limits<T>::lowest();
       l[i] = T(0);
     }
-    simd::zero_row<Isa>(acc, static_cast<std::size_t>(rows * dv));
+    simd::zero_row<Isa>(acc, static_cast<std::size_t>(blocks * B * dv));
     Index kend = 0;
     for (Index i = 0; i < rows; ++i) kend = std::max(kend, limit[i]);
 
     for (Index j0 = 0; j0 < kend; j0 += bc) {
-      const Index nc = std::min(bc, kend - j0);
-      simd::tile_product<Isa, T>(std::size_t(nc), std::size_t(cols), std::size_t(d),
-                                 k + j0 * c.ldk, c.ldk, 1, qt, cols, st, cols, false);
-      if (c.bias_rows > 0) {
-        for (Index i = 0; i < rows; ++i) {
-          const T* brow =
-              mask.bias.data() +
-              (c.bias_rows == c.nq ? r0 + i : h * c.nq + r0 + i) * mask.bias.outerStride() + j0;
-          for (Index j = 0; j < nc; ++j) st[j * cols + i] += brow[j];
+      simd::transpose<Isa>(std::size_t(std::min(bc, kend - j0)), std::size_t(dv), v + j0 * c.ldv,
+                           c.ldv, vt, bc);
+      for (Index b = 0; b < blocks; ++b) {
+        const Index i0 = b * B, i1 = std::min(rows, i0 + B);
+        Index block_end = 0;
+        for (Index i = i0; i < i1; ++i) block_end = std::max(block_end, limit[i]);
+        const Index nc = std::min(bc, block_end - j0);
+        if (nc <= 0) continue;
+        simd::tile_product<Isa, T>(std::size_t(nc), std::size_t(B), std::size_t(d),
+                                   k + j0 * c.ldk, c.ldk, 1, qt + b * d * B, B, st, B, false);
+        if (c.bias_rows > 0) {
+          for (Index i = i0; i < i1; ++i) {
+            const T* brow =
+                mask.bias.data() +
+                (c.bias_rows == c.nq ? r0 + i : h * c.nq + r0 + i) * mask.bias.outerStride() + j0;
+            for (Index j = 0; j < nc; ++j) st[j * B + i - i0] += brow[j];
+          }
+        }
+        for (Index i = i0; i < i1; ++i)
+          for (Index j = std::max<Index>(0, limit[i] - j0); j < nc; ++j) st[j * B + i - i0] = ninf;
+        if (c.elementwise) {
+          if (mask.key_valid.size() > 0)
+            for (Index j = 0; j < nc; ++j)
+              if (!mask.key_valid[j0 + j]) simd::mask_tail<Isa>(st + j * B, 0, std::size_t(B));
+          if (mask.allowed.size() > 0)
+            for (Index i = i0; i < i1; ++i) {
+              const bool* a = mask.allowed.data() + (r0 + i) * mask.allowed.outerStride() + j0;
+              for (Index j = 0; j < nc; ++j)
+                if (!a[j]) st[j * B + i - i0] = ninf;
+            }
+        }
+        simd::online_softmax_columns<Isa>(st, std::size_t(nc), std::size_t(B), B, m + i0, l + i0,
+                                          alpha + i0);
+        // Oᵀ(r, i) = Σ_j Vᵀ(r, j)·Sᵀ(j, i) + α_i·Oᵀ(r, i)
+        simd::tile_product<Isa, T>(std::size_t(dv), std::size_t(B), std::size_t(nc), vt, bc, 1,
+                                   st, B, acc + b * dv * B, B, true, alpha + i0);
+      }
+    }
+    for (Index b = 0; b < blocks; ++b) {
+      const Index i0 = b * B, i1 = std::min(rows, i0 + B);
+      const T* accb = acc + b * dv * B;
+      for (Index i = i0; i < i1; ++i) {
+        T* orow = c.out + (r0 + i) * c.ldo + h * dv;
+        if (l[i] > T(0)) {
+          const T inv = T(1) / l[i];
+          for (Index r = 0; r < dv; ++r) orow[r] = accb[r * B + i - i0] * inv;
+        } else {
+          simd::zero_row<Isa>(orow, std::size_t(dv));
         }
       }
-      for (Index i = 0; i < rows; ++i)
-        for (Index j = std::max<Index>(0, limit[i] - j0); j < nc; ++j) st[j * cols + i] = ninf;
-      if (c.elementwise) {
-        if (mask.key_valid.size() > 0)
-          for (Index j = 0; j < nc; ++j)
-            if (!mask.key_valid[j0 + j]) simd::mask_tail<Isa>(st + j * cols, 0, std::size_t(cols));
-        if (mask.allowed.size() > 0)
-          for (Index i = 0; i < rows; ++i) {
-            const bool* a = mask.allowed.data() + (r0 + i) * mask.allowed.outerStride() + j0;
-            for (Index j = 0; j < nc; ++j)
-              if (!a[j]) st[j * cols + i] = ninf;
-          }
-      }
-      simd::online_softmax_columns<Isa>(st, std::size_t(nc), std::size_t(cols), cols, m, l, alpha);
-      for (Index i = 0; i < rows; ++i)
-        if (alpha[i] != T(1)) simd::scale_row<Isa>(acc + i * dv, std::size_t(dv), alpha[i]);
-      simd::tile_product<Isa, T>(std::size_t(rows), std::size_t(dv), std::size_t(nc), st, 1, cols,
-                                 v + j0 * c.ldv, c.ldv, acc, dv, true);
     }
-    finish(c, h, r0, rows, acc, l);
   }
 
   void finish(const Call& c, Index h, Index r0, Index rows, const T* acc, const T* l) const {

@@ -151,11 +151,12 @@ void zero_row(T* x, std::size_t n) noexcept {
 //   output  O[i][c] += Σ_j Pᵀ[j][i]·V[j][c]    (a = columns of the probability tile, B = V rows)
 // so one micro-kernel of R ≤ 6 rows × two vectors (12 accumulators) serves both.
 
-/// C[r][0..w) (+)= Σ_{p<kdim} a[r·ars + p·aps]·b[p·ldb + 0..w), r < R, 0 < w ≤ 2·lanes.
+/// C[r][0..w) = Σ_{p<kdim} a[r·ars + p·aps]·b[p·ldb + 0..w) (+ s ⊙ C[r][0..w) when
+/// accumulating; s[0..w) is a per-column scale, nullptr meaning 1), r < R, 0 < w ≤ 2·lanes.
 template <class Isa, typename T, int R>
 XFMR_INLINE void tile_fma(std::size_t kdim, const T* a, std::ptrdiff_t ars, std::ptrdiff_t aps,
                           const T* b, std::ptrdiff_t ldb, T* c, std::ptrdiff_t ldc, std::size_t w,
-                          bool accumulate) noexcept {
+                          bool accumulate, const T* s) noexcept {
   using V = Vec<T, Isa>;
   using R_t = typename V::type;
   constexpr std::size_t L = V::lanes;
@@ -188,48 +189,52 @@ XFMR_INLINE void tile_fma(std::size_t kdim, const T* a, std::ptrdiff_t ars, std:
       }
     }
   }
+  const std::size_t w0 = w < L ? w : L, w1 = w - w0;
+  const R_t s0 = s == nullptr ? V::set1(T(1)) : V::load_partial(s, w0);
+  const R_t s1 = s == nullptr || w1 == 0 ? V::set1(T(1)) : V::load_partial(s + L, w1);
   for (int r = 0; r < R; ++r) {
     T* cr = c + r * ldc;
     if (w == 2 * L) {
       if (accumulate) {
-        c0[r] = V::add(c0[r], V::load(cr));
-        c1[r] = V::add(c1[r], V::load(cr + L));
+        c0[r] = V::fmadd(s0, V::load(cr), c0[r]);
+        c1[r] = V::fmadd(s1, V::load(cr + L), c1[r]);
       }
       V::store(cr, c0[r]);
       V::store(cr + L, c1[r]);
     } else {
-      const std::size_t w0 = w < L ? w : L, w1 = w - w0;
-      if (accumulate) c0[r] = V::add(c0[r], V::load_partial(cr, w0));
+      if (accumulate) c0[r] = V::fmadd(s0, V::load_partial(cr, w0), c0[r]);
       V::store_partial(cr, c0[r], w0);
       if (w1 > 0) {
-        if (accumulate) c1[r] = V::add(c1[r], V::load_partial(cr + L, w1));
+        if (accumulate) c1[r] = V::fmadd(s1, V::load_partial(cr + L, w1), c1[r]);
         V::store_partial(cr + L, c1[r], w1);
       }
     }
   }
 }
 
-/// C(m×n) (+)= A·B with A(r, p) = a[r·ars + p·aps] (any strides) and B row-major (ldb);
-/// C row-major (ldc). Column blocks of 2·lanes outermost, so a block of B stays in L1.
+/// C(m×n) = A·B (+ C·diag(s) when accumulating; s has n entries, nullptr meaning 1) with
+/// A(r, p) = a[r·ars + p·aps] (any strides) and B row-major (ldb); C row-major (ldc). Column
+/// blocks of 2·lanes outermost, so a block of B stays in L1.
 template <class Isa, typename T>
 void tile_product(std::size_t m, std::size_t n, std::size_t kdim, const T* a, std::ptrdiff_t ars,
                   std::ptrdiff_t aps, const T* b, std::ptrdiff_t ldb, T* c, std::ptrdiff_t ldc,
-                  bool accumulate) noexcept {
+                  bool accumulate, const T* s = nullptr) noexcept {
   constexpr std::size_t NR = 2 * Vec<T, Isa>::lanes;
   for (std::size_t j = 0; j < n; j += NR) {
     const std::size_t w = n - j < NR ? n - j : NR;
+    const T* sj = s == nullptr ? nullptr : s + j;
     std::size_t i = 0;
     for (; i + 6 <= m; i += 6)
       tile_fma<Isa, T, 6>(kdim, a + std::ptrdiff_t(i) * ars, ars, aps, b + j, ldb,
-                          c + std::ptrdiff_t(i) * ldc + j, ldc, w, accumulate);
+                          c + std::ptrdiff_t(i) * ldc + j, ldc, w, accumulate, sj);
     const T* ai = a + std::ptrdiff_t(i) * ars;
     T* ci = c + std::ptrdiff_t(i) * ldc + j;
     switch (m - i) {
-      case 5: tile_fma<Isa, T, 5>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
-      case 4: tile_fma<Isa, T, 4>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
-      case 3: tile_fma<Isa, T, 3>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
-      case 2: tile_fma<Isa, T, 2>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
-      case 1: tile_fma<Isa, T, 1>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate); break;
+      case 5: tile_fma<Isa, T, 5>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate, sj); break;
+      case 4: tile_fma<Isa, T, 4>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate, sj); break;
+      case 3: tile_fma<Isa, T, 3>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate, sj); break;
+      case 2: tile_fma<Isa, T, 2>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate, sj); break;
+      case 1: tile_fma<Isa, T, 1>(kdim, ai, ars, aps, b + j, ldb, ci, ldc, w, accumulate, sj); break;
       default: break;
     }
   }
