@@ -59,21 +59,51 @@ inline void require_taylor_order(int order, const char* where) {
           "] (odd orders are not positive) (got order=", order, ")");
 }
 
-/// y = f_n(max(x, floor)) lane by lane (floor = −inf for the plain variant). Horner with the
-/// reciprocals 1/k: p ← 1 + (p·x)·(1/k), k = n … 1.
+/// y = f_n(max(x, floor)) lane by lane (floor = −inf for the plain variant); returns Σ y. Horner
+/// with the reciprocals 1/k: p ← 1 + (p·x)·(1/k), k = n … 1, on four vectors at a time so their
+/// dependency chains overlap. order in [1, kTaylorMaxOrder] (callers check).
 template <class Isa, typename T>
-void taylor_exp_row(const T* x, T* y, std::size_t n, int order, T floor) noexcept {
+T taylor_exp_row(const T* x, T* y, std::size_t n, int order, T floor) noexcept {
   using V = simd::Vec<T, Isa>;
-  const auto one = V::set1(T(1)), fl = V::set1(floor);
-  auto body = [&](typename V::type v) {
+  using R = typename V::type;
+  constexpr std::size_t L = V::lanes;
+  T inv[kTaylorMaxOrder + 1];
+  for (int k = 1; k <= order; ++k) inv[k] = T(1) / T(k);
+  const R one = V::set1(T(1)), fl = V::set1(floor);
+  R sum[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+  std::size_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    R v[4], p[4];
+    for (int u = 0; u < 4; ++u) {
+      v[u] = V::max(V::load(x + i + u * L), fl);
+      p[u] = one;
+    }
+    for (int k = order; k >= 1; --k) {
+      const R ik = V::set1(inv[k]);
+      for (int u = 0; u < 4; ++u) p[u] = V::fmadd(V::mul(p[u], v[u]), ik, one);
+    }
+    for (int u = 0; u < 4; ++u) {
+      V::store(y + i + u * L, p[u]);
+      sum[u] = V::add(sum[u], p[u]);
+    }
+  }
+  auto one_vector = [&](R v) {
     v = V::max(v, fl);
-    auto p = one;
-    for (int k = order; k >= 1; --k) p = V::fmadd(V::mul(p, v), V::set1(T(1) / T(k)), one);
+    R p = one;
+    for (int k = order; k >= 1; --k) p = V::fmadd(V::mul(p, v), V::set1(inv[k]), one);
     return p;
   };
-  std::size_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, body(V::load(x + i)));
-  if (i < n) V::store_partial(y + i, body(V::load_partial(x + i, n - i)), n - i);
+  for (; i + L <= n; i += L) {
+    const R p = one_vector(V::load(x + i));
+    V::store(y + i, p);
+    sum[0] = V::add(sum[0], p);
+  }
+  if (i < n) {
+    // The unused lanes of a partial load are 0 and f_n(0) = 1: sum the stored lanes only.
+    V::store_partial(y + i, one_vector(V::load_partial(x + i, n - i)), n - i);
+    sum[1] = V::add(sum[1], V::load_partial(y + i, n - i));
+  }
+  return V::reduce_add(V::add(V::add(sum[0], sum[1]), V::add(sum[2], sum[3])));
 }
 
 template <typename T>
@@ -89,12 +119,9 @@ void taylor_map_impl(ConstMatrixRef<T> x, MatrixRef<T> out, int order, TaylorVar
   const auto n = static_cast<std::size_t>(x.cols());
   for (Index r = 0; r < x.rows(); ++r) {
     T* y = out.data() + r * out.outerStride();
-    taylor_exp_row<simd::native_isa, T>(x.data() + r * x.outerStride(), y, n, order, floor);
-    if (normalise && n > 0) {
-      T sum = 0;
-      for (std::size_t i = 0; i < n; ++i) sum += y[i];
-      scale_row<simd::native_isa, T>(y, y, n, T(1) / sum);
-    }
+    const T sum =
+        taylor_exp_row<simd::native_isa, T>(x.data() + r * x.outerStride(), y, n, order, floor);
+    if (normalise && n > 0) scale_row<simd::native_isa, T>(y, y, n, T(1) / sum);
   }
 }
 
