@@ -221,7 +221,6 @@ class SoftmaxAttention {
     const AttentionMask<T>* mask;
     bool elementwise;
     Index bias_rows;
-    Index tile_rows;  // query rows per work item
   };
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
@@ -270,8 +269,8 @@ class SoftmaxAttention {
     Call c{q.data(), k.data(),       v.data(),       out.data(), q.outerStride(),
            k.outerStride(), v.outerStride(), out.outerStride(), nq, nk,
            heads,    heads / kv_heads, d,      dv,   &mask,
-           mask.has_elementwise(), mask.bias.rows(), m_config.query_tile};
-    const Index br = c.tile_rows;
+           mask.has_elementwise(), mask.bias.rows()};
+    const Index br = m_config.query_tile;
     const Index tiles = (nq + br - 1) / br;
     const Index items = heads * tiles;
     const int threads = static_cast<int>(std::min<Index>(m_config.threads, items));
@@ -324,7 +323,7 @@ class SoftmaxAttention {
   void tile_row(const Call& c, Workspace& ws, Index h, Index r0) const {
     using Isa = simd::native_isa;
     const T ninf = -std::numeric_limits<T>::infinity();
-    const Index rows = std::min(c.tile_rows, c.nq - r0);
+    const Index rows = std::min(m_config.query_tile, c.nq - r0);
     const Index bc = m_config.key_tile;
     const Index d = c.d, dv = c.dv;
     const Index kvh = h / c.group;
@@ -400,7 +399,7 @@ class SoftmaxAttention {
     using Isa = simd::native_isa;
     constexpr Index B = kColumnBlock;
     const T ninf = -std::numeric_limits<T>::infinity();
-    const Index rows = std::min(c.tile_rows, c.nq - r0);
+    const Index rows = std::min(m_config.query_tile, c.nq - r0);
     const Index blocks = (rows + B - 1) / B;
     const Index bc = m_config.key_tile;
     const Index d = c.d, dv = c.dv;
