@@ -3,8 +3,10 @@
 #ifndef XFMR_CONFIG_HPP
 #define XFMR_CONFIG_HPP
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <type_traits>
 
 // ---- ISA selection (compile time; see simd/isa.hpp) ------------------------------------------
 // XFMR_FORCE_SCALAR wins; otherwise the widest ISA the compiler flags allow.
@@ -63,5 +65,15 @@
 #define XFMR_INLINE inline
 #define XFMR_COLD
 #endif
+
+// ---- The index type and the scalar types every layer shares (simd/ included: no Eigen here) ---
+XFMR_NAMESPACE_BEGIN
+/// Sizes, strides and offsets: signed, as Eigen::Index (types.hpp checks they are the same type).
+using Index = std::ptrdiff_t;
+namespace detail {
+template <typename T>
+inline constexpr bool is_real_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
+}  // namespace detail
+XFMR_NAMESPACE_END
 
 #endif  // XFMR_CONFIG_HPP

@@ -12,7 +12,7 @@
 
 XFMR_NAMESPACE_BEGIN
 
-using Index = Eigen::Index;
+static_assert(std::is_same_v<Index, Eigen::Index>, "xfmr::Index must be Eigen::Index");
 
 /// Row-major dense matrix: one token per row, channels contiguous.
 template <typename T>
@@ -34,8 +34,6 @@ using CoordinateMatrix =
 using ConstCoordinatesRef = const Eigen::Ref<const CoordinateMatrix, 0, Eigen::OuterStride<>>&;
 
 namespace detail {
-template <typename T>
-inline constexpr bool is_real_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
 inline constexpr double kPi = 3.141592653589793238462643383279502884;
 }  // namespace detail
 

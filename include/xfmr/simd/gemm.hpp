@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <type_traits>
 
-#include "../types.hpp"
+#include "../config.hpp"
 #include "transpose.hpp"
 #include "vec.hpp"
 

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <type_traits>
 
-#include "../types.hpp"
+#include "../config.hpp"
 #include "vec.hpp"
 
 XFMR_NAMESPACE_BEGIN
