@@ -63,27 +63,51 @@ TEST_CASE("QkNorm: unit norms per head, zero rows stay zero, every ISA equals sc
           "[keynorm]") {
   auto rng = xfmr_test::make_rng();
   const Index d = 13, heads = 3;
-  xfmr_test::for_each_isa([&](auto isa) {
-    using Isa = decltype(isa);
+  for (const QkNormKind kind : {QkNormKind::Key, QkNormKind::Query, QkNormKind::Cosine,
+                                QkNormKind::QkRms}) {
+    CAPTURE(int(kind));
     xfmr::QkNormConfig c;
-    c.kind = QkNormKind::Cosine;
+    c.kind = kind;
     c.head_dim = d;
     c.cosine_lambda = 1.0;
-    xfmr::QkNorm<float, Isa> norm(c);
-    RowMatrix<float> big = xfmr_test::random_matrix<float>(rng, 6, heads * d + 2, -5.0, 5.0);
-    big.block(2, 1 + d, 1, d).setZero();
-    const RowMatrix<float> before = big;
-    norm.keys(big.block(1, 1, 5, heads * d));  // strided, unaligned view
+    RowMatrix<float> input = xfmr_test::random_matrix<float>(rng, 6, heads * d + 2, -5.0, 5.0);
+    input.block(2, 1 + d, 1, d).setZero();
+    // The scalar path's result, the one every ISA must reproduce (to FMA-contraction rounding).
+    RowMatrix<float> scalar_q = input, scalar_k = input;
+    xfmr::QkNorm<float, xfmr::simd::scalar_isa> scalar(c);
+    scalar.queries(scalar_q.block(1, 1, 5, heads * d));
+    scalar.keys(scalar_k.block(1, 1, 5, heads * d));
+    // Each query and key row of each head has the norm its kind prescribes (queries are not
+    // normalised by KeyNorm, keys not by QueryNorm; QK-RMS gives norm √d, the others 1).
+    const bool q_norm = kind != QkNormKind::Key, k_norm = kind != QkNormKind::Query;
+    const float unit = kind == QkNormKind::QkRms ? std::sqrt(float(d)) : 1.0f;
     for (Index r = 1; r < 6; ++r)
       for (Index h = 0; h < heads; ++h) {
-        const float len = big.block(r, 1 + h * d, 1, d).norm();
-        CHECK(len == Approx(r == 2 && h == 1 ? 0.0f : 1.0f).margin(1e-6));
+        const bool zero = r == 2 && h == 1;
+        const double want_q = zero ? 0.0 : q_norm ? unit : input.block(r, 1 + h * d, 1, d).norm();
+        const double want_k = zero ? 0.0 : k_norm ? unit : input.block(r, 1 + h * d, 1, d).norm();
+        CHECK(scalar_q.block(r, 1 + h * d, 1, d).norm() == Approx(want_q).epsilon(1e-6).margin(1e-6));
+        CHECK(scalar_k.block(r, 1 + h * d, 1, d).norm() == Approx(want_k).epsilon(1e-6).margin(1e-6));
       }
-    CHECK(big.col(0) == before.col(0));
-    CHECK(big.rightCols(1) == before.rightCols(1));
-    CHECK(big.row(0) == before.row(0));
-    CHECK(big.allFinite());
-  });
+    xfmr_test::for_each_isa([&](auto isa) {
+      using Isa = decltype(isa);
+      INFO("isa " << Isa::name);
+      xfmr::QkNorm<float, Isa> norm(c);
+      RowMatrix<float> q = input, k = input;
+      norm.queries(q.block(1, 1, 5, heads * d));  // strided, unaligned views
+      norm.keys(k.block(1, 1, 5, heads * d));
+      // Same values as scalar: a few ulp of the unit-sized outputs (fused vs separate multiply-add).
+      CHECK((q - scalar_q).cwiseAbs().maxCoeff() <= 4e-7f * unit);
+      CHECK((k - scalar_k).cwiseAbs().maxCoeff() <= 4e-7f * unit);
+      for (const RowMatrix<float>* out : {&q, &k}) {
+        CHECK(out->col(0) == input.col(0));  // nothing outside the view touched
+        CHECK(out->rightCols(1) == input.rightCols(1));
+        CHECK(out->row(0) == input.row(0));
+        CHECK(out->allFinite());
+        CHECK(out->block(2, 1 + d, 1, d).isZero(0.0f));  // the zero row stays exactly zero
+      }
+    });
+  }
 }
 
 TEST_CASE("KeyNorm equals standard attention when every key has norm sqrt(d), and ignores key "

@@ -187,36 +187,6 @@ TEST_CASE("Performer::features equals the formulas of SPEC 6.1", "[performer][fe
   CHECK(xfmr_ref::rel_error(f, ref) < 1e-5);
 }
 
-TEST_CASE("Performer feature kernels: native ISA equals scalar", "[performer][simd]") {
-  auto rng = xfmr_test::make_rng(15);
-  for (std::size_t n : {1u, 7u, 8u, 9u, 15u, 17u, 35u, 257u}) {
-    auto u = xfmr_test::random_matrix<float>(rng, 1, static_cast<Index>(n) + 3, -20, 20);
-    std::vector<float> ref(n + 2, -1.0f);
-    float lo_ref = 0, hi_ref = 0;
-    xfmr::detail::performer_scaled_exp<xfmr::simd::scalar_isa, float>(u.data() + 1, ref.data(), n,
-                                                                       -1.0f, 2.5f, 0.125f);
-    xfmr::detail::performer_min_max<xfmr::simd::scalar_isa, float>(u.data() + 1, n, lo_ref, hi_ref);
-    CHECK(lo_ref == u.middleCols(1, Index(n)).minCoeff());
-    CHECK(hi_ref == u.middleCols(1, Index(n)).maxCoeff());
-    for (std::size_t i = 0; i < n; ++i)
-      // The float argument −u − 2.5 (|·| < 32) is rounded once, by at most 2^-20 absolute, i.e.
-      // ≤ 1e-6 relative error in exp; plus ≤ 2 ulp (2.4e-7) from exp and one in the multiply.
-      CHECK(ref[i] == Approx(0.125 * std::exp(-double(u(0, Index(i) + 1)) - 2.5)).epsilon(2e-6));
-    xfmr_test::for_each_isa([&](auto isa) {
-      using Isa = decltype(isa);
-      std::vector<float> y(n + 2, -1.0f);
-      float lo = 0, hi = 0;
-      xfmr::detail::performer_scaled_exp<Isa, float>(u.data() + 1, y.data(), n, -1.0f, 2.5f,
-                                                     0.125f);
-      xfmr::detail::performer_min_max<Isa, float>(u.data() + 1, n, lo, hi);
-      CHECK(lo == lo_ref);
-      CHECK(hi == hi_ref);
-      for (std::size_t i = 0; i < n; ++i) CHECK(y[i] == Approx(ref[i]).epsilon(1e-6));
-      CHECK(y[n] == -1.0f);  // nothing written past the end
-    });
-  }
-}
-
 TEMPLATE_TEST_CASE("Performer GEMM kernel: every ISA equals the naive product", "[performer][simd]",
                    float, double) {
   using T = TestType;

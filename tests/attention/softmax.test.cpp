@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SoftmaxAttention against the naive double reference (tests/reference/attention.hpp), the
-// SPEC §4.5 properties, the simd/softmax.hpp row kernels (every ISA vs scalar), and errors.
+// SPEC §4.5 properties, the tile product (every ISA), and errors (the row kernels of
+// simd/softmax.hpp are tested in tests/simd/softmax.test.cpp).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -448,100 +449,7 @@ TEST_CASE("Bad input: messages", "[attention][softmax][errors]") {
                        "out must not overlap q (got overlapping views)");
 }
 
-TEMPLATE_TEST_CASE("simd/softmax.hpp row kernels: every ISA equals scalar", "[simd][softmax]",
-                   float, double) {
-  using T = TestType;
-  auto rng = xfmr_test::make_rng(15);
-  const T ninf = -std::numeric_limits<T>::infinity();
-  for (const Index n : {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100}) {
-    const RowMatrix<T> x = xfmr_test::random_matrix<T>(rng, 1, n, -30, 30);
-    const RowMatrix<T> b = xfmr_test::random_matrix<T>(rng, 1, n, -5, 5);
-    std::vector<bool> keep(std::size_t(n) + 1);
-    std::vector<char> allow(std::size_t(n) + 1);
-    for (Index j = 0; j < n; ++j) allow[std::size_t(j)] = (j * 7) % 3 != 0;
-    const auto sn = std::size_t(n);
-    // Scalar results first.
-    RowMatrix<T> s0 = x, s1 = x, e0 = x;
-    const T m0 = xfmr::simd::scale_bias_max<xfmr::simd::scalar_isa>(s0.data(), b.data(), sn, T(0.7));
-    const T m1 = xfmr::simd::scale_bias_max<xfmr::simd::scalar_isa>(s1.data(), static_cast<const T*>(nullptr), sn, T(-1.3));
-    const T top = n > 0 ? x.maxCoeff() + T(1) : T(0);  // exp_sum needs m >= every entry
-    const T sum0 = n > 0 ? xfmr::simd::exp_sum<xfmr::simd::scalar_isa>(e0.data(), sn, top) : T(0);
-    xfmr_test::for_each_isa([&](auto isa) {
-      using Isa = decltype(isa);
-      INFO(Isa::name << " n=" << n);
-      RowMatrix<T> s = x;
-      CHECK(xfmr::simd::row_max<Isa>(x.data(), sn) ==
-            (n == 0 ? ninf : x.maxCoeff()));
-      // λ·s + b may be one fused or two rounded operations depending on the path: 1 ulp.
-      const double ulp = std::numeric_limits<T>::epsilon() * 64;
-      const T mb = xfmr::simd::scale_bias_max<Isa>(s.data(), b.data(), sn, T(0.7));
-      CHECK((n == 0 ? mb == ninf : std::abs(double(mb) - double(m0)) <= ulp));
-      if (n > 0) CHECK((s - s0).cwiseAbs().maxCoeff() <= ulp);
-      s = x;
-      CHECK(xfmr::simd::scale_bias_max<Isa>(s.data(), static_cast<const T*>(nullptr), sn, T(-1.3)) == m1);
-      CHECK(s == s1);
-      CHECK(s == (x * T(-1.3)).eval());
-      if (n > 0) {
-        s = x;
-        const T sum = xfmr::simd::exp_sum<Isa>(s.data(), sn, top);
-        CHECK(sum == Approx(sum0).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-14));
-        for (Index j = 0; j < n; ++j)
-          CHECK(s(0, j) == Approx(std::exp(double(T(x(0, j) - top))))
-                               .epsilon(std::is_same_v<T, float> ? 3e-7 : 1e-15)
-                               .margin(1e-300));
-        // −inf entries become exact zeros.
-        s = x;
-        xfmr::simd::mask_tail<Isa>(s.data(), sn / 2, sn);
-        xfmr::simd::mask_bool<Isa>(s.data(), reinterpret_cast<const bool*>(allow.data()), sn);
-        for (Index j = 0; j < n; ++j)
-          CHECK((s(0, j) == ninf) == (j >= n / 2 || !allow[std::size_t(j)]));
-        xfmr::simd::exp_sum<Isa>(s.data(), sn, T(40));
-        for (Index j = 0; j < n; ++j)
-          if (j >= n / 2 || !allow[std::size_t(j)]) CHECK(s(0, j) == T(0));
-      }
-      s = x;
-      xfmr::simd::scale_row<Isa>(s.data(), sn, T(0.25));
-      CHECK(s == (x * T(0.25)).eval());
-      xfmr::simd::zero_row<Isa>(s.data(), sn);
-      CHECK(s.isZero(T(0)));
-    });
-  }
-}
-
-TEMPLATE_TEST_CASE("simd exp_nonpositive: <= 2 ulp on the normal range, +0 below, NaN kept",
-                   "[simd][softmax]", float, double) {
-  using T = TestType;
-  xfmr_test::for_each_isa([&](auto isa) {
-    using Isa = decltype(isa);
-    using V = xfmr::simd::Vec<T, Isa>;
-    INFO(Isa::name);
-    const double lo = std::is_same_v<T, float> ? -87.3 : -708.3;
-    std::vector<T> x, y(V::lanes);
-    for (int i = 0; i <= 20000; ++i) x.push_back(T(lo * i / 20000.0));
-    x.push_back(T(-0.0));
-    double worst = 0;
-    for (std::size_t i = 0; i + V::lanes <= x.size(); i += V::lanes) {
-      V::store(y.data(), xfmr::simd::exp_nonpositive<Isa, T>(V::load(x.data() + i)));
-      for (std::size_t t = 0; t < V::lanes; ++t) {
-        const double want = std::exp(double(x[i + t]));
-        worst = std::max(worst, std::abs(double(y[t]) - want) / want);
-      }
-    }
-    CHECK(worst <= 2.5 * std::numeric_limits<T>::epsilon());
-    const T special[] = {-std::numeric_limits<T>::infinity(), T(-1e4), T(-800), T(-110), T(0),
-                         T(3)};
-    for (const T s : special) {
-      V::store(y.data(), xfmr::simd::exp_nonpositive<Isa, T>(V::set1(s)));
-      if (s < T(-750)) CHECK(y[0] == T(0));
-      if (s == T(-110) && std::is_same_v<T, float>) CHECK(y[0] == T(0));
-      if (s >= T(0)) CHECK(y[0] == T(1));
-    }
-    V::store(y.data(), xfmr::simd::exp_nonpositive<Isa, T>(V::set1(std::numeric_limits<T>::quiet_NaN())));
-    CHECK(std::isnan(y[0]));
-  });
-}
-
-TEMPLATE_TEST_CASE("simd tile_product and online_softmax_columns: every ISA equals scalar",
+TEMPLATE_TEST_CASE("simd tile_product: every ISA equals the product",
                    "[simd][softmax]", float, double) {
   using T = TestType;
   auto rng = xfmr_test::make_rng(16);
@@ -585,45 +493,5 @@ TEMPLATE_TEST_CASE("simd tile_product and online_softmax_columns: every ISA equa
         });
       }
     }
-  }
-  // Online softmax over columns, two tiles, against a direct two-pass computation in double.
-  const T ninf = -std::numeric_limits<T>::infinity();
-  for (const Index cols : {1, 7, 8, 19}) {
-    const Index rows = 11, lds = cols + 2;
-    RowMatrix<T> s1 = xfmr_test::random_matrix<T>(rng, rows, lds, -20, 20);
-    RowMatrix<T> s2 = xfmr_test::random_matrix<T>(rng, rows, lds, -20, 20);
-    for (Index j = 0; j < rows; ++j) s1(j, 0) = ninf;  // column 0 sees nothing in tile 1
-    if (cols > 1)
-      for (Index j = 0; j < rows; ++j) s1(j, 1) = s2(j, 1) = ninf;  // column 1: nothing at all
-    xfmr_test::for_each_isa([&](auto isa) {
-      using Isa = decltype(isa);
-      INFO(Isa::name << " cols=" << cols);
-      RowMatrix<T> a = s1, b = s2;
-      std::vector<T> m(std::size_t(cols), std::numeric_limits<T>::lowest()), l(std::size_t(cols), 0),
-          al(static_cast<std::size_t>(cols)), al2(static_cast<std::size_t>(cols));
-      xfmr::simd::online_softmax_columns<Isa>(a.data(), std::size_t(rows), std::size_t(cols), lds,
-                                              m.data(), l.data(), al.data());
-      xfmr::simd::online_softmax_columns<Isa>(b.data(), std::size_t(rows), std::size_t(cols), lds,
-                                              m.data(), l.data(), al2.data());
-      for (Index i = 0; i < cols; ++i) {
-        double mx = -INFINITY, sum = 0;
-        for (Index j = 0; j < rows; ++j) mx = std::max({mx, double(s1(j, i)), double(s2(j, i))});
-        if (mx == -INFINITY) {
-          CHECK(l[std::size_t(i)] == T(0));
-          for (Index j = 0; j < rows; ++j) CHECK((a(j, i) == 0 && b(j, i) == 0));
-          continue;
-        }
-        for (Index j = 0; j < rows; ++j) sum += std::exp(double(s1(j, i)) - mx) + std::exp(double(s2(j, i)) - mx);
-        CHECK(double(m[std::size_t(i)]) == mx);
-        CHECK(double(l[std::size_t(i)]) == Approx(sum).epsilon(eps * 10));
-        // Tile 1's probabilities were relative to its own max: rescaled by α they match.
-        for (Index j = 0; j < rows; ++j) {
-          CHECK(double(a(j, i)) * double(al2[std::size_t(i)]) ==
-                Approx(std::exp(double(s1(j, i)) - mx)).epsilon(eps * 10).margin(1e-30));
-          CHECK(double(b(j, i)) == Approx(std::exp(double(s2(j, i)) - mx)).epsilon(eps * 10).margin(1e-30));
-        }
-      }
-      CHECK(a.rightCols(2) == s1.rightCols(2));  // padding columns of the stride untouched
-    });
   }
 }

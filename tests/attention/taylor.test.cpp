@@ -88,30 +88,6 @@ TEMPLATE_TEST_CASE("taylor_exp and taylor_softmax on a score matrix", "[taylor]"
     }
 }
 
-TEST_CASE("Taylor kernel: SIMD equals scalar", "[taylor][simd]") {
-  auto rng = xfmr_test::make_rng(32);
-  for (const std::size_t n : {1u, 7u, 8u, 9u, 17u, 40u, 77u}) {
-    const RowMatrix<float> x = xfmr_test::random_matrix<float>(rng, 1, n + 1, -8, 8);
-    xfmr_test::for_each_isa([&](auto isa) {
-      using Isa = decltype(isa);
-      std::vector<float> a(n + 1, -5.f), b(n + 1, -5.f);
-      for (const int order : {2, 4, 10}) {
-        xfmr::detail::taylor_exp_row<xfmr::simd::scalar_isa, float>(x.data() + 1, a.data(), n,
-                                                                    order, -2.f);
-        const float sum =
-            xfmr::detail::taylor_exp_row<Isa, float>(x.data() + 1, b.data(), n, order, -2.f);
-        double want = 0;  // the returned Σ y covers exactly the n outputs
-        for (std::size_t i = 0; i < n; ++i) {
-          REQUIRE(b[i] == Approx(a[i]).epsilon(1e-6));
-          want += double(b[i]);
-        }
-        REQUIRE(double(sum) == Approx(want).epsilon(1e-6));
-        REQUIRE(b[n] == -5.f);
-      }
-    });
-  }
-}
-
 TEMPLATE_TEST_CASE("Order-2 Taylor features: φ(q)·φ(k) = 1 + q·k + (q·k)²/2, full and compressed",
                    "[taylor]", float, double) {
   using T = TestType;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// simd::exp<Isa, T>(x, y, n) against std::exp in long double: the documented ULP bounds, the
-// special values, the subnormal range, and the kernel contract (sizes, misalignment, in place,
-// every output written, nothing past n touched).
+// simd::exp<Isa, T>(x, y, n) and simd::exp_nonpositive<Isa, T>(x, y, n) against std::exp in long
+// double: the documented ULP bounds, the special values, the subnormal range (exp) and the
+// flush to zero (exp_nonpositive), and the kernel contract (sizes, misalignment, in place, every
+// output written, nothing past n touched), on every ISA the build compiled and the CPU runs.
 //
 // Error measure: |y − e^x| / ulp(RN_T(e^x)), where e^x is long-double expl (64-bit significand,
 // itself within about 1 long-double ulp, i.e. 2^-40 float ulp or 2^-11 double ulp) and ulp() is
@@ -20,6 +21,7 @@
 
 #include "support/guarded.hpp"
 #include "support/isa_list.hpp"
+#include "support/kernel_contract.hpp"
 #include "support/page_guard.hpp"
 #include "support/random.hpp"
 
@@ -327,6 +329,162 @@ TEMPLATE_TEST_CASE("exp writes every y[i], i < n, and nothing else: sizes, misal
       CHECK(std::equal(want.begin(), want.end(), py.data()));
       xfmr::simd::exp<Isa, T>(px.data(), px.data(), n);
       CHECK(std::equal(want.begin(), want.end(), px.data()));
+    }
+  });
+}
+
+// ---- exp_nonpositive --------------------------------------------------------------------------
+
+namespace {
+
+/// The documented bound of exp_nonpositive at x ≤ 0: ≤ 2 ulp where e^x is a normal number;
+/// below, |y − e^x| < the smallest normal, y ≥ +0, and y = +0 exactly for x < flush_below.
+template <typename T>
+struct NonpositiveCheck {
+  static constexpr T flush_below = std::is_same_v<T, float> ? T(-87.7) : T(-708.8);
+  long failures = 0;
+  double worst_ulp = 0, worst_at = 0;
+  bool add(T x, T y) {
+    const long double ref = reference_exp(x);
+    bool ok;
+    if (ref >= std::numeric_limits<T>::min()) {
+      const double e = ulp_error(y, ref);
+      ok = e <= 2.0;
+      if (!(e <= worst_ulp)) worst_ulp = e, worst_at = double(x);
+    } else {
+      ok = y >= T(0) && !std::signbit(y) &&
+           std::fabs(static_cast<long double>(y) - ref) < std::numeric_limits<T>::min() &&
+           (x >= flush_below || y == T(0));
+    }
+    if (!ok) {
+      if (failures < 5) UNSCOPED_INFO("x = " << double(x) << " gave " << double(y));
+      ++failures;
+    }
+    return ok;
+  }
+};
+
+/// Every ISA on xs (sorted by decreasing x): the bound above, non-increasing outputs, and every
+/// ISA within 1 ulp of scalar (same algorithm, only FMA contraction may differ).
+template <typename T>
+void check_nonpositive(const std::vector<T>& xs) {
+  std::vector<T> ys(xs.size());
+  xfmr::simd::exp_nonpositive<scalar_isa, T>(xs.data(), ys.data(), xs.size());
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    INFO("isa " << Isa::name << ", " << xs.size() << " points");
+    std::vector<T> y(xs.size());
+    xfmr::simd::exp_nonpositive<Isa, T>(xs.data(), y.data(), xs.size());
+    NonpositiveCheck<T> c;
+    long not_monotone = 0, disagree = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      c.add(xs[i], y[i]);
+      if (i > 0 && !(y[i] <= y[i - 1])) ++not_monotone;
+      const long double ref = reference_exp(xs[i]);
+      if (!(std::fabs(static_cast<long double>(y[i]) - ys[i]) <= ulp_at<T>(ref))) ++disagree;
+    }
+    INFO("worst " << c.worst_ulp << " ulp at x = " << c.worst_at);
+    CHECK(c.failures == 0);
+    CHECK(not_monotone == 0);
+    CHECK(disagree == 0);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("exp_nonpositive<float> over every float in [-104, 0] by a stride sweep, and "
+          "consecutive floats around the flush: <= 2 ulp where e^x is normal, < FLT_MIN below, "
+          "+0 below -87.7",
+          "[simd][exp][exp_nonpositive]") {
+  // x decreasing from −0 through the normal range, the band n = −126 (a subnormal result) and the
+  // flush, down to −104 (exp's own +0): a prime stride over the bit patterns, then every float of
+  // [−88, −87] (131 073 points) where the behaviour changes.
+  constexpr std::uint32_t kStride = 797;
+  const std::uint32_t end = static_cast<std::uint32_t>(bits_of(-104.0f));
+  std::vector<float> xs;
+  for (std::uint32_t b = 0x80000000u; b <= end; b += kStride) xs.push_back(float_from_bits(b));
+  xs.push_back(-104.0f);
+  check_nonpositive(xs);
+  std::vector<float> band;
+  for (float x = -87.0f; x >= -88.0f; x = std::nextafter(x, -100.0f)) band.push_back(x);
+  check_nonpositive(band);
+}
+
+TEST_CASE("exp_nonpositive<double> at random points of [-746, 0] and log-uniform magnitudes: "
+          "<= 2 ulp where e^x is normal, < DBL_MIN below, +0 below -708.8",
+          "[simd][exp][exp_nonpositive]") {
+  auto rng = xfmr_test::make_rng(205);
+  std::vector<double> xs;
+  std::uniform_real_distribution<double> u(-746.0, 0.0), band(-709.5, -708.0), e(-60.0, 9.5);
+  for (int i = 0; i < 400000; ++i) xs.push_back(u(rng));
+  for (int i = 0; i < 100000; ++i) xs.push_back(band(rng));
+  for (int i = 0; i < 100000; ++i) xs.push_back(-std::exp2(e(rng)));
+  xs.push_back(-0.0);
+  xs.push_back(-708.8);
+  xs.push_back(-746.0);
+  std::sort(xs.begin(), xs.end(), [](double a, double b) { return a > b; });
+  check_nonpositive(xs);
+}
+
+TEMPLATE_TEST_CASE("exp_nonpositive special values: -inf gives +0, NaN gives NaN, x >= 0 gives 1",
+                   "[simd][exp][exp_nonpositive]", float, double) {
+  using T = TestType;
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T big = std::numeric_limits<T>::max();
+  std::vector<T> xs;
+  std::vector<int> kind;  // 0 NaN, 1 exactly 1, 2 exactly +0
+  for (int rep = 0; rep < 13; ++rep) {  // 13 repetitions: every value lands in every lane
+    for (const T v : {nan, -nan}) xs.push_back(v), kind.push_back(0);
+    for (const T v : {T(0), T(-0.0), std::numeric_limits<T>::denorm_min(), T(1e-30), T(1), T(88),
+                      T(1e30), big, inf})
+      xs.push_back(v), kind.push_back(1);
+    for (const T v : {-inf, -big, T(-1e30), T(-2000), T(-800), std::is_same_v<T, float> ? T(-88) : T(-709)})
+      xs.push_back(v), kind.push_back(2);
+  }
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    INFO("isa " << Isa::name);
+    std::vector<T> y(xs.size(), T(42));
+    xfmr::simd::exp_nonpositive<Isa, T>(xs.data(), y.data(), xs.size());
+    long bad = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const bool ok = kind[i] == 0   ? std::isnan(y[i])
+                      : kind[i] == 1 ? y[i] == T(1)
+                                     : (y[i] == 0 && !std::signbit(y[i]));
+      if (!ok) {
+        ++bad;
+        UNSCOPED_INFO("x = " << xs[i] << " gave " << y[i]);
+      }
+    }
+    CHECK(bad == 0);
+  });
+}
+
+TEMPLATE_TEST_CASE("exp_nonpositive writes every y[i], i < n, and nothing else: sizes, "
+                   "misalignment, in place, page end",
+                   "[simd][exp][exp_nonpositive]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(206);
+  std::uniform_real_distribution<double> u(std::is_same_v<T, float> ? -100.0 : -720.0, 0.0);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    INFO("isa " << Isa::name);
+    for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
+      INFO("n " << n);
+      std::vector<T> x0(n);
+      for (auto& v : x0) v = T(u(rng));
+      std::vector<T> y(n);
+      xfmr::simd::exp_nonpositive<Isa, T>(x0.data(), y.data(), n);
+      NonpositiveCheck<T> c;
+      for (std::size_t i = 0; i < n; ++i) c.add(x0[i], y[i]);
+      CHECK(c.failures == 0);
+      xfmr_test::check_placement(
+          x0, n,
+          [&](const T* x, T* out) {
+            xfmr::simd::exp_nonpositive<Isa, T>(x, out, n);
+            return T(0);
+          },
+          true);
     }
   });
 }

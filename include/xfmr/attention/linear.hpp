@@ -18,7 +18,9 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../position/rope.hpp"
+#include "../simd/feature_map.hpp"
 #include "../simd/linear_scan.hpp"
+#include "../simd/row.hpp"
 #include "../types.hpp"
 #include "feature_map.hpp"
 
@@ -375,7 +377,7 @@ class LinearAttention {
     const auto d = static_cast<std::size_t>(m_setup.d);
     for (Index t = 0; t < kh.rows(); ++t)
       if (valid == nullptr || valid[t])
-        c = std::max(c, detail::row_max<simd::native_isa, T>(kh.data() + t * kh.outerStride(), d));
+        c = std::max(c, simd::row_max<simd::native_isa, T>(kh.data() + t * kh.outerStride(), d));
     return std::isfinite(c) ? c : T(0);
   }
 
@@ -400,7 +402,7 @@ class LinearAttention {
     if (efficient) {  // column sums first: each feature is normalised before any rotation
       for (Index t = 0; t < nk; ++t)
         if (valid == nullptr || valid[t]) {
-          detail::exp_sub_accumulate_row<simd::native_isa, T>(
+          simd::exp_sub_accumulate_row<simd::native_isa, T>(
               kh.data() + t * kh.outerStride(), cmax, m_phik.data(), csum,
               static_cast<std::size_t>(d));
         }
@@ -417,7 +419,7 @@ class LinearAttention {
             continue;
           }
           std::fill(scratch, scratch + d, T(0));
-          detail::exp_sub_accumulate_row<simd::native_isa, T>(
+          simd::exp_sub_accumulate_row<simd::native_isa, T>(
               kh.data() + (r0 + t) * kh.outerStride(), cmax, p, scratch,
               static_cast<std::size_t>(d));
           for (Index i = 0; i < d; ++i) p[i] *= csum[i];
@@ -484,7 +486,7 @@ class LinearAttention {
       // Normaliser with the running prefix z + Σ_{j<=i} ϕ(k_j) (unrotated features).
       for (Index t = 0; t < n; ++t) {
         m_z.noalias() += m_phik.row(t).transpose();
-        const T den = detail::dot_row<simd::native_isa, T>(
+        const T den = simd::dot_row<simd::native_isa, T>(
                           m_phiq.data() + t * m_phiq.outerStride(), m_z.data(),
                           static_cast<std::size_t>(m)) +
                       detail::LinearSetup<T>::eps_term(m_config.eps, m_lq[t], c);
@@ -599,7 +601,7 @@ class LinearAttentionState {
       }
       T c = 0;
       if (exp_keys) {
-        const T mk = detail::row_max<simd::native_isa, T>(x, static_cast<std::size_t>(d));
+        const T mk = simd::row_max<simd::native_isa, T>(x, static_cast<std::size_t>(d));
         if (std::isfinite(mk) && !(mk <= m_c[h])) {  // new running maximum: rescale
           if (std::isfinite(m_c[h])) {
             const T scale = std::exp(m_c[h] - mk);

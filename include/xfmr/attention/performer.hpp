@@ -16,8 +16,9 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
-#include "../simd/exp.hpp"
 #include "../simd/isa.hpp"
+#include "../simd/random_features.hpp"
+#include "../simd/row.hpp"
 #include "../simd/vec.hpp"
 #include "../types.hpp"
 #include "random_features.hpp"
@@ -47,44 +48,6 @@ struct PerformerConfig {
 };
 
 namespace detail {
-
-/// lo = min u[i], hi = max u[i] over i < n (n >= 1).
-template <class Isa, typename T>
-void performer_min_max(const T* u, std::size_t n, T& lo, T& hi) noexcept {
-  using V = simd::Vec<T, Isa>;
-  T l = std::numeric_limits<T>::infinity(), h = -l;
-  std::size_t i = 0;
-  if (n >= V::lanes) {
-    auto vl = V::load(u), vh = vl;
-    for (i = V::lanes; i + V::lanes <= n; i += V::lanes) {
-      const auto x = V::load(u + i);
-      vl = V::min(vl, x);
-      vh = V::max(vh, x);
-    }
-    l = -V::reduce_max(V::sub(V::zero(), vl));
-    h = V::reduce_max(vh);
-  }
-  for (; i < n; ++i) {
-    l = std::min(l, u[i]);
-    h = std::max(h, u[i]);
-  }
-  lo = l;
-  hi = h;
-}
-
-/// y[i] = scale · exp(sign·u[i] − shift), i < n. The feature-map inner loop: one FMA, the
-/// vector exp of simd/exp.hpp and one multiply per element.
-template <class Isa, typename T>
-void performer_scaled_exp(const T* u, T* y, std::size_t n, T sign, T shift, T scale) noexcept {
-  using V = simd::Vec<T, Isa>;
-  const auto s = V::set1(sign), b = V::set1(-shift), c = V::set1(scale);
-  std::size_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes)
-    V::store(y + i, V::mul(c, simd::exp<Isa, T>(V::fmadd(s, V::load(u + i), b))));
-  if (i < n)
-    V::store_partial(y + i, V::mul(c, simd::exp<Isa, T>(V::fmadd(s, V::load_partial(u + i, n - i), b))),
-                     n - i);
-}
 
 /// Register-blocked GEMM for the Performer's thin products (K = d, tokens or m):
 ///   C(M×N) = A·B (accumulate = false) or C += A·B, with A(r, k) = a[r·ars + k·aks] (so A may be
@@ -227,27 +190,16 @@ class PerformerFeatureMap {
   }
   /// h = ‖x'‖²/2 = ‖x‖²/(2√d).
   T half_norm2(const T* x) const noexcept {
-    using V = simd::Vec<T, simd::native_isa>;
-    const auto n = static_cast<std::size_t>(m_d);
-    auto acc = V::zero();
-    std::size_t i = 0;
-    for (; i + V::lanes <= n; i += V::lanes) {
-      const auto v = V::load(x + i);
-      acc = V::fmadd(v, v, acc);
-    }
-    if (i < n) {
-      const auto v = V::load_partial(x + i, n - i);
-      acc = V::fmadd(v, v, acc);
-    }
-    return V::reduce_add(acc) * m_h_scale;
+    return simd::dot_row<simd::native_isa, T>(x, x, static_cast<std::size_t>(m_d)) * m_h_scale;
   }
+
 
   /// The exponent that the key-side maximum is taken over: max_l(±u_l) − h (exp-type features),
   /// or h (trigonometric: the factor exp(h) is what can overflow).
   T key_exponent_max(const T* u, T h) const noexcept {
     if (m_kind == PerformerFeatures::Trigonometric) return h;
     T lo, hi;
-    performer_min_max<simd::native_isa, T>(u, static_cast<std::size_t>(m_m), lo, hi);
+    simd::row_min_max<simd::native_isa, T>(u, static_cast<std::size_t>(m_m), lo, hi);
     if (m_kind == PerformerFeatures::Hyperbolic) hi = std::max(hi, -lo);
     return hi - h;
   }
@@ -268,7 +220,7 @@ class PerformerFeatureMap {
       return;
     }
     T lo, hi;
-    performer_min_max<simd::native_isa, T>(u, static_cast<std::size_t>(m_m), lo, hi);
+    simd::row_min_max<simd::native_isa, T>(u, static_cast<std::size_t>(m_m), lo, hi);
     if (m_kind == PerformerFeatures::Hyperbolic) hi = std::max(hi, -lo);
     features(u, hi, 0, phi);
   }
@@ -281,11 +233,11 @@ class PerformerFeatureMap {
     const auto m = static_cast<std::size_t>(m_m);
     switch (m_kind) {
       case PerformerFeatures::Positive:
-        performer_scaled_exp<simd::native_isa, T>(u, phi, m, T(1), shift, m_scale);
+        simd::scaled_exp_row<simd::native_isa, T>(u, phi, m, T(1), shift, m_scale);
         break;
       case PerformerFeatures::Hyperbolic:
-        performer_scaled_exp<simd::native_isa, T>(u, phi, m, T(1), shift, m_scale);
-        performer_scaled_exp<simd::native_isa, T>(u, phi + m, m, T(-1), shift, m_scale);
+        simd::scaled_exp_row<simd::native_isa, T>(u, phi, m, T(1), shift, m_scale);
+        simd::scaled_exp_row<simd::native_isa, T>(u, phi + m, m, T(-1), shift, m_scale);
         break;
       case PerformerFeatures::Trigonometric: {
         const T f = m_scale * std::exp(trig_log);

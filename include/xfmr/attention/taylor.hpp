@@ -12,7 +12,8 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../simd/isa.hpp"
-#include "../simd/vec.hpp"
+#include "../simd/row.hpp"
+#include "../simd/taylor.hpp"
 #include "../types.hpp"
 #include "feature_map.hpp"
 #include "linear.hpp"
@@ -24,7 +25,7 @@ XFMR_NAMESPACE_BEGIN
 enum class TaylorVariant { Plain, Monotone };
 
 /// Largest supported order (the Horner loop and the argmin search are exact enough far beyond).
-inline constexpr int kTaylorMaxOrder = 64;
+inline constexpr int kTaylorMaxOrder = simd::kTaylorExpMaxOrder;
 
 /// f_n(x) = Σ_{k=0}^n x^k / k!, by Horner: f = 1 + x(1 + x/2(1 + x/3(… (1 + x/n)))).
 /// For even n, f_n(x) > 0 for every real x (SPEC §7.1); no check on n here.
@@ -59,53 +60,6 @@ inline void require_taylor_order(int order, const char* where) {
           "] (odd orders are not positive) (got order=", order, ")");
 }
 
-/// y = f_n(max(x, floor)) lane by lane (floor = −inf for the plain variant); returns Σ y. Horner
-/// with the reciprocals 1/k: p ← 1 + (p·x)·(1/k), k = n … 1, on four vectors at a time so their
-/// dependency chains overlap. order in [1, kTaylorMaxOrder] (callers check).
-template <class Isa, typename T>
-T taylor_exp_row(const T* x, T* y, std::size_t n, int order, T floor) noexcept {
-  using V = simd::Vec<T, Isa>;
-  using R = typename V::type;
-  constexpr std::size_t L = V::lanes;
-  T inv[kTaylorMaxOrder + 1];
-  for (int k = 1; k <= order; ++k) inv[k] = T(1) / T(k);
-  const R one = V::set1(T(1)), fl = V::set1(floor);
-  R sum[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-  std::size_t i = 0;
-  for (; i + 4 * L <= n; i += 4 * L) {
-    R v[4], p[4];
-    for (int u = 0; u < 4; ++u) {
-      v[u] = V::max(V::load(x + i + u * L), fl);
-      p[u] = one;
-    }
-    for (int k = order; k >= 1; --k) {
-      const R ik = V::set1(inv[k]);
-      for (int u = 0; u < 4; ++u) p[u] = V::fmadd(V::mul(p[u], v[u]), ik, one);
-    }
-    for (int u = 0; u < 4; ++u) {
-      V::store(y + i + u * L, p[u]);
-      sum[u] = V::add(sum[u], p[u]);
-    }
-  }
-  auto one_vector = [&](R v) {
-    v = V::max(v, fl);
-    R p = one;
-    for (int k = order; k >= 1; --k) p = V::fmadd(V::mul(p, v), V::set1(inv[k]), one);
-    return p;
-  };
-  for (; i + L <= n; i += L) {
-    const R p = one_vector(V::load(x + i));
-    V::store(y + i, p);
-    sum[0] = V::add(sum[0], p);
-  }
-  if (i < n) {
-    // The unused lanes of a partial load are 0 and f_n(0) = 1: sum the stored lanes only.
-    V::store_partial(y + i, one_vector(V::load_partial(x + i, n - i)), n - i);
-    sum[1] = V::add(sum[1], V::load_partial(y + i, n - i));
-  }
-  return V::reduce_add(V::add(V::add(sum[0], sum[1]), V::add(sum[2], sum[3])));
-}
-
 template <typename T>
 void taylor_map_impl(ConstMatrixRef<T> x, MatrixRef<T> out, int order, TaylorVariant variant,
                      bool normalise, const char* where) {
@@ -120,8 +74,8 @@ void taylor_map_impl(ConstMatrixRef<T> x, MatrixRef<T> out, int order, TaylorVar
   for (Index r = 0; r < x.rows(); ++r) {
     T* y = out.data() + r * out.outerStride();
     const T sum =
-        taylor_exp_row<simd::native_isa, T>(x.data() + r * x.outerStride(), y, n, order, floor);
-    if (normalise && n > 0) scale_row<simd::native_isa, T>(y, y, n, T(1) / sum);
+        simd::taylor_exp_row<simd::native_isa, T>(x.data() + r * x.outerStride(), y, n, order, floor);
+    if (normalise && n > 0) simd::scale_row<simd::native_isa, T>(y, n, T(1) / sum);
   }
 }
 
@@ -168,7 +122,7 @@ void taylor2_features_impl(ConstMatrixRef<T> x, MatrixRef<T> out, double scale) 
   require(out.rows() == x.rows() && out.cols() == m, "taylor2_features", "out must be ", x.rows(),
           "x", m, " (got ", out.rows(), "x", out.cols(), ")");
   for (Index r = 0; r < x.rows(); ++r)
-    taylor2_row<simd::native_isa, T>(x.data() + r * x.outerStride(),
+    simd::taylor2_row<simd::native_isa, T>(x.data() + r * x.outerStride(),
                                      out.data() + r * out.outerStride(),
                                      static_cast<std::size_t>(d), static_cast<T>(scale));
 }

@@ -4,6 +4,7 @@
 #define XFMR_SIMD_EXP_HPP
 
 #include <cstddef>
+#include <type_traits>
 
 #include "vec.hpp"
 
@@ -77,6 +78,42 @@ void exp(const T* x, T* y, std::size_t n) noexcept {
   std::size_t i = 0;
   for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, exp<Isa, T>(V::load(x + i)));
   if (i < n) V::store_partial(y + i, exp<Isa, T>(V::load_partial(x + i, n - i)), n - i);
+}
+
+/// e^x for x ≤ 0, the exponential of softmax scores minus their running maximum and of the
+/// negative side of elu+1: the reduction and polynomial of exp() with ONE scaling by 2^n
+/// (exp() needs two to produce subnormals), so it is cheaper and
+///   - for x ≥ −87.33 (float) / −708.39 (double), where e^x is a normal number: ≤ 2 ulp, as exp();
+///   - below, y is either a correctly scaled value under the smallest normal (a band about
+///     0.35 wide, n = −126 / −1022) or +0: |y − e^x| < FLT_MIN (2^-126) / DBL_MIN (2^-1022), and
+///     y = +0 exactly for x < −87.7 / −708.8 (flush to zero instead of gradual underflow);
+///   - −inf gives exactly +0 (masked scores contribute nothing); NaN gives NaN;
+///   - x > 0 is treated as 0 (gives 1): callers pass min(x, 0) or scores minus their maximum.
+/// y is non-decreasing in x. Tested over the whole range against expl (tests/simd/exp.test.cpp).
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::type x) noexcept {
+  using V = Vec<T, Isa>;
+  using C = detail::ExpConstants<T>;
+  // pow2i(−bias) has an all-zero bit pattern, +0: every n below the normal range maps there.
+  constexpr T kZeroExponent = std::is_same_v<T, float> ? T(-127) : T(-1023);
+  x = V::max(V::set1(C::lo), V::min(V::zero(), x));  // NaN stays NaN (x86 operand rule)
+  const auto n = V::round(V::mul(x, V::set1(C::log2e)));
+  auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
+  r = V::fnmadd(n, V::set1(C::ln2_lo), r);
+  auto p = V::set1(C::poly[0]);
+  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
+  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
+  return V::mul(e, V::pow2i(V::max(V::set1(kZeroExponent), n)));
+}
+
+/// y[i] = exp_nonpositive(x[i]) for i < n (the bounds above). y may be x; partial overlap is not
+/// allowed. No alignment needed.
+template <class Isa, typename T>
+void exp_nonpositive(const T* x, T* y, std::size_t n) noexcept {
+  using V = Vec<T, Isa>;
+  std::size_t i = 0;
+  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, exp_nonpositive<Isa, T>(V::load(x + i)));
+  if (i < n) V::store_partial(y + i, exp_nonpositive<Isa, T>(V::load_partial(x + i, n - i)), n - i);
 }
 
 }  // namespace simd

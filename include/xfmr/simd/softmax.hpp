@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Row kernels of the online softmax: scale (+ bias) and max, masking, exp-and-sum, rescale.
+// Row kernels of the online softmax: scale (+ bias) and max, masking, exp-and-sum, rescale
+// (row_max, scale_row and zero_row live in row.hpp, exp_nonpositive in exp.hpp).
 #ifndef XFMR_SIMD_SOFTMAX_HPP
 #define XFMR_SIMD_SOFTMAX_HPP
 
@@ -8,47 +9,11 @@
 #include <type_traits>
 
 #include "exp.hpp"
+#include "row.hpp"
 #include "vec.hpp"
 
 XFMR_NAMESPACE_BEGIN
 namespace simd {
-
-/// e^x for x ≤ 0, the only arguments softmax needs (scores minus their running max): one
-/// scaling by 2^n instead of exp()'s two, so results below the smallest normal number
-/// (x < about −87.3 in float, −708.4 in double) flush to +0; −inf gives exactly +0, NaN gives
-/// NaN. Elsewhere as accurate as simd::exp (same reduction and polynomial, ≤ 2 ulp; tested).
-/// x > 0 is treated as 0.
-template <class Isa, typename T>
-XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::type x) noexcept {
-  using V = Vec<T, Isa>;
-  using C = detail::ExpConstants<T>;
-  // pow2i(−bias) has an all-zero bit pattern, +0: every n below the normal range maps there.
-  constexpr T kZeroExponent = std::is_same_v<T, float> ? T(-127) : T(-1023);
-  x = V::max(V::set1(C::lo), V::min(V::zero(), x));  // NaN stays NaN (x86 operand rule)
-  const auto n = V::round(V::mul(x, V::set1(C::log2e)));
-  auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
-  r = V::fnmadd(n, V::set1(C::ln2_lo), r);
-  auto p = V::set1(C::poly[0]);
-  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
-  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
-  return V::mul(e, V::pow2i(V::max(V::set1(kZeroExponent), n)));
-}
-
-/// max_j x[j]; −inf when n == 0. NaN lanes are not propagated reliably (x86 max rule).
-template <class Isa, typename T>
-T row_max(const T* x, std::size_t n) noexcept {
-  using V = Vec<T, Isa>;
-  const T ninf = -std::numeric_limits<T>::infinity();
-  auto m0 = V::set1(ninf), m1 = V::set1(ninf);
-  std::size_t j = 0;
-  for (; j + 2 * V::lanes <= n; j += 2 * V::lanes) {
-    m0 = V::max(m0, V::load(x + j));
-    m1 = V::max(m1, V::load(x + j + V::lanes));
-  }
-  T m = V::reduce_max(V::max(m0, m1));
-  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
-  return m;
-}
 
 /// s[j] = λ·s[j] (+ b[j] when b is not null); returns max_j s[j] (−inf when n == 0).
 template <class Isa, typename T>
@@ -123,26 +88,6 @@ T exp_sum(T* s, std::size_t n, T m) noexcept {
   }
   return V::reduce_add(V::add(a0, a1));
 }
-
-/// x[j] *= a.
-template <class Isa, typename T>
-void scale_row(T* x, std::size_t n, T a) noexcept {
-  using V = Vec<T, Isa>;
-  const auto av = V::set1(a);
-  std::size_t j = 0;
-  for (; j + V::lanes <= n; j += V::lanes) V::store(x + j, V::mul(av, V::load(x + j)));
-  if (j < n) V::store_partial(x + j, V::mul(av, V::load_partial(x + j, n - j)), n - j);
-}
-
-/// x[j] = 0.
-template <class Isa, typename T>
-void zero_row(T* x, std::size_t n) noexcept {
-  using V = Vec<T, Isa>;
-  std::size_t j = 0;
-  for (; j + V::lanes <= n; j += V::lanes) V::store(x + j, V::zero());
-  if (j < n) V::store_partial(x + j, V::zero(), n - j);
-}
-
 
 // ---- register-blocked tile products for the transposed score tile ---------------------------
 // Both attention products have the shape C[r][0..w) (+)= Σ_p a(r, p)·B[p][0..w) with a read
