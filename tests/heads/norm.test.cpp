@@ -82,26 +82,30 @@ TEMPLATE_TEST_CASE("LayerNorm and RMSNorm match the long-double reference", "[no
 TEST_CASE("LayerNorm: every ISA equals scalar to rounding, strided and in place", "[norm]") {
   auto rng = xfmr_test::make_rng(1);
   for (const Index dim : kWidths) {
-    INFO("dim " << dim);
     RowMatrix<float> big = xfmr_test::random_matrix<float>(rng, 9, dim + 5, -3.0, 5.0);
     xfmr::LayerNormConfig c;
     c.dim = dim;
     xfmr::LayerNorm<float, xfmr::simd::scalar_isa> scalar(c);
-    xfmr::LayerNorm<float> native(c);
-    native.gamma() = scalar.gamma() = xfmr_test::random_matrix<float>(rng, 1, dim);
-    native.beta() = scalar.beta() = xfmr_test::random_matrix<float>(rng, 1, dim);
-    // Unaligned, strided view: rows 2..7, columns 1..dim.
-    const RowMatrix<float> view = big.block(2, 1, 6, dim);
-    RowMatrix<float> ys(6, dim), yn(6, dim);
-    scalar.apply(big.block(2, 1, 6, dim), ys);
-    native.apply(big.block(2, 1, 6, dim), yn);
-    CHECK((ys - yn).cwiseAbs().maxCoeff() <= 1e-5f);
-    // In place on the strided view: bit-identical to out of place, neighbours untouched.
-    RowMatrix<float> before = big;
-    native.apply(big.block(2, 1, 6, dim));
-    CHECK(RowMatrix<float>(big.block(2, 1, 6, dim)) == yn);
-    big.block(2, 1, 6, dim) = before.block(2, 1, 6, dim);
-    CHECK(big == before);
+    scalar.gamma() = xfmr_test::random_matrix<float>(rng, 1, dim);
+    scalar.beta() = xfmr_test::random_matrix<float>(rng, 1, dim);
+    RowMatrix<float> ys(6, dim);
+    scalar.apply(big.block(2, 1, 6, dim), ys);  // unaligned, strided view: rows 2..7, cols 1..dim
+    xfmr_test::for_each_isa([&](auto isa) {
+      using Isa = decltype(isa);
+      INFO("isa " << Isa::name << ", dim " << dim);
+      xfmr::LayerNorm<float, Isa> layer(c);
+      layer.gamma() = scalar.gamma();
+      layer.beta() = scalar.beta();
+      RowMatrix<float> yn(6, dim);
+      layer.apply(big.block(2, 1, 6, dim), yn);
+      CHECK((ys - yn).cwiseAbs().maxCoeff() <= 1e-5f);
+      // In place on the strided view: bit-identical to out of place, neighbours untouched.
+      RowMatrix<float> before = big;
+      layer.apply(big.block(2, 1, 6, dim));
+      CHECK(RowMatrix<float>(big.block(2, 1, 6, dim)) == yn);
+      big.block(2, 1, 6, dim) = before.block(2, 1, 6, dim);
+      CHECK(big == before);
+    });
   }
 }
 

@@ -25,7 +25,6 @@
 #include "support/page_guard.hpp"
 #include "support/random.hpp"
 
-using xfmr::simd::native_isa;
 using xfmr::simd::scalar_isa;
 
 namespace {
@@ -84,22 +83,27 @@ float float_from_bits(std::uint32_t b) {
   return x;
 }
 
-/// Runs both ISAs on xs; checks each against the reference (≤ bound ulp) and against each other
-/// (≤ 1 ulp: same algorithm, only FMA contraction of the scalar path may differ).
-template <typename T>
-void check_against_reference(const std::vector<T>& xs, double bound, Worst& native,
-                             Worst& scalar, Worst& agree) {
-  std::vector<T> yn(xs.size()), ys(xs.size());
-  xfmr::simd::exp<native_isa, T>(xs.data(), yn.data(), xs.size());
+/// Every ISA (compiled and supported by the CPU) on xs: each against the reference (≤ bound ulp)
+/// and against scalar_isa (≤ 1 ulp: same algorithm, only FMA contraction of the scalar path may
+/// differ). report_isa() prints and checks the three trackers of one ISA.
+template <typename T, class Report>
+void check_against_reference(const std::vector<T>& xs, double bound, Report report_isa) {
+  std::vector<T> ys(xs.size());
   xfmr::simd::exp<scalar_isa, T>(xs.data(), ys.data(), xs.size());
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    const long double ref = reference_exp(xs[i]);
-    native.add(ulp_error(yn[i], ref), xs[i], bound);
-    scalar.add(ulp_error(ys[i], ref), xs[i], bound);
-    agree.add(static_cast<double>(std::fabs(static_cast<long double>(yn[i]) - ys[i]) /
-                                  ulp_at<T>(ref)),
-              xs[i], 1.0);
-  }
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    std::vector<T> y(xs.size());
+    xfmr::simd::exp<Isa, T>(xs.data(), y.data(), xs.size());
+    Worst vs_ref, agree;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const long double ref = reference_exp(xs[i]);
+      vs_ref.add(ulp_error(y[i], ref), xs[i], bound);
+      agree.add(static_cast<double>(std::fabs(static_cast<long double>(y[i]) - ys[i]) /
+                                    ulp_at<T>(ref)),
+                xs[i], 1.0);
+    }
+    report_isa(Isa::name, vs_ref, agree);
+  });
 }
 
 void report(const char* what, const Worst& w) {
@@ -130,12 +134,12 @@ TEST_CASE("exp<float> is within 2 ulp on [-87, 88]: a stride sweep over the floa
   std::uniform_real_distribution<double> u(-87.0, 88.0);
   for (int i = 0; i < 300000; ++i) xs.push_back(static_cast<float>(u(rng)));
 
-  Worst native, scalar, agree;
-  check_against_reference(xs, 2.0, native, scalar, agree);
   INFO(xs.size() << " points");
-  report("native", native);
-  report("scalar", scalar);
-  report("native vs scalar (bound 1 ulp)", agree);
+  check_against_reference(xs, 2.0, [](const char* isa, const Worst& w, const Worst& agree) {
+    INFO("isa " << isa);
+    report("vs reference", w);
+    report("vs scalar (bound 1 ulp)", agree);
+  });
 }
 
 TEST_CASE("exp<double> is within 2 ulp on [-708, 709] at random points", "[simd][exp]") {
@@ -151,11 +155,11 @@ TEST_CASE("exp<double> is within 2 ulp on [-708, 709] at random points", "[simd]
   xs.push_back(-708.0);
   xs.push_back(709.0);
 
-  Worst native, scalar, agree;
-  check_against_reference(xs, 2.0, native, scalar, agree);
-  report("native", native);
-  report("scalar", scalar);
-  report("native vs scalar (bound 1 ulp)", agree);
+  check_against_reference(xs, 2.0, [](const char* isa, const Worst& w, const Worst& agree) {
+    INFO("isa " << isa);
+    report("vs reference", w);
+    report("vs scalar (bound 1 ulp)", agree);
+  });
 }
 
 TEMPLATE_TEST_CASE("exp special values: NaN, infinities, overflow to +inf, underflow to +0",

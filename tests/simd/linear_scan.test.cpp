@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // simd/linear_scan.hpp: the causal linear-attention scan S_t = S_{t−1} + k_t v_tᵀ,
-// out_t = q_tᵀ S_t on every ISA the build compiled and the CPU runs, against the sequential
+// out_t += q_tᵀ S_t on every ISA the build compiled and the CPU runs, against the sequential
 // definition in long double: every strip and column tail, odd strides, misaligned pointers,
 // guards after every row of out and S. (Linear attention itself is tested in tests/attention/.)
 #include <cmath>
@@ -27,8 +27,8 @@ TEMPLATE_TEST_CASE("linear_scan equals the sequential definition in long double,
   for (const std::size_t m : {1, 3, 4, 5, 6, 7, 10, 11, 13})
     for (const std::size_t dv : {1, 3, 4, 5, 8, 11, 16, 17, 37}) {
       const std::size_t n = 9, fs = m + 2, vs = dv + 1, os = dv + 3, ss = dv + 2;
-      std::vector<T> q(n * fs), k(n * fs), v(n * vs), s0(m * ss);
-      for (auto* a : {&q, &k, &v, &s0})
+      std::vector<T> q(n * fs), k(n * fs), v(n * vs), s0(m * ss), o0(n * dv);
+      for (auto* a : {&q, &k, &v, &s0, &o0})
         for (auto& x : *a) x = T(u(rng));
       // Sequential definition in long double.
       std::vector<long double> s(m * dv), ref(n * dv);
@@ -39,7 +39,7 @@ TEMPLATE_TEST_CASE("linear_scan equals the sequential definition in long double,
           for (std::size_t c = 0; c < dv; ++c)
             s[r * dv + c] += static_cast<long double>(k[t * fs + r]) * v[t * vs + c];
         for (std::size_t c = 0; c < dv; ++c) {
-          long double a = 0;
+          long double a = o0[t * dv + c];  // out accumulates
           for (std::size_t r = 0; r < m; ++r) a += q[t * fs + r] * s[r * dv + c];
           ref[t * dv + c] = a;
         }
@@ -54,7 +54,8 @@ TEMPLATE_TEST_CASE("linear_scan equals the sequential definition in long double,
           std::copy(k.begin(), k.end(), gk.data());
           std::copy(v.begin(), v.end(), gv.data());
           std::copy(s0.begin(), s0.end(), gs.data());
-          for (std::size_t i = 0; i < n * os; ++i) go[i] = canary;
+          for (std::size_t t = 0; t < n; ++t)
+            for (std::size_t c = 0; c < os; ++c) go[t * os + c] = c < dv ? o0[t * dv + c] : canary;
           xfmr::simd::linear_scan<Isa, T>(gq.data(), gk.data(), fs, gv.data(), vs, gs.data(), ss,
                                           go.data(), os, n, m, dv);
           long bad = 0;

@@ -45,7 +45,7 @@ std::vector<long double> reference(Kind kind, const std::vector<T>& x, const T* 
     for (const T v : x) ss += static_cast<long double>(v) * v;
     const long double r = kind == Kind::Rms ? 1 / std::sqrt(ss / n + eps)
                                             : scale / std::max(std::sqrt(ss), (long double)eps);
-    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * r * (g ? g[i] : 1);
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * r * (g && kind == Kind::Rms ? g[i] : 1);
   }
   return y;
 }

@@ -162,18 +162,25 @@ TEMPLATE_TEST_CASE("online_softmax_columns over two tiles equals the two-pass so
             for (std::size_t j = 0; j < rows; ++j) bad += !(a[j * lds + i] == 0 && b[j * lds + i] == 0);
             continue;
           }
-          for (std::size_t j = 0; j < rows; ++j)
-            sum += std::exp(s1[j * lds + i] - mx) + std::exp(s2[j * lds + i] - mx);
-          bad += !(m[i] == mx);
-          bad += !(std::fabs(l[i] - sum) <= tol * sum);
-          // α of the second tile rescales tile 1's weights (relative to its own max) to the global
-          // max; α of the first tile is e^{lowest − m1} = 0.
-          bad += !(al[i] == T(0) || m1 == -INFINITY);
+          // The kernel rounds each argument s − M in T (|s − M| ≤ 40 here): compare with e^ of
+          // the rounded arguments to a few ulp, and with the exact weights to |s − M|·eps more.
+          const T mxt = static_cast<T>(mx), m1t = static_cast<T>(m1);
+          long double sum_rounded = 0;
           for (std::size_t j = 0; j < rows; ++j) {
-            const long double w1 = std::exp(s1[j * lds + i] - mx), w2 = std::exp(s2[j * lds + i] - mx);
-            bad += !(std::fabs((long double)a[j * lds + i] * al2[i] - w1) <= tol * std::max(w1, 1e-30L) + 1e-35L);
-            bad += !(std::fabs((long double)b[j * lds + i] - w2) <= tol * w2 + 1e-35L);
+            sum += std::exp(s1[j * lds + i] - mx) + std::exp(s2[j * lds + i] - mx);
+            const long double w1 = m1 == -INFINITY ? 0.0L
+                                                   : std::exp((long double)T(s1[j * lds + i] - m1t)) *
+                                                         std::exp((long double)T(m1t - mxt));
+            const long double w2 = std::exp((long double)T(s2[j * lds + i] - mxt));
+            sum_rounded += w1 + w2;
+            bad += !(std::fabs((long double)a[j * lds + i] * al2[i] - w1) <= tol * w1);
+            bad += !(std::fabs((long double)b[j * lds + i] - w2) <= tol * w2);
           }
+          bad += !(m[i] == mxt);
+          bad += !(std::fabs(l[i] - sum_rounded) <= (tol + rows * eps_of<T>()) * sum_rounded);
+          bad += !(std::fabs(l[i] - sum) <= (tol + (rows + 40) * eps_of<T>()) * sum);
+          // α of the first tile is e^{lowest − m1} = 0 (1 for a column with no key in it yet).
+          bad += !(al[i] == (m1 == -INFINITY ? T(1) : T(0)));
         }
         CHECK(bad == 0);
         long pad = 0;  // the two padding columns of each stride are untouched
