@@ -44,6 +44,31 @@ struct ExpConstants<double> {
       1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         1.0 / 2.0};
 };
 
+/// The common core of exp() and exp_nonpositive(): for x already clamped to the finite range,
+/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite two-constant reduction); returns 1 + r + r²·P(r)
+/// and sets n (integer-valued).
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_reduced(typename Vec<T, Isa>::type x,
+                                                   typename Vec<T, Isa>::type& n) noexcept {
+  using V = Vec<T, Isa>;
+  using C = ExpConstants<T>;
+  n = V::round(V::mul(x, V::set1(C::log2e)));
+  auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
+  r = V::fnmadd(n, V::set1(C::ln2_lo), r);
+  auto p = V::set1(C::poly[0]);
+  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
+  return V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
+}
+
+/// y[i] = f(x[i]) for i < n, f a lane-wise vector function; masked tail.
+template <class Isa, typename T, class F>
+XFMR_INLINE void map_row(const T* x, T* y, std::size_t n, F f) noexcept {
+  using V = Vec<T, Isa>;
+  std::size_t i = 0;
+  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, f(V::load(x + i)));
+  if (i < n) V::store_partial(y + i, f(V::load_partial(x + i, n - i)), n - i);
+}
+
 }  // namespace detail
 
 /// e^x lane by lane.
@@ -60,12 +85,8 @@ XFMR_INLINE typename Vec<T, Isa>::type exp(typename Vec<T, Isa>::type x) noexcep
   using C = detail::ExpConstants<T>;
   // max(lo, x) and min(hi, x) return x when x is NaN (x86 operand rule, kept by scalar_isa).
   x = V::min(V::set1(C::hi), V::max(V::set1(C::lo), x));
-  const auto n = V::round(V::mul(x, V::set1(C::log2e)));
-  auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
-  r = V::fnmadd(n, V::set1(C::ln2_lo), r);
-  auto p = V::set1(C::poly[0]);
-  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
-  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
+  auto n = V::zero();
+  const auto e = detail::exp_reduced<Isa, T>(x, n);
   const auto n1 = V::round(V::mul(n, V::set1(T(0.5))));
   const auto n2 = V::sub(n, n1);
   return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(n2));
@@ -74,10 +95,7 @@ XFMR_INLINE typename Vec<T, Isa>::type exp(typename Vec<T, Isa>::type x) noexcep
 /// y[i] = e^{x[i]} for i < n. y may be x; partial overlap is not allowed. No alignment needed.
 template <class Isa, typename T>
 void exp(const T* x, T* y, std::size_t n) noexcept {
-  using V = Vec<T, Isa>;
-  std::size_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, exp<Isa, T>(V::load(x + i)));
-  if (i < n) V::store_partial(y + i, exp<Isa, T>(V::load_partial(x + i, n - i)), n - i);
+  detail::map_row<Isa, T>(x, y, n, [](typename Vec<T, Isa>::type v) { return exp<Isa, T>(v); });
 }
 
 /// e^x for x ≤ 0, the exponential of softmax scores minus their running maximum and of the
@@ -97,12 +115,8 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::typ
   // pow2i(−bias) has an all-zero bit pattern, +0: every n below the normal range maps there.
   constexpr T kZeroExponent = std::is_same_v<T, float> ? T(-127) : T(-1023);
   x = V::max(V::set1(C::lo), V::min(V::zero(), x));  // NaN stays NaN (x86 operand rule)
-  const auto n = V::round(V::mul(x, V::set1(C::log2e)));
-  auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
-  r = V::fnmadd(n, V::set1(C::ln2_lo), r);
-  auto p = V::set1(C::poly[0]);
-  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
-  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
+  auto n = V::zero();
+  const auto e = detail::exp_reduced<Isa, T>(x, n);
   return V::mul(e, V::pow2i(V::max(V::set1(kZeroExponent), n)));
 }
 
@@ -110,10 +124,8 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::typ
 /// allowed. No alignment needed.
 template <class Isa, typename T>
 void exp_nonpositive(const T* x, T* y, std::size_t n) noexcept {
-  using V = Vec<T, Isa>;
-  std::size_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, exp_nonpositive<Isa, T>(V::load(x + i)));
-  if (i < n) V::store_partial(y + i, exp_nonpositive<Isa, T>(V::load_partial(x + i, n - i)), n - i);
+  detail::map_row<Isa, T>(x, y, n,
+                          [](typename Vec<T, Isa>::type v) { return exp_nonpositive<Isa, T>(v); });
 }
 
 }  // namespace simd
