@@ -51,8 +51,8 @@ constexpr double exp_lo() {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("elu_plus_one_row: 1 + x for x >= 0, exp_nonpositive's bound below, special "
-                   "values, placement",
+// 1 + x for x >= 0, exp_nonpositive's bound below, special values, placement.
+TEMPLATE_TEST_CASE("elu_plus_one_row against long double",
                    "[simd][feature_map]", float, double) {
   using T = TestType;
   const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
@@ -134,8 +134,8 @@ TEMPLATE_TEST_CASE("relu_row: max(x, 0) + eps rounded once, placement", "[simd][
   });
 }
 
-TEMPLATE_TEST_CASE("exp_shift_row: e^(x - shift) within 2 ulp, the returned sum covers exactly n "
-                   "outputs, placement",
+// e^(x - shift) within 2 ulp, the returned sum covers exactly n outputs, placement.
+TEMPLATE_TEST_CASE("exp_shift_row against long double",
                    "[simd][feature_map]", float, double) {
   using T = TestType;
   const long double eps = std::numeric_limits<T>::epsilon();
@@ -168,8 +168,8 @@ TEMPLATE_TEST_CASE("exp_shift_row: e^(x - shift) within 2 ulp, the returned sum 
   });
 }
 
-TEMPLATE_TEST_CASE("exp_sub_accumulate_row: per-feature shift, col_sum += y rounded once, "
-                   "misaligned, in place, guards",
+// Per-feature shift, col_sum += y rounded once, misaligned, in place, guards.
+TEMPLATE_TEST_CASE("exp_sub_accumulate_row against long double",
                    "[simd][feature_map]", float, double) {
   using T = TestType;
   auto rng = xfmr_test::make_rng(404);
@@ -210,8 +210,8 @@ TEMPLATE_TEST_CASE("exp_sub_accumulate_row: per-feature shift, col_sum += y roun
   });
 }
 
-TEMPLATE_TEST_CASE("one_plus_cosine_row: [1, x/|x|] to (d + 8) eps, zero row, huge and tiny "
-                   "inputs without overflow, placement",
+// [1, x/|x|] to (d + 8) eps, the zero row, huge and tiny inputs without overflow, placement.
+TEMPLATE_TEST_CASE("one_plus_cosine_row against long double",
                    "[simd][feature_map]", float, double) {
   using T = TestType;
   const long double eps = std::numeric_limits<T>::epsilon();

@@ -16,8 +16,8 @@
 #include "support/kernel_contract.hpp"
 #include "support/random.hpp"
 
-TEMPLATE_TEST_CASE("linear_scan equals the sequential definition in long double, every strip and "
-                   "column tail, misaligned, guards",
+// Every strip and column tail, misaligned, guards.
+TEMPLATE_TEST_CASE("linear_scan equals the sequential definition in long double",
                    "[simd][linear_scan]", float, double) {
   using T = TestType;
   const long double eps = std::numeric_limits<T>::epsilon();

@@ -61,8 +61,8 @@ void run(Kind kind, const T* x, T* y, std::size_t n, const T* g, const T* b, T e
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("layer_norm_row, rms_norm_row and l2_normalize_row against long double: with "
-                   "and without gamma/beta, a common offset, every tail, placement",
+// With and without gamma/beta, a common offset, every tail, placement.
+TEMPLATE_TEST_CASE("layer_norm_row, rms_norm_row and l2_normalize_row against long double",
                    "[simd][norm]", float, double) {
   using T = TestType;
   const long double e = std::numeric_limits<T>::epsilon();
@@ -106,8 +106,7 @@ TEMPLATE_TEST_CASE("layer_norm_row, rms_norm_row and l2_normalize_row against lo
   });
 }
 
-TEMPLATE_TEST_CASE("l2_normalize_row: a zero row stays zero; a row shorter than eps is divided "
-                   "by eps",
+TEMPLATE_TEST_CASE("l2_normalize_row: zero rows stay zero, short rows are divided by eps",
                    "[simd][norm]", float, double) {
   using T = TestType;
   xfmr_test::for_each_isa([&](auto isa) {

@@ -80,8 +80,8 @@ TEMPLATE_TEST_CASE("row_max and row_min_max: exact, NaN entries ignored, -inf/+i
   });
 }
 
-TEMPLATE_TEST_CASE("scale_row (out of place and in place), dot_row and zero_row against long "
-                   "double, every tail, misaligned, guards",
+// Every tail, misaligned, in place, guards.
+TEMPLATE_TEST_CASE("scale_row, dot_row and zero_row against long double",
                    "[simd][row]", float, double) {
   using T = TestType;
   const long double eps = std::numeric_limits<T>::epsilon();

@@ -34,8 +34,7 @@ constexpr long double eps_of() {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("scale_bias_max: s = lambda s (+ b) to 1 ulp, the exact maximum of the result, "
-                   "misaligned, guards",
+TEMPLATE_TEST_CASE("scale_bias_max: lambda s (+ b) and the exact maximum of the result",
                    "[simd][softmax]", float, double) {
   using T = TestType;
   const T ninf = -std::numeric_limits<T>::infinity();
@@ -70,8 +69,9 @@ TEMPLATE_TEST_CASE("scale_bias_max: s = lambda s (+ b) to 1 ulp, the exact maxim
   });
 }
 
-TEMPLATE_TEST_CASE("mask_tail and mask_bool set exactly the masked entries to -inf; exp_sum "
-                   "within 2 ulp per entry, masked entries exact +0, the sum of exactly n entries",
+// mask_tail and mask_bool set exactly the masked entries to -inf; exp_sum is within 2 ulp per
+// entry, masked entries become exact +0, the sum covers exactly n entries.
+TEMPLATE_TEST_CASE("mask_tail, mask_bool and exp_sum against long double",
                    "[simd][softmax]", float, double) {
   using T = TestType;
   const T ninf = -std::numeric_limits<T>::infinity();
@@ -121,9 +121,9 @@ TEMPLATE_TEST_CASE("mask_tail and mask_bool set exactly the masked entries to -i
   });
 }
 
-TEMPLATE_TEST_CASE("online_softmax_columns over two tiles equals the two-pass softmax in long "
-                   "double; fully masked columns keep l = 0 and zero weights; stride padding "
-                   "untouched",
+// Two tiles against the two-pass softmax in long double; fully masked columns keep l = 0 and
+// zero weights; stride padding untouched.
+TEMPLATE_TEST_CASE("online_softmax_columns equals the two-pass softmax",
                    "[simd][softmax]", float, double) {
   using T = TestType;
   const T ninf = -std::numeric_limits<T>::infinity();

@@ -28,8 +28,8 @@ std::vector<T> uniform(std::mt19937_64& rng, std::size_t n, double lo, double hi
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("taylor_exp_row: f_n(max(x, floor)) within 4(n + 1) eps of sum |x^k/k!|, the "
-                   "returned sum, placement",
+// f_n(max(x, floor)) within 4(n + 1) eps of sum |x^k/k!|, the returned sum, placement.
+TEMPLATE_TEST_CASE("taylor_exp_row against long double",
                    "[simd][taylor]", float, double) {
   using T = TestType;
   const long double eps = std::numeric_limits<T>::epsilon();
@@ -74,8 +74,8 @@ TEMPLATE_TEST_CASE("taylor_exp_row: f_n(max(x, floor)) within 4(n + 1) eps of su
   });
 }
 
-TEMPLATE_TEST_CASE("taylor2_row: [1, x', x'_a^2/sqrt2, x'_a x'_c (a < c)] and phi(q).phi(k) = "
-                   "1 + q'.k' + (q'.k')^2/2, placement",
+// [1, x', x'_a^2/sqrt2, x'_a x'_c (a < c)] and phi(q).phi(k) = 1 + q'.k' + (q'.k')^2/2.
+TEMPLATE_TEST_CASE("taylor2_row: layout and the order-2 kernel identity",
                    "[simd][taylor]", float, double) {
   using T = TestType;
   const long double eps = std::numeric_limits<T>::epsilon();
