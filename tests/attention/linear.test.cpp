@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // LinearAttention / LinearAttentionState against the explicit O(n²) long-double reference, the
-// SPEC §5.5 properties, the feature-map kernels (SIMD vs scalar), and argument errors.
+// SPEC §5.5 properties and argument errors (the feature-map and scan kernels are tested in
+// tests/simd/feature_map.test.cpp and tests/simd/linear_scan.test.cpp).
 #include <cmath>
 #include <limits>
 #include <vector>

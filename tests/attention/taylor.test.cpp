@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Taylor softmax and order-2 Taylor linear attention: the SPEC §7.3 tests against long-double
-// references, SIMD vs scalar, and argument errors.
+// references and argument errors (the row kernels: tests/simd/taylor.test.cpp).
 #include <cmath>
 #include <limits>
 #include <vector>
