@@ -184,6 +184,14 @@ XFMR_INLINE void normalise_row(Row&& x, T den, const T* z, Index m) {
 /// feature row is zeroed, never the input). RoPE (config.rope): see RopePlacement; query and key
 /// rows t have position pos0 + t.
 ///
+/// Non-finite input is never silent (tested for every causal kernel and the recurrent state):
+/// a NaN or inf in q_i makes row i NaN; a NaN in k_j makes every row that sees key j NaN (all
+/// rows non-causal, rows i >= j causal); an inf in v_j makes them non-finite. The zero row is
+/// kept for a query with no key (z = 0), whatever q_i holds. A padded key's k row may hold
+/// anything (its features are zeroed), but its v row must be finite: it meets a zero weight in
+/// the state product and 0·NaN = NaN. Exception: FeatureMap::Relu maps NaN to ε today (its
+/// kernel's max(x, 0) keeps 0 for NaN; see feature_map.hpp).
+///
 /// Shapes: q (n_q × H·d), k (n_k × H·d), v (n_k × H·d_v), out (n_q × H·d_v); H = q.cols()/d;
 /// rows may be strided. out must not overlap q, k or v.
 /// Cost: O(n·m·d_v) per head (+ O(n·C·(m + d_v)) inside Quadratic chunks). Allocation: scratch
@@ -535,6 +543,8 @@ class LinearAttention {
 /// Exp keys use a running maximum shift c; when a larger key arrives, S and z are rescaled by
 /// e^{c_old − c_new} (exact, see FeatureMap). Non-causal efficient attention has no recurrent
 /// form: the state uses its causal variant (ϕ(k) = e^k with the normaliser).
+/// Non-finite input propagates as in LinearAttention: a NaN or inf in a step's q gives a NaN
+/// output; a NaN in k or an inf in v enters the state, and every later output is non-finite.
 template <typename T>
 class LinearAttentionState {
   static_assert(detail::is_real_v<T>, "xfmr::LinearAttentionState<T>: T must be float or double");

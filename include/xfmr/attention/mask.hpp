@@ -43,7 +43,7 @@ XFMR_NAMESPACE_BEGIN
 ///                 by all heads, or (heads·n_q × n_k) with head h in rows [h·n_q, (h+1)·n_q).
 /// A query with no allowed key outputs exact zeros. Non-finite bias entries: −inf is a
 /// legitimate "masked" entry (the pair gets weight 0, a row of only −inf is fully masked and
-/// outputs zeros); +inf and NaN are not masks: they make the query row's output NaN (never
+/// outputs zeros); +inf and NaN are not masks: on an allowed pair they make the row NaN (never
 /// checked up front, they propagate through the softmax).
 template <typename T>
 struct AttentionMask {

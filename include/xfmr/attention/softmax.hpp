@@ -104,9 +104,10 @@ bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* 
 ///   - a NaN in k_j makes every query that may see key j NaN; an inf in k_j scores ±inf or
 ///     NaN: +inf and NaN give NaN rows (∞ − ∞ in the online softmax), while a −inf score gives
 ///     the key weight 0 like a masked key (e^{−∞}; k is not scanned, see below);
-///   - bias_ij = −inf masks the pair; +inf or NaN makes row i NaN (see AttentionMask);
+///   - bias_ij = −inf masks the pair; +inf or NaN on an allowed pair makes row i NaN;
 ///   - an inf or NaN in v_j makes every row that gives key j a weight non-finite (±inf or NaN);
-///     rows sharing its key tile may turn NaN too (0·inf in the tile product);
+///     rows that may not see it but share its key tile may turn non-finite too (0·inf in the
+///     tile product), never a wrong finite value;
 ///   - a query with no allowed key outputs exact zeros whatever the inputs hold.
 /// Nothing is checked up front (an O(n·d) scan of the KV cache would double decoding time):
 /// the zero row is chosen by ℓ == 0 only, and a NaN ℓ or maximum flows to the output.
