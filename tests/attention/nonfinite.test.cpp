@@ -249,6 +249,18 @@ TEMPLATE_TEST_CASE("ReRoPE attention: non-finite input propagates (prefill and d
     };
     battery<T>("rerope decode leaky=" + std::to_string(leaky), make_inputs<T>(1, n, d, d, 7),
                dec, [](Index, Index) { return true; }, [](Index) { return false; });
+    // The first key of the second 64-key tile: query 64 sees it alone in that tile (every
+    // other score there is −inf), so a NaN score must not be lost by the tile's maximum.
+    const Index m = 64 + 19;
+    const Inputs<T> in = make_inputs<T>(m, m, d, d, 14);
+    RowMatrix<T> clean(m, d), out(m, d);
+    attn.prefill(in.q, in.k, in.v, clean);
+    Inputs<T> bad = in;
+    bad.k(64, 2) = T(kNaN);
+    attn.prefill(bad.q, bad.k, bad.v, out);
+    std::vector<Row> want(std::size_t(m), Row::Same);
+    for (Index i = 64; i < m; ++i) want[std::size_t(i)] = Row::NaN;
+    check_rows(clean, out, want, "rerope prefill NaN in k at a tile start");
   }
 }
 
