@@ -185,7 +185,7 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.key_length must be in [-1, n_k=5]");
   }
   {
-    BoolVec valid(4);
+    BoolVec valid = BoolVec::Constant(4, true);
     AttentionMask<float> m;
     m.set_key_valid(valid);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.key_valid must have n_k=5 entries (got 4)");
@@ -202,13 +202,13 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.segment_ids must have n_k=5");
   }
   {
-    BoolMat a(3, 4);
+    BoolMat a = BoolMat::Constant(3, 4, true);
     AttentionMask<float> m;
     m.set_allowed(a);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.allowed must be 3x5 (got 3x4)");
   }
   {
-    RowMatrix<float> b(4, 5);
+    RowMatrix<float> b = RowMatrix<float>::Zero(4, 5);
     AttentionMask<float> m;
     m.set_bias(b);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.bias must be 3x5 or 6x5 (got 4x5)");
