@@ -254,8 +254,11 @@ TEMPLATE_TEST_CASE("Extreme inputs stay finite", "[linear]", float, double) {
   for (const double big : {1e2, 1e4, 1e30})
     for (const FeatureMap f : kMaps)
       for (const bool causal : {false, true}) {
-        if (f == FeatureMap::Taylor2 || f == FeatureMap::Custom || f == FeatureMap::Relu ||
-            f == FeatureMap::EluPlusOne) {
+        // The test's Custom map has a feature e^{x_0}: it overflows T at every magnitude here,
+        // and features that are inf are non-finite input, which propagates as NaN (it used to
+        // give a silent zero row); nonfinite.test.cpp covers that.
+        if (f == FeatureMap::Custom) continue;
+        if (f == FeatureMap::Taylor2 || f == FeatureMap::Relu || f == FeatureMap::EluPlusOne) {
           // Polynomial / identity-growth features overflow only when x² or x·v exceeds T's
           // range: test them at the magnitude where they are representable.
           if (big > 1e4) continue;

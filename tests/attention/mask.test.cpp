@@ -12,6 +12,7 @@
 #include <xfmr/attention/mask.hpp>
 #include <xfmr/attention/softmax.hpp>
 
+#include "reference/attention.hpp"
 #include "support/random.hpp"
 #include "support/throws.hpp"
 
@@ -56,6 +57,11 @@ BoolMat pattern(const RowMatrix<double>& a) {
     if (p.row(i).any()) CHECK(a.row(i).sum() == Approx(1.0).epsilon(1e-12));
   }
   return p;
+}
+
+template <typename T>
+double tol() {
+  return std::is_same_v<T, float> ? 2e-5 : 1e-12;
 }
 
 BoolMat parse(std::initializer_list<const char*> rows) {
@@ -143,7 +149,7 @@ TEST_CASE("Fully masked rows output zeros, never NaN", "[attention][mask]") {
   m0.set_key_length(0);
   CHECK(weights(m0, 3, 5).isZero(0.0));
   AttentionMask<double> m1;
-  const BoolMat rows = parse({"00000", "01000"});  // views must outlive the call
+  const BoolMat rows = parse({"00000", "01000"});
   m1.set_allowed(rows);
   const auto b = weights(m1, 2, 5);
   CHECK(b.row(0).isZero(0.0));
@@ -179,7 +185,7 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.key_length must be in [-1, n_k=5]");
   }
   {
-    BoolVec valid(4);
+    BoolVec valid = BoolVec::Constant(4, true);
     AttentionMask<float> m;
     m.set_key_valid(valid);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.key_valid must have n_k=5 entries (got 4)");
@@ -196,13 +202,13 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.segment_ids must have n_k=5");
   }
   {
-    BoolMat a(3, 4);
+    BoolMat a = BoolMat::Constant(3, 4, true);
     AttentionMask<float> m;
     m.set_allowed(a);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.allowed must be 3x5 (got 3x4)");
   }
   {
-    RowMatrix<float> b(4, 5);
+    RowMatrix<float> b = RowMatrix<float>::Zero(4, 5);
     AttentionMask<float> m;
     m.set_bias(b);
     XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.bias must be 3x5 or 6x5 (got 4x5)");
@@ -216,15 +222,72 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
   }
 }
 
-// The mask stores views, so binding a temporary array must not compile.
-template <typename Arg, typename = void>
-struct CanSetBias : std::false_type {};
-template <typename Arg>
-struct CanSetBias<Arg, std::void_t<decltype(std::declval<xfmr::AttentionMask<double>&>()
-                                                .set_bias(std::declval<Arg>()))>>
-    : std::true_type {};
+// The mask owns copies: the three calls below used to keep a view of a temporary that Eigen
+// made for the conversion (and freed when the setter returned). Under ASan this test reads
+// freed memory if the mask keeps a view; otherwise it must equal the reference.
+TEMPLATE_TEST_CASE("AttentionMask owns what it is given: converted arguments do not dangle",
+                   "[attention][mask]", float, double) {
+  using T = TestType;
+  const Index nq = 7, nk = 11, d = 6;
+  const int pad = 0;
+  auto rng = xfmr_test::make_rng(42);
+  const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, nq, d, -2, 2);
+  const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, nk, d, -2, 2);
+  const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, nk, d);
+  Eigen::Matrix<int, Eigen::Dynamic, 1> ids(nk);
+  for (Index j = 0; j < nk; ++j) ids[j] = j % 4 == 2 ? pad : int(j + 1);
+  const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> bias =  // column-major
+      xfmr_test::random_matrix<T>(rng, nq, nk, -1, 1);
+  const Eigen::Matrix<bool, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> flags =
+      (xfmr_test::random_matrix<T>(rng, nk, 3, -1, 1).array() > T(-0.6)).matrix();
 
-TEST_CASE("AttentionMask setters refuse temporaries", "[attention][mask]") {
-  STATIC_REQUIRE(CanSetBias<const xfmr::RowMatrix<double>&>::value);
-  STATIC_REQUIRE_FALSE(CanSetBias<xfmr::RowMatrix<double>&&>::value);
+  AttentionMask<T> m1, m2;
+  m1.set_key_valid((ids.array() != pad).matrix());  // an expression: converted to a temporary
+  m1.set_bias(bias);                                // column-major: converted to row-major
+  m2.set_key_valid(flags.col(1));                   // a strided column of a row-major matrix
+  {
+    // Overwrite the heap where freed temporaries lived, so a dangling view would read garbage
+    // even without ASan.
+    std::vector<std::vector<unsigned char>> scrub;
+    for (int r = 0; r < 16; ++r) scrub.emplace_back(std::size_t(64 + 37 * r), 0x00);
+  }
+
+  xfmr::SoftmaxAttentionConfig cfg;
+  cfg.head_dim = d;
+  cfg.query_tile = 4;
+  cfg.key_tile = 3;
+  for (auto product : {xfmr::TileProduct::Kernel, xfmr::TileProduct::Eigen}) {
+    cfg.tile_product = product;
+    xfmr::SoftmaxAttention<T> attn(cfg);
+    RowMatrix<T> out(nq, d);
+    xfmr_ref::AttentionRef r;
+    r.d = r.dv = d;
+    r.key_valid.resize(std::size_t(nk));
+
+    attn.forward(q, k, v, out, m1);
+    for (Index j = 0; j < nk; ++j) r.key_valid[std::size_t(j)] = ids[j] != pad;
+    r.bias = [&](long, long i, long j) { return double(bias(i, j)); };
+    CHECK(xfmr_ref::rel_error(out, xfmr_ref::softmax_attention(r, q, k, v)) <= tol<T>());
+
+    attn.forward(q, k, v, out, m2);
+    for (Index j = 0; j < nk; ++j) r.key_valid[std::size_t(j)] = flags(j, 1);
+    r.bias = nullptr;
+    CHECK(xfmr_ref::rel_error(out, xfmr_ref::softmax_attention(r, q, k, v)) <= tol<T>());
+  }
+}
+
+TEST_CASE("AttentionMask is a value: copies are independent, temporaries are fine",
+          "[attention][mask]") {
+  AttentionMask<double> a;
+  a.set_key_valid(BoolVec::Constant(4, true));  // an rvalue: fine, it is copied
+  AttentionMask<double> b = a;
+  b.key_valid[1] = false;
+  CHECK(a.key_valid.all());
+  CHECK(!b.key_valid[1]);
+  a.set_segment_ids(Eigen::Matrix<long, 1, Eigen::Dynamic>::Zero(3));  // row vector, long
+  CHECK(a.segment_ids.size() == 3);
+  a.set_key_lengths(Eigen::Vector2i(3, 4));
+  CHECK(a.key_lengths[1] == 4);
+  XFMR_REQUIRE_INVALID(a.set_key_valid(BoolMat::Constant(2, 2, true)),
+                       "key_valid must be a vector (got 2x2)");
 }

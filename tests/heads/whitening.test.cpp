@@ -300,6 +300,41 @@ TEST_CASE("Rank-deficient data (N <= D): regularised by epsilon, or an error if 
   CHECK(ok.rank() == 14);
 }
 
+TEMPLATE_TEST_CASE("epsilon = 0 with fewer independent directions than components throws and "
+                   "names the numerical rank",
+                   "[whitening][errors]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(23);
+  const Index d = 24, n = 11;  // centred rank n − 1 = 10
+  const RowMatrix<T> x = anisotropic<T>(rng, n, d, 1.0);
+  WhiteningConfig c;
+  c.epsilon = 0;
+  c.components = 12;
+  BertWhitening<T> w(d, c);
+  REQUIRE_THROWS_AS(w.fit(x), std::runtime_error);
+  REQUIRE_THROWS_WITH(w.fit(x), Contains("numerical rank 10 < components=12"));
+  CHECK(!w.fitted());
+  // At the numerical rank it fits, and the whitening matrix is finite.
+  c.components = 10;
+  BertWhitening<T> ok(d, c);
+  ok.fit(x);
+  CHECK(ok.whitening_matrix().allFinite());
+  CHECK(transformed(ok, x).allFinite());
+  // A rotation (gamma = 0) divides by nothing: no error at any k.
+  c.components = 20;
+  c.gamma = 0;
+  BertWhitening<T> rot(d, c);
+  rot.fit(x);
+  CHECK(rot.whitening_matrix().allFinite());
+  // Exactly repeated rows: 3 distinct points, rank 2 (the old result was inf/NaN, silently).
+  RowMatrix<T> rep(9, d);
+  for (Index i = 0; i < 9; ++i) rep.row(i) = x.row(i % 3);
+  c.gamma = 1;
+  c.components = 3;
+  BertWhitening<T> r2(d, c);
+  REQUIRE_THROWS_WITH(r2.fit(rep), Contains("numerical rank 2 < components=3"));
+}
+
 TEST_CASE("BertWhitening reports misuse with a clear message", "[whitening][errors]") {
   WhiteningConfig c;
   c.components = 9;

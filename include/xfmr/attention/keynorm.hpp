@@ -41,6 +41,9 @@ struct QkNormConfig {
 /// scaled by λ_i), so the per-position form works with every mask and with decoding (give the
 /// absolute position of the first query). Norms are rotation invariant, so queries()/keys()
 /// commute with RoPE (tested); any mask, GQA or ReRoPE composes unchanged. No allocation.
+/// Non-finite input: a NaN or inf in a q or k row gives a NaN (or, for inf, NaN from inf/inf)
+/// normalised row, which SoftmaxAttention then propagates (see its comment; tested end to end
+/// for every kind).
 template <typename T, class Isa = simd::native_isa>
 class QkNorm {
   static_assert(detail::is_real_v<T>, "xfmr::QkNorm<T>: T must be float or double");

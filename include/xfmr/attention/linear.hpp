@@ -151,6 +151,25 @@ XFMR_INLINE void divide_row(Row&& x, T den) {
     x /= den;
 }
 
+/// out_i = x / den, den = φ(q_i)·z + ε-term, with the normaliser's special values (decided
+/// per row, only off the common path):
+///   z = 0 (m entries; no key, or every feature 0): the zero row, whatever q_i holds;
+///   den NaN (a non-finite input): NaN;
+///   den = 0 (eps = 0) or +inf (ε·e^{−(c_q + c_k)} overflowed: every weight is 0 at T's
+///   range): the zero row, except that a non-finite numerator entry stays NaN (x·0).
+template <class Row, typename T>
+XFMR_INLINE void normalise_row(Row&& x, T den, const T* z, Index m) {
+  if (den > 0 && den <= std::numeric_limits<T>::max()) {
+    divide_row(x, den);
+  } else if (std::all_of(z, z + m, [](T zi) { return zi == T(0); })) {
+    x.setZero();
+  } else if (den != den) {
+    x.setConstant(std::numeric_limits<T>::quiet_NaN());
+  } else {
+    x.array() = x.array() * T(0) + T(0);  // +0 for finite x, NaN for ±inf and NaN
+  }
+}
+
 }  // namespace detail
 
 /// Linear attention over multi-head (tokens × heads·dim) matrices, one token per row:
@@ -166,6 +185,14 @@ XFMR_INLINE void divide_row(Row&& x, T den) {
 /// Key padding: key_valid[j] == false removes key j after the feature map (φ(0) ≠ 0, so the
 /// feature row is zeroed, never the input). RoPE (config.rope): see RopePlacement; query and key
 /// rows t have position pos0 + t.
+///
+/// Non-finite input is never silent (tested for every causal kernel and the recurrent state):
+/// a NaN or inf in q_i makes row i NaN; a NaN in k_j makes every row that sees key j NaN (all
+/// rows non-causal, rows i >= j causal); an inf in v_j makes them non-finite. The zero row is
+/// kept for a query with no key (z = 0), whatever q_i holds. A padded key's k row may hold
+/// anything (its features are zeroed), but its v row must be finite: it meets a zero weight in
+/// the state product and 0·NaN = NaN. Exception: FeatureMap::Relu maps NaN to ε today (its
+/// kernel's max(x, 0) keeps 0 for NaN; see feature_map.hpp).
 ///
 /// Shapes: q (n_q × H·d), k (n_k × H·d), v (n_k × H·d_v), out (n_q × H·d_v); H = q.cols()/d;
 /// rows may be strided. out must not overlap q, k or v.
@@ -406,7 +433,8 @@ class LinearAttention {
               kh.data() + t * kh.outerStride(), cmax, m_phik.data(), csum,
               static_cast<std::size_t>(d));
         }
-      for (Index i = 0; i < d; ++i) csum[i] = csum[i] > 0 ? T(1) / csum[i] : T(0);
+      // csum = 0: no valid key (features 0); NaN (non-finite keys) stays NaN.
+      for (Index i = 0; i < d; ++i) csum[i] = csum[i] == T(0) ? T(0) : T(1) / csum[i];
     }
     for (Index r0 = 0; r0 < nk; r0 += kBlock) {
       const Index n = std::min(kBlock, nk - r0);
@@ -443,12 +471,7 @@ class LinearAttention {
       for (Index t = 0; t < n; ++t) {
         const T den = m_phiq.row(t).dot(m_z) +
                       detail::LinearSetup<T>::eps_term(m_config.eps, m_lq[t], c);
-        // den = 0: no key (and eps = 0); den = +inf: ε·e^{−(c_q + c_k)} overflowed, so every
-        // weight is 0 at T's range. Both give the zero row.
-        if (den > 0 && std::isfinite(den))
-          detail::divide_row(ob.row(t), den);
-        else
-          ob.row(t).setZero();
+        detail::normalise_row(ob.row(t), den, m_z.data(), m_z.size());
       }
     }
   }
@@ -490,10 +513,7 @@ class LinearAttention {
                           m_phiq.data() + t * m_phiq.outerStride(), m_z.data(),
                           static_cast<std::size_t>(m)) +
                       detail::LinearSetup<T>::eps_term(m_config.eps, m_lq[t], c);
-        if (den > 0 && std::isfinite(den))
-          detail::divide_row(ob.row(t), den);
-        else
-          ob.row(t).setZero();
+        detail::normalise_row(ob.row(t), den, m_z.data(), m_z.size());
       }
     }
   }
@@ -525,6 +545,8 @@ class LinearAttention {
 /// Exp keys use a running maximum shift c; when a larger key arrives, S and z are rescaled by
 /// e^{c_old − c_new} (exact, see FeatureMap). Non-causal efficient attention has no recurrent
 /// form: the state uses its causal variant (ϕ(k) = e^k with the normaliser).
+/// Non-finite input propagates as in LinearAttention: a NaN or inf in a step's q gives a NaN
+/// output; a NaN in k or an inf in v enters the state, and every later output is non-finite.
 template <typename T>
 class LinearAttentionState {
   static_assert(detail::is_real_v<T>, "xfmr::LinearAttentionState<T>: T must be float or double");
@@ -649,10 +671,7 @@ class LinearAttentionState {
       } else {
         o.noalias() = m_phiq * s;
       }
-      if (den > 0 && std::isfinite(den))
-        detail::divide_row(o, den);
-      else
-        o.setZero();
+      detail::normalise_row(o, den, m_z.row(h).data(), m);
     }
   }
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -19,7 +18,16 @@
 XFMR_NAMESPACE_BEGIN
 
 /// Which keys each query may see, and an optional additive bias. Every part is optional; the
-/// parts combine with AND. Views are non-owning: the arrays must outlive the attention call.
+/// parts combine with AND.
+///
+/// Ownership: the mask OWNS its arrays. Each setter copies what it is given (any Eigen
+/// expression of the right element type: a column of a row-major matrix, a comparison such as
+/// `(ids.array() != pad).matrix()`, a column-major matrix), so the argument may die right after
+/// the call. Keeping views instead would dangle whenever Eigen converts the argument into a
+/// private temporary (a `Ref<const X>` bound to an expression or to another layout), and a
+/// deleted-rvalue overload cannot catch those conversions; "accept only exact types" would make
+/// the common expressions above fail to compile. The copies are small next to one attention
+/// call (n_k flags or ids, or one n_q × n_k bias per set, never per call).
 ///
 /// Query row i of an (n_q × ·) query matrix sits at absolute position p_i = n_k − n_q + i
 /// ("bottom-right" alignment): with a KV cache of n_k keys the new queries are its last rows.
@@ -33,8 +41,10 @@ XFMR_NAMESPACE_BEGIN
 ///   allowed:      an arbitrary (n_q × n_k) boolean matrix (true = may attend)
 ///   bias:         added to the scaled scores, s_ij = λ_i·q_i·k_j + bias_ij; (n_q × n_k) shared
 ///                 by all heads, or (heads·n_q × n_k) with head h in rows [h·n_q, (h+1)·n_q).
-///                 −inf entries act as masked; +inf and NaN are not allowed (not checked).
-/// A query with no allowed key outputs the zero vector.
+/// A query with no allowed key outputs exact zeros. Non-finite bias entries: −inf is a
+/// legitimate "masked" entry (the pair gets weight 0, a row of only −inf is fully masked and
+/// outputs zeros); +inf and NaN are not masks: on an allowed pair they make the row NaN (never
+/// checked up front, they propagate through the softmax).
 template <typename T>
 struct AttentionMask {
   using BoolVector = Eigen::Matrix<bool, Eigen::Dynamic, 1>;
@@ -42,22 +52,18 @@ struct AttentionMask {
   using SegmentVector = Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1>;
   using LengthVector = Eigen::Matrix<Index, Eigen::Dynamic, 1>;
 
+  // Owned parts (empty = not set). Public so that a component can read them; assigning them
+  // directly is as safe as the setters (they are values, not views).
   bool causal = false;
   Index key_length = -1;
-  Eigen::Map<const LengthVector> key_lengths{nullptr, 0};
-  Eigen::Map<const BoolVector> key_valid{nullptr, 0};
-  Eigen::Map<const SegmentVector> segment_ids{nullptr, 0};
-  Eigen::Map<const BoolMatrix, 0, Eigen::OuterStride<>> allowed{nullptr, 0, 0,
-                                                                Eigen::OuterStride<>(0)};
-  Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> bias{nullptr, 0, 0,
-                                                               Eigen::OuterStride<>(0)};
+  LengthVector key_lengths;
+  BoolVector key_valid;
+  SegmentVector segment_ids;
+  BoolMatrix allowed;
+  RowMatrix<T> bias;
 
-  template <typename M>
-  using PlainTemporary = std::enable_if_t<
-      !std::is_lvalue_reference_v<M> &&
-      std::is_base_of_v<Eigen::PlainObjectBase<std::decay_t<M>>, std::decay_t<M>>>;
-
-  /// Fluent setters (each stores a view of its argument).
+  /// Fluent setters. Each copies its argument (cost: one pass over it, and an allocation when
+  /// the size grows); the argument need not outlive the call.
   AttentionMask& set_causal(bool on = true) {
     causal = on;
     return *this;
@@ -66,45 +72,69 @@ struct AttentionMask {
     key_length = n;
     return *this;
   }
-  AttentionMask& set_key_lengths(const Eigen::Ref<const LengthVector>& n) {
-    new (&key_lengths) Eigen::Map<const LengthVector>(n.data(), n.size());
+  /// One padding length per batch sequence: any integer vector (row or column), copied as
+  /// Index (n_batch values).
+  template <class Derived>
+  AttentionMask& set_key_lengths(const Eigen::DenseBase<Derived>& n) {
+    static_assert(std::is_integral_v<typename Derived::Scalar> &&
+                      !std::is_same_v<typename Derived::Scalar, bool>,
+                  "xfmr::AttentionMask::set_key_lengths: the lengths must be integers");
+    copy_vector(n, key_lengths, "key_lengths");
     return *this;
   }
-  AttentionMask& set_key_valid(const Eigen::Ref<const BoolVector>& v) {
-    new (&key_valid) Eigen::Map<const BoolVector>(v.data(), v.size());
+  /// Per-key validity (true = may attend): a bool vector (row or column) of n_k entries,
+  /// copied (n_k bytes).
+  template <class Derived>
+  AttentionMask& set_key_valid(const Eigen::DenseBase<Derived>& v) {
+    static_assert(std::is_same_v<typename Derived::Scalar, bool>,
+                  "xfmr::AttentionMask::set_key_valid: the flags must be bool");
+    copy_vector(v, key_valid, "key_valid");
     return *this;
   }
-  AttentionMask& set_segment_ids(const Eigen::Ref<const SegmentVector>& seg) {
-    new (&segment_ids) Eigen::Map<const SegmentVector>(seg.data(), seg.size());
+  /// UniLM segment ids (0 or 1, checked at the attention call): any integer vector of n_k
+  /// entries, copied as int32 (4·n_k bytes).
+  template <class Derived>
+  AttentionMask& set_segment_ids(const Eigen::DenseBase<Derived>& seg) {
+    static_assert(std::is_integral_v<typename Derived::Scalar> &&
+                      !std::is_same_v<typename Derived::Scalar, bool>,
+                  "xfmr::AttentionMask::set_segment_ids: the segment ids must be integers");
+    copy_vector(seg, segment_ids, "segment_ids");
     return *this;
   }
-  AttentionMask& set_allowed(
-      const Eigen::Ref<const BoolMatrix, 0, Eigen::OuterStride<>>& a) {
-    new (&allowed) Eigen::Map<const BoolMatrix, 0, Eigen::OuterStride<>>(
-        a.data(), a.rows(), a.cols(), Eigen::OuterStride<>(a.outerStride()));
+  /// Boolean (n_q × n_k) mask, any layout; copied row-major (n_q·n_k bytes).
+  template <class Derived>
+  AttentionMask& set_allowed(const Eigen::DenseBase<Derived>& a) {
+    static_assert(std::is_same_v<typename Derived::Scalar, bool>,
+                  "xfmr::AttentionMask::set_allowed: the mask must be bool");
+    allowed = a;
     return *this;
   }
-  AttentionMask& set_bias(ConstMatrixRef<T> b) {
-    new (&bias) Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(
-        b.data(), b.rows(), b.cols(), Eigen::OuterStride<>(b.outerStride()));
+  /// Additive bias (n_q × n_k or heads·n_q × n_k) of element type T, any layout; copied
+  /// row-major (n_q·n_k·sizeof(T) bytes per set, never per attention call).
+  template <class Derived>
+  AttentionMask& set_bias(const Eigen::DenseBase<Derived>& b) {
+    static_assert(std::is_same_v<typename Derived::Scalar, T>,
+                  "xfmr::AttentionMask<T>::set_bias: the bias must have element type T");
+    bias = b;
     return *this;
   }
-
-  // The mask keeps views: a temporary array (an rvalue Eigen matrix) would dangle before the
-  // attention call, so those overloads do not compile.
-  template <typename M, typename = PlainTemporary<M>>
-  AttentionMask& set_key_lengths(M&&) = delete;
-  template <typename M, typename = PlainTemporary<M>>
-  AttentionMask& set_key_valid(M&&) = delete;
-  template <typename M, typename = PlainTemporary<M>>
-  AttentionMask& set_segment_ids(M&&) = delete;
-  template <typename M, typename = PlainTemporary<M>>
-  AttentionMask& set_allowed(M&&) = delete;
-  template <typename M, typename = PlainTemporary<M>>
-  AttentionMask& set_bias(M&&) = delete;
 
   /// True when some row may have allowed keys that are not a prefix [0, limit_i).
   bool has_elementwise() const noexcept { return key_valid.size() > 0 || allowed.size() > 0; }
+
+ private:
+  template <class Derived, class Plain>
+  static void copy_vector(const Eigen::DenseBase<Derived>& x, Plain& dst, const char* name) {
+    detail::require(x.rows() == 1 || x.cols() == 1 || x.size() == 0, "AttentionMask", name,
+                    " must be a vector (got ", x.rows(), "x", x.cols(), ")");
+    dst.resize(x.size());
+    if (x.cols() == 1)
+      for (Index i = 0; i < x.size(); ++i)
+        dst[i] = static_cast<typename Plain::Scalar>(x.derived().coeff(i, 0));
+    else
+      for (Index i = 0; i < x.size(); ++i)
+        dst[i] = static_cast<typename Plain::Scalar>(x.derived().coeff(0, i));
+  }
 };
 
 namespace detail {

@@ -288,7 +288,12 @@ inline void performer_require_disjoint(const T* out, Index out_stride, const T* 
 /// grows by δ — so the largest key feature is 1 and nothing overflows. We take the max of
 /// u − h rather than of u (google-research) so that no key feature exceeds 1 [derived].
 /// Never shared across the batch. Output = exact formula up to rounding; a query whose
-/// normaliser underflows to 0 gets a zero row.
+/// normaliser underflows to 0 gets a zero row (NaN where the numerator is not finite).
+///
+/// Non-finite input is never silent (tested, causal and not, and PerformerState): a NaN or inf
+/// in q_i makes row i NaN; a NaN in k_j makes every row that sees key j NaN; an inf in v_j
+/// makes them non-finite. In the causal chunks, rows before j in j's chunk of 64 may turn
+/// non-finite too (a zero weight times inf in the chunk product), never a wrong finite value.
 ///
 /// Allocation: scratch (blocks of 128 tokens × feature dim, and the m × d_v state) is sized on
 /// the first call and when d_v grows; Eigen's GEMM may allocate its packing buffers.
@@ -537,7 +542,8 @@ class Performer {
 /// S = Σ_j e^(−M)φ(k_j)v_jᵀ (F × d_v), z = Σ_j e^(−M)φ(k_j) and the running key maximum M; when a
 /// key raises M by δ, S and z are multiplied by e^(−δ) [derived, SPEC §6.3].
 /// The feature map (W) is copied at construction: a later redraw() of the Performer does not
-/// affect the state. No allocation in step().
+/// affect the state. No allocation in step(). Non-finite input: a NaN or inf in q gives a NaN
+/// output; a NaN in k or inf in v enters the state, and every later output is non-finite.
 template <typename T>
 class PerformerState {
   static_assert(detail::is_real_v<T>, "xfmr::PerformerState<T>: T must be float or double");

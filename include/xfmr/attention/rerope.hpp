@@ -53,6 +53,9 @@ struct ReRopeConfig {
 /// Allocation: rotated copies (n × d per head) and tile scratch, sized on the first call and
 /// when a call needs more; cost 2× the score FLOPs of plain attention in the window-crossing
 /// tiles, plus O((n_q + n_k)·d) sin/cos per head.
+/// Non-finite input is never silent (tested, prefill and decode): a NaN or inf in q_i makes row
+/// i NaN, a NaN in k_j every row i >= j, an inf in v_j makes rows i >= j non-finite (rows
+/// before j in its tile of 64 keys may turn non-finite too: a zero weight times inf).
 /// \throws std::invalid_argument on a bad configuration or shapes.
 template <typename T>
 class ReRopeAttention {

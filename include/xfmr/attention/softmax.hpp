@@ -99,6 +99,19 @@ bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* 
 /// h / (H/H_kv)). Query i sits at absolute position n_k − n_q + i, so decoding one query
 /// against a cache of n_k keys is the n_q = 1 case. out must not overlap q, k or v.
 ///
+/// Non-finite input is never silent (checked by tests on both tile paths and decoding):
+///   - a NaN or ±inf in q_i makes row i NaN (q rows are checked while they are read, O(d));
+///   - a NaN in k_j makes every query that may see key j NaN; an inf in k_j scores ±inf or
+///     NaN: +inf and NaN give NaN rows (∞ − ∞ in the online softmax), while a −inf score gives
+///     the key weight 0 like a masked key (e^{−∞}; k is not scanned, see below);
+///   - bias_ij = −inf masks the pair; +inf or NaN on an allowed pair makes row i NaN;
+///   - an inf or NaN in v_j makes every row that gives key j a weight non-finite (±inf or NaN);
+///     rows that may not see it but share its key tile may turn non-finite too (0·inf in the
+///     tile product), never a wrong finite value;
+///   - a query with no allowed key outputs exact zeros whatever the inputs hold.
+/// Nothing is checked up front (an O(n·d) scan of the KV cache would double decoding time):
+/// the zero row is chosen by ℓ == 0 only, and a NaN ℓ or maximum flows to the output.
+///
 /// Memory: scratch per thread of query_tile·(key_tile + d + d_v) + key_tile·d_v + O(n_q + n_k)
 /// values, owned by the object and grown on demand (the first call, or a larger shape,
 /// allocates); never O(n²).
@@ -338,11 +351,15 @@ class SoftmaxAttention {
     const Index* limit = m_limit.data() + r0;
     const T* lambda = m_lambda.data() + r0;
 
+    // poison[i] = NaN when q_i is not finite, else 0: such a row scores NaN against every key
+    // (as in the kernel path), so an infinite q_i cannot pass for a masked row (all −inf).
+    T* poison = ws.alpha.data();
     Index kend = 0;
     for (Index i = 0; i < rows; ++i) kend = std::max(kend, limit[i]);
     for (Index i = 0; i < rows; ++i) {
       m[i] = ninf;
       l[i] = T(0);
+      poison[i] = finite_row(q + i * c.ldq, d) ? T(0) : std::numeric_limits<T>::quiet_NaN();
     }
     simd::zero_row<Isa>(acc, static_cast<std::size_t>(rows * dv));
 
@@ -362,6 +379,10 @@ class SoftmaxAttention {
           brow = mask.bias.data() +
                  (c.bias_rows == c.nq ? r0 + i : h * c.nq + r0 + i) * mask.bias.outerStride() + j0;
         T mx = simd::scale_bias_max<Isa>(srow, brow, std::size_t(valid), lambda[i]);
+        if (poison[i] != T(0)) {  // as the kernel path: NaN scores, then the element masks
+          std::fill(srow, srow + valid, poison[i]);
+          mx = poison[i];
+        }
         if (c.elementwise) {
           if (mask.key_valid.size() > 0)
             simd::mask_bool<Isa>(srow, mask.key_valid.data() + j0, std::size_t(valid));
@@ -369,8 +390,13 @@ class SoftmaxAttention {
             simd::mask_bool<Isa>(srow, mask.allowed.data() + (r0 + i) * mask.allowed.outerStride() + j0, std::size_t(valid));
           mx = simd::row_max<Isa>(srow, std::size_t(valid));
         }
-        const T mnew = std::max(m[i], mx);
+        // A NaN maximum (NaN score) must win: std::max would keep the old M and hide it.
+        const T mnew = mx != mx ? mx : std::max(m[i], mx);
         if (mnew == ninf) {  // nothing allowed so far: this row adds nothing
+          // Cold path (every score so far −inf or NaN): the vector max may have dropped a NaN
+          // score next to −inf ones, so look for it here and poison the row (ℓ = M = NaN).
+          for (Index j = 0; j < valid; ++j)
+            if (srow[j] != srow[j]) m[i] = l[i] = std::numeric_limits<T>::quiet_NaN();
           simd::zero_row<Isa>(srow, std::size_t(nc));
           continue;
         }
@@ -423,6 +449,10 @@ class SoftmaxAttention {
       if (i < rows) {
         const T* qi = q + i * c.ldq;
         for (Index p = 0; p < d; ++p) qi_t[p * B] = lambda[i] * qi[p];
+        // A non-finite q_i scores NaN against every key, so an infinite q_i cannot pass for a
+        // masked row (all scores −inf); keys it may not see are still masked to −inf below.
+        if (!finite_row(qi, d))
+          for (Index p = 0; p < d; ++p) qi_t[p * B] = std::numeric_limits<T>::quiet_NaN();
       } else {
         for (Index p = 0; p < d; ++p) qi_t[p * B] = T(0);
       }
@@ -477,14 +507,22 @@ class SoftmaxAttention {
       const T* accb = acc + b * dv * B;
       for (Index i = i0; i < i1; ++i) {
         T* orow = c.out + (r0 + i) * c.ldo + h * dv;
-        if (l[i] > T(0)) {
+        if (l[i] == T(0)) {  // no allowed key: exact zeros (ℓ is NaN after a non-finite input)
+          simd::zero_row<Isa>(orow, std::size_t(dv));
+        } else {
           const T inv = T(1) / l[i];
           for (Index r = 0; r < dv; ++r) orow[r] = accb[r * B + i - i0] * inv;
-        } else {
-          simd::zero_row<Isa>(orow, std::size_t(dv));
         }
       }
     }
+  }
+
+  // True when every x[p] is finite (x·0 is 0 for finite x, NaN for ±inf and NaN): O(d) per
+  // query row and head, next to O(n_k·d) of scores.
+  static bool finite_row(const T* x, Index d) noexcept {
+    T z = T(0);
+    for (Index p = 0; p < d; ++p) z += x[p] * T(0);
+    return z == T(0);
   }
 
   void finish(const Call& c, Index h, Index r0, Index rows, const T* acc, const T* l) const {
@@ -493,12 +531,12 @@ class SoftmaxAttention {
     T* o = c.out + r0 * c.ldo + h * dv;
     for (Index i = 0; i < rows; ++i) {
       T* orow = o + i * c.ldo;
-      if (l[i] > T(0)) {
+      if (l[i] == T(0)) {  // no allowed key: exact zeros (ℓ is NaN after a non-finite input)
+        simd::zero_row<Isa>(orow, std::size_t(dv));
+      } else {
         const T inv = T(1) / l[i];
         const T* arow = acc + i * dv;
         for (Index j = 0; j < dv; ++j) orow[j] = arow[j] * inv;
-      } else {
-        simd::zero_row<Isa>(orow, std::size_t(dv));
       }
     }
   }

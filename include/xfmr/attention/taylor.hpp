@@ -144,7 +144,7 @@ inline void taylor2_features(ConstMatrixRef<double> x, MatrixRef<double> out, do
 /// quadratic attention with Taylor-softmax weights f_2(q_i·k_j/√d) / Σ_j f_2(q_i·k_j/√d). The
 /// normaliser is >= n_k/2 (f_2 >= 1/2), so eps is 0. Use RopePlacement::Auto (rotation of q, k
 /// before the map: exact for the rotated kernel, SPEC §5.4). Cost O(n·d²·d_v/2): practical for
-/// small heads (d <= 32, SPEC §7.2).
+/// small heads (d <= 32, SPEC §7.2). Non-finite input propagates as in LinearAttention (tested).
 template <typename T>
 LinearAttentionConfig<T> taylor_linear_attention_config(Index head_dim, bool causal = false) {
   LinearAttentionConfig<T> c;

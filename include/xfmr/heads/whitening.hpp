@@ -35,7 +35,9 @@ struct WhiteningConfig {
   double gamma = 1.0;    ///< γ: component c is scaled by (λ_c + ε)^(−γ/2) (γ = 0: rotation); finite
   /// Relative eigenvalue floor: ε = epsilon · λ_max is added to every eigenvalue before the
   /// power −γ/2, so directions with λ ≈ 0 (rank-deficient data, N <= D) get a finite scale
-  /// (λ + ε)^(−γ/2) <= ε^(−γ/2) instead of infinity. >= 0, finite.
+  /// (λ + ε)^(−γ/2) <= ε^(−γ/2) instead of infinity. >= 0, finite. With epsilon = 0 (and
+  /// γ != 0) finalize() throws std::runtime_error when the data span fewer than k numerical
+  /// directions, rather than return an infinite or noise-scaled whitening matrix.
   double epsilon = 1e-6;
   CovarianceNormalization normalization = CovarianceNormalization::Population;  ///< C/N or C/(N−1)
   bool normalize = false;  ///< L2-normalise every transformed row (norm clipped below at 1e-8)
@@ -212,7 +214,10 @@ class BertWhitening {
 
   /// Computes μ, Λ and W_k from the accumulated statistics.
   /// \throws std::invalid_argument if fewer than 2 rows were seen, the covariance is zero and
-  ///         γ != 0 (all rows equal), or strict_rank is set and rank() < k.
+  ///         γ != 0 (all rows equal), or strict_rank is set and rank() < k;
+  ///         std::runtime_error if epsilon = 0, γ != 0 and the covariance has fewer than k
+  ///         eigenvalues above λ_max·D·u (u = unit round-off of the Gram: 2^−24 for float input
+  ///         without exact_gram, else 2^−53): the message names the numerical rank found and k.
   void finalize() {
     const std::int64_t n = m_stats.count();
     detail::require(n >= 2, "BertWhitening", "fitting needs at least 2 rows (got ", n, ")");
@@ -258,6 +263,25 @@ class BertWhitening {
     const double eps = m_config.epsilon * lmax;
     Index rank = 0;
     while (rank < d && lambda[rank] > eps) ++rank;
+    if (m_config.epsilon == 0.0 && gamma != 0.0) {
+      // Nothing regularises (λ_c)^(−γ/2): a direction the data do not span has λ_c = 0 or a
+      // round-off value, and its scale would be inf or noise. Numerical rank: eigenvalues
+      // above λ_max·D·u, u the unit round-off of the Gram's arithmetic (float unless
+      // exact_gram, for float input; double otherwise), the usual bound on the eigenvalue
+      // error of a computed symmetric matrix.
+      const double u = std::is_same_v<T, float> && !m_config.exact_gram
+                           ? 0.5 * static_cast<double>(std::numeric_limits<float>::epsilon())
+                           : 0.5 * std::numeric_limits<double>::epsilon();
+      const double tol = lmax * static_cast<double>(d) * u;
+      Index numerical = 0;
+      while (numerical < d && lambda[numerical] > tol) ++numerical;
+      if (numerical < k)
+        XFMR_THROW(std::runtime_error(detail::concat(
+            "BertWhitening", "epsilon = 0 needs components <= the numerical rank of the "
+            "covariance (got numerical rank ", numerical, " < components=", k,
+            "; eigenvalues <= lambda_max*D*u=", tol,
+            "; set epsilon > 0, lower components or collect more rows)")));
+    }
     if (m_config.strict_rank)
       detail::require(rank >= k, "BertWhitening", "the covariance has rank ", rank,
                       " < components=", k, " (eigenvalues <= epsilon*lambda_max=", eps,
