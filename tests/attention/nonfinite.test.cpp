@@ -269,9 +269,7 @@ TEMPLATE_TEST_CASE("Linear attention: non-finite input propagates (parallel, chu
                    "[attention][linear][nonfinite]", float, double) {
   using T = TestType;
   const Index n = 23, d = 6;
-  // Not FeatureMap::Relu: its kernel (feature_map.hpp relu_row, max(x, 0) with the x86 operand
-  // rule) maps NaN to ε today; the fix, max(0, x), belongs to the kernel move to simd/.
-  for (auto map : {xfmr::FeatureMap::EluPlusOne, xfmr::FeatureMap::Exp,
+  for (auto map : {xfmr::FeatureMap::EluPlusOne, xfmr::FeatureMap::Relu, xfmr::FeatureMap::Exp,
                    xfmr::FeatureMap::EfficientAttention, xfmr::FeatureMap::Taylor2}) {
     const std::string mname = xfmr::feature_map_name(map);
     xfmr::LinearAttentionConfig<T> c;

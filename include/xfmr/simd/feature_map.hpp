@@ -33,15 +33,15 @@ void elu_plus_one_row(const T* x, T* y, std::size_t n) noexcept {
   if (i < n) V::store_partial(y + i, body(V::load_partial(x + i, n - i)), n - i);
 }
 
-/// y[i] = max(x[i], 0) + eps, i < n (NaN gives eps: the x86 max rule; callers feed finite
-/// inputs or check them). y may be x; partial overlap is not allowed.
+/// y[i] = max(x[i], 0) + eps, i < n; NaN stays NaN (max(0, x) returns its second operand when
+/// either is NaN, on every ISA). y may be x; partial overlap is not allowed.
 template <class Isa, typename T>
 void relu_row(const T* x, T* y, std::size_t n, T eps) noexcept {
   using V = Vec<T, Isa>;
   const auto zero = V::zero(), e = V::set1(eps);
   std::size_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, V::add(V::max(V::load(x + i), zero), e));
-  if (i < n) V::store_partial(y + i, V::add(V::max(V::load_partial(x + i, n - i), zero), e), n - i);
+  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, V::add(V::max(zero, V::load(x + i)), e));
+  if (i < n) V::store_partial(y + i, V::add(V::max(zero, V::load_partial(x + i, n - i)), e), n - i);
 }
 
 /// y[i] = e^{x[i] − shift} (simd::exp, ≤ 2 ulp of the rounded difference), i < n; returns Σ y,
