@@ -11,11 +11,11 @@
 #include <vector>
 
 #include <Eigen/Core>
-#include <unsupported/Eigen/CXX11/Tensor>
 
 #include "../error.hpp"
 #include "../position/rope.hpp"
 #include "../simd/vec.hpp"
+#include "../tensor.hpp"
 #include "../types.hpp"
 #include "span_decode.hpp"
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Normalisation layers over row-major token matrices: LayerNorm, RMSNorm and conditional
 // LayerNorm (SPEC §11; kexue 7124, 8620).
-#ifndef XFMR_HEADS_NORM_HPP
-#define XFMR_HEADS_NORM_HPP
+#ifndef XFMR_LAYERS_NORM_HPP
+#define XFMR_LAYERS_NORM_HPP
 
 #include <cmath>
 #include <cstddef>
@@ -202,4 +202,4 @@ class ConditionalLayerNorm {
 
 XFMR_NAMESPACE_END
 
-#endif  // XFMR_HEADS_NORM_HPP
+#endif  // XFMR_LAYERS_NORM_HPP
