@@ -7,7 +7,7 @@
 
 #include <type_traits>
 
-#include <Eigen/Core>
+#include "detail/eigen.hpp"
 #include <unsupported/Eigen/CXX11/Tensor>
 
 #include "detail/tensor_fwd.hpp"

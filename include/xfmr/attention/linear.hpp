@@ -12,7 +12,7 @@
 #include <optional>
 #include <utility>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../detail/tensor_fwd.hpp"

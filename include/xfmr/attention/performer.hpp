@@ -12,7 +12,7 @@
 #include <limits>
 #include <type_traits>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <random>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 #include <Eigen/QR>
 
 #include "../config.hpp"

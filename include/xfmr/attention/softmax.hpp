@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../detail/tensor_fwd.hpp"

@@ -6,7 +6,7 @@
 #ifndef XFMR_DETAIL_TENSOR_FWD_HPP
 #define XFMR_DETAIL_TENSOR_FWD_HPP
 
-#include <Eigen/Core>
+#include "eigen.hpp"
 
 #include "../config.hpp"
 

@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../error.hpp"
 #include "../position/rope.hpp"

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
