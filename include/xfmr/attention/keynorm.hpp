@@ -41,6 +41,8 @@ struct QkNormConfig {
 /// scaled by λ_i), so the per-position form works with every mask and with decoding (give the
 /// absolute position of the first query). Norms are rotation invariant, so queries()/keys()
 /// commute with RoPE (tested); any mask, GQA or ReRoPE composes unchanged. No allocation.
+/// Thread-safe: queries() and keys() are const and use no scratch, so they may run concurrently;
+/// changing the gains (query_gain(), key_gain()) meanwhile is a data race.
 template <typename T, class Isa = simd::native_isa>
 class QkNorm {
   static_assert(detail::is_real_v<T>, "xfmr::QkNorm<T>: T must be float or double");

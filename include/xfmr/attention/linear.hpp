@@ -539,6 +539,8 @@ class LinearAttention {
 /// Exp keys use a running maximum shift c; when a larger key arrives, S and z are rescaled by
 /// e^{c_old − c_new} (exact, see FeatureMap). Non-causal efficient attention has no recurrent
 /// form: the state uses its causal variant (ϕ(k) = e^k with the normaliser).
+/// Not thread-safe (step, push and reset update the state and its scratch): one object per
+/// decoding stream; distinct objects are independent.
 template <typename T>
 class LinearAttentionState {
   static_assert(detail::is_real_v<T>, "xfmr::LinearAttentionState<T>: T must be float or double");

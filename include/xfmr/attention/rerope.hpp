@@ -53,6 +53,8 @@ struct ReRopeConfig {
 /// Allocation: rotated copies (n × d per head) and tile scratch, sized on the first call and
 /// when a call needs more; cost 2× the score FLOPs of plain attention in the window-crossing
 /// tiles, plus O((n_q + n_k)·d) sin/cos per head.
+/// Not thread-safe (prefill and decode use the object's scratch): one object per thread;
+/// distinct objects are independent.
 /// \throws std::invalid_argument on a bad configuration or shapes.
 template <typename T>
 class ReRopeAttention {
