@@ -4,7 +4,7 @@
 // BM_scaling_linear sweep (time against sequence length).
 #include <cstdint>
 
-#include <Eigen/Core>
+#include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 #include <xfmr/attention/linear.hpp>
 

@@ -5,7 +5,7 @@
 // 4·n²·d per head non-causal, 2·n²·d causal (masked tiles are skipped, not computed).
 #include <cstdint>
 
-#include <Eigen/Core>
+#include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 #include <xfmr/attention/softmax.hpp>
 

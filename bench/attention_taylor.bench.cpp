@@ -5,7 +5,7 @@
 // attention in FLOP/s against BM_ceiling_fma.
 #include <cstdint>
 
-#include <Eigen/Core>
+#include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 #include <xfmr/attention/linear.hpp>
 #include <xfmr/attention/taylor.hpp>

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include <Eigen/Core>
+#include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -3,7 +3,7 @@
 // that every JSON result says what it was built with (STYLE.md §3.8).
 #include <string>
 
-#include <Eigen/Core>
+#include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 
 #include "xfmr/simd/isa.hpp"

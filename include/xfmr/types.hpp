@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include <Eigen/Core>
+#include "detail/eigen.hpp"
 
 #include "config.hpp"
 

@@ -5,6 +5,7 @@
 
 #include "config.hpp"
 #include "error.hpp"
+#include "tensor.hpp"
 #include "types.hpp"
 #include "version.hpp"
 
@@ -35,9 +36,10 @@
 #include "attention/softmax.hpp"
 #include "attention/taylor.hpp"
 
+#include "layers/norm.hpp"
+
 #include "heads/global_pointer.hpp"
 #include "heads/multilabel_ce.hpp"
-#include "heads/norm.hpp"
 #include "heads/span_decode.hpp"
 #include "heads/whitening.hpp"
 #include "heads/whitening_stats.hpp"

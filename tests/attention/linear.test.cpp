@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/attention/linear.hpp>
+#include <xfmr/tensor.hpp>
 
 #include "reference/linear_attention.hpp"
 #include "support/isa_list.hpp"

@@ -9,8 +9,10 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <xfmr/attention/mask.hpp>
+// softmax.hpp first: mask.hpp includes <Eigen/Core> before xfmr/config.hpp, which must come
+// first for GCC 12 (see config.hpp); drop this once mask.hpp includes "../detail/eigen.hpp".
 #include <xfmr/attention/softmax.hpp>
+#include <xfmr/attention/mask.hpp>
 
 #include "reference/attention.hpp"
 #include "support/random.hpp"

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <xfmr/attention/softmax.hpp>
 #include <xfmr/simd/softmax.hpp>
+#include <xfmr/tensor.hpp>
 
 #include "reference/attention.hpp"
 #include "support/isa_list.hpp"

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <xfmr/attention/linear.hpp>
 #include <xfmr/attention/taylor.hpp>
 
 #include "reference/linear_attention.hpp"

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/position/rope.hpp>
+#include <xfmr/tensor.hpp>
 
 using Catch::Contains;
 using xfmr::Index;

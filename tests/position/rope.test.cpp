@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/position/rope.hpp>
+#include <xfmr/tensor.hpp>
 
 #include "reference/rope.hpp"
 #include "support/random.hpp"

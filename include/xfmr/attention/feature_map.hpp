@@ -71,6 +71,8 @@ namespace detail {
 
 /// Maps rows of one head to features. Queries and keys share it; the key side of the
 /// non-causal efficient-attention pair (a softmax over positions) is a whole-block operation.
+/// Thread-safe: immutable after construction, every method const and scratch-free (a Custom
+/// functor must be safe to call concurrently too).
 template <typename T>
 class FeatureMapper {
   using Isa = simd::native_isa;

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
@@ -44,6 +44,8 @@ struct QkNormConfig {
 /// Non-finite input: a NaN or inf in a q or k row gives a NaN (or, for inf, NaN from inf/inf)
 /// normalised row, which SoftmaxAttention then propagates (see its comment; tested end to end
 /// for every kind).
+/// Thread-safe: queries() and keys() are const and use no scratch, so they may run concurrently;
+/// changing the gains (query_gain(), key_gain()) meanwhile is a data race.
 template <typename T, class Isa = simd::native_isa>
 class QkNorm {
   static_assert(detail::is_real_v<T>, "xfmr::QkNorm<T>: T must be float or double");

@@ -12,10 +12,10 @@
 #include <optional>
 #include <utility>
 
-#include <Eigen/Core>
-#include <unsupported/Eigen/CXX11/Tensor>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
+#include "../detail/tensor_fwd.hpp"
 #include "../error.hpp"
 #include "../position/rope.hpp"
 #include "../simd/feature_map.hpp"
@@ -60,6 +60,22 @@ struct LinearAttentionConfig {
   std::optional<RopeConfig> rope;   ///< RoPE (head_dim 0 = filled in: m for Features, d for Inputs)
   RopePlacement rope_placement = RopePlacement::Auto;
 };
+
+/// Configuration of order-2 Taylor linear attention: sim(q, k) = f_2(q·k/√d) = φ(q)·φ(k) with
+/// the compressed map and x' = d^(−1/4)·x, so LinearAttention (or LinearAttentionState) equals
+/// quadratic attention with Taylor-softmax weights f_2(q_i·k_j/√d) / Σ_j f_2(q_i·k_j/√d). The
+/// normaliser is >= n_k/2 (f_2 >= 1/2), so eps is 0. Use RopePlacement::Auto (rotation of q, k
+/// before the map: exact for the rotated kernel, SPEC §5.4). Cost O(n·d²·d_v/2): practical for
+/// small heads (d <= 32, SPEC §7.2). Non-finite input propagates as in LinearAttention (tested).
+template <typename T>
+LinearAttentionConfig<T> taylor_linear_attention_config(Index head_dim, bool causal = false) {
+  LinearAttentionConfig<T> c;
+  c.head_dim = head_dim;
+  c.feature_map = FeatureMap::Taylor2;
+  c.causal = causal;
+  c.eps = 0;
+  return c;
+}
 
 namespace detail {
 
@@ -230,10 +246,10 @@ class LinearAttention {
   /// Row-major tensor views: [tokens, heads, dim] and [batch, tokens, heads, dim] (each batch
   /// sequence attends only to itself; padding and positions as in the matrix overload, every
   /// sequence starting at pos0). Mapped onto the matrix path without a copy.
-  using ConstTensor3 = Eigen::TensorMap<const Eigen::Tensor<T, 3, Eigen::RowMajor>>;
-  using Tensor3 = Eigen::TensorMap<Eigen::Tensor<T, 3, Eigen::RowMajor>>;
-  using ConstTensor4 = Eigen::TensorMap<const Eigen::Tensor<T, 4, Eigen::RowMajor>>;
-  using Tensor4 = Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
+  using Tensor3 = TensorView<T, 3>;
+  using ConstTensor4 = ConstTensorView<T, 4>;
+  using Tensor4 = TensorView<T, 4>;
 
   /// \throws std::invalid_argument if the last dimensions are not head_dim (q, k) and
   ///         value_dim (v, out), or heads / tokens disagree; then as the matrix overload.
@@ -547,6 +563,8 @@ class LinearAttention {
 /// form: the state uses its causal variant (ϕ(k) = e^k with the normaliser).
 /// Non-finite input propagates as in LinearAttention: a NaN or inf in a step's q gives a NaN
 /// output; a NaN in k or an inf in v enters the state, and every later output is non-finite.
+/// Not thread-safe (step, push and reset update the state and its scratch): one object per
+/// decoding stream; distinct objects are independent.
 template <typename T>
 class LinearAttentionState {
   static_assert(detail::is_real_v<T>, "xfmr::LinearAttentionState<T>: T must be float or double");

@@ -9,9 +9,8 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
-
 #include "../config.hpp"
+#include "../detail/eigen.hpp"
 #include "../error.hpp"
 #include "../types.hpp"
 
@@ -45,6 +44,8 @@ XFMR_NAMESPACE_BEGIN
 /// legitimate "masked" entry (the pair gets weight 0, a row of only −inf is fully masked and
 /// outputs zeros); +inf and NaN are not masks: on an allowed pair they make the row NaN (never
 /// checked up front, they propagate through the softmax).
+/// Thread safety: a plain value; attention calls only read it, so one mask may serve concurrent
+/// calls, but setting a part while a call reads the mask is a data race.
 template <typename T>
 struct AttentionMask {
   using BoolVector = Eigen::Matrix<bool, Eigen::Dynamic, 1>;

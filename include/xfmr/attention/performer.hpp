@@ -12,7 +12,7 @@
 #include <limits>
 #include <type_traits>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
@@ -160,6 +160,7 @@ constexpr Index performer_pad() noexcept {
 
 /// The feature map of one head, shared by Performer<T> (batch) and PerformerState<T> (decoding).
 /// Holds W' = d^(−1/4)·W transposed (d × m) so that U = X·W' is one GEMM per block of tokens.
+/// Thread-safe: immutable after construction, every method const and scratch-free.
 template <typename T>
 class PerformerFeatureMap {
  public:
@@ -297,6 +298,8 @@ inline void performer_require_disjoint(const T* out, Index out_stride, const T* 
 ///
 /// Allocation: scratch (blocks of 128 tokens × feature dim, and the m × d_v state) is sized on
 /// the first call and when d_v grows; Eigen's GEMM may allocate its packing buffers.
+/// Not thread-safe (attend uses the object's scratch; redraw replaces W): one object per thread;
+/// distinct objects are independent, and equal seeds give equal W in every thread.
 /// \throws std::invalid_argument on bad configuration or shapes (see the constructor and attend).
 template <typename T>
 class Performer {
@@ -544,6 +547,8 @@ class Performer {
 /// The feature map (W) is copied at construction: a later redraw() of the Performer does not
 /// affect the state. No allocation in step(). Non-finite input: a NaN or inf in q gives a NaN
 /// output; a NaN in k or inf in v enters the state, and every later output is non-finite.
+/// Not thread-safe (step and reset update the state): one object per decoding stream; states
+/// made from one Performer share nothing, so distinct streams may step concurrently.
 template <typename T>
 class PerformerState {
   static_assert(detail::is_real_v<T>, "xfmr::PerformerState<T>: T must be float or double");

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <random>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 #include <Eigen/QR>
 
 #include "../config.hpp"
@@ -34,6 +34,7 @@ namespace detail {
 /// Standard normal draws from a std::mt19937_64 by the Box–Muller transform. Unlike
 /// std::normal_distribution (whose algorithm differs between standard libraries) the sequence is
 /// the same everywhere for a given seed, up to the last bit of std::log / std::cos / std::sqrt.
+/// Not thread-safe (every draw advances the generator): one object per thread.
 class GaussianSource {
  public:
   explicit GaussianSource(std::uint64_t seed) : m_rng(seed) {}

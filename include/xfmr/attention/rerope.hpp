@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
@@ -56,6 +56,8 @@ struct ReRopeConfig {
 /// Non-finite input is never silent (tested, prefill and decode): a NaN or inf in q_i makes row
 /// i NaN, a NaN in k_j every row i >= j, an inf in v_j makes rows i >= j non-finite (rows
 /// before j in its tile of 64 keys may turn non-finite too: a zero weight times inf).
+/// Not thread-safe (prefill and decode use the object's scratch): one object per thread;
+/// distinct objects are independent.
 /// \throws std::invalid_argument on a bad configuration or shapes.
 template <typename T>
 class ReRopeAttention {

@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include <Eigen/Core>
-#include <unsupported/Eigen/CXX11/Tensor>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
+#include "../detail/tensor_fwd.hpp"
 #include "../error.hpp"
 #include "../simd/softmax.hpp"
 #include "../simd/transpose.hpp"
@@ -151,10 +151,10 @@ class SoftmaxAttention {
   /// Row-major tensor views [tokens, heads, dim] and [batch, tokens, heads, dim], mapped onto
   /// the matrix path without a copy. Batch sequences attend only to themselves; the mask
   /// (and bias) is shared by the batch, except mask.key_lengths, one per sequence.
-  using ConstTensor3 = Eigen::TensorMap<const Eigen::Tensor<T, 3, Eigen::RowMajor>>;
-  using Tensor3 = Eigen::TensorMap<Eigen::Tensor<T, 3, Eigen::RowMajor>>;
-  using ConstTensor4 = Eigen::TensorMap<const Eigen::Tensor<T, 4, Eigen::RowMajor>>;
-  using Tensor4 = Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
+  using Tensor3 = TensorView<T, 3>;
+  using ConstTensor4 = ConstTensorView<T, 4>;
+  using Tensor4 = TensorView<T, 4>;
 
   void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
                const AttentionMask<T>& mask = {}) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Taylor softmax of even order (kexue 7919; arXiv 2011.11538) and order-2 Taylor linear
-// attention with the compressed feature map (kexue 8601, 7546; SPEC §7).
+// Taylor softmax of even order (kexue 7919; arXiv 2011.11538) and the compressed order-2 Taylor
+// features of Taylor linear attention (kexue 8601, 7546; SPEC §7). Taylor linear attention itself
+// is LinearAttention with FeatureMap::Taylor2: taylor_linear_attention_config in linear.hpp.
 #ifndef XFMR_ATTENTION_TAYLOR_HPP
 #define XFMR_ATTENTION_TAYLOR_HPP
 
@@ -16,7 +17,6 @@
 #include "../simd/taylor.hpp"
 #include "../types.hpp"
 #include "feature_map.hpp"
-#include "linear.hpp"
 
 XFMR_NAMESPACE_BEGIN
 
@@ -137,22 +137,6 @@ inline void taylor2_features(ConstMatrixRef<float> x, MatrixRef<float> out, doub
 }
 inline void taylor2_features(ConstMatrixRef<double> x, MatrixRef<double> out, double scale = 1) {
   detail::taylor2_features_impl<double>(x, out, scale);
-}
-
-/// Configuration of order-2 Taylor linear attention: sim(q, k) = f_2(q·k/√d) = φ(q)·φ(k) with
-/// the compressed map and x' = d^(−1/4)·x, so LinearAttention (or LinearAttentionState) equals
-/// quadratic attention with Taylor-softmax weights f_2(q_i·k_j/√d) / Σ_j f_2(q_i·k_j/√d). The
-/// normaliser is >= n_k/2 (f_2 >= 1/2), so eps is 0. Use RopePlacement::Auto (rotation of q, k
-/// before the map: exact for the rotated kernel, SPEC §5.4). Cost O(n·d²·d_v/2): practical for
-/// small heads (d <= 32, SPEC §7.2). Non-finite input propagates as in LinearAttention (tested).
-template <typename T>
-LinearAttentionConfig<T> taylor_linear_attention_config(Index head_dim, bool causal = false) {
-  LinearAttentionConfig<T> c;
-  c.head_dim = head_dim;
-  c.feature_map = FeatureMap::Taylor2;
-  c.causal = causal;
-  c.eps = 0;
-  return c;
 }
 
 XFMR_NAMESPACE_END

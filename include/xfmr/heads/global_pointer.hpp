@@ -10,12 +10,12 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
-#include <unsupported/Eigen/CXX11/Tensor>
+#include "../detail/eigen.hpp"
 
 #include "../error.hpp"
 #include "../position/rope.hpp"
 #include "../simd/vec.hpp"
+#include "../tensor.hpp"
 #include "../types.hpp"
 #include "span_decode.hpp"
 

@@ -11,7 +11,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"

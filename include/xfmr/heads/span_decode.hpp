@@ -7,9 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include <unsupported/Eigen/CXX11/Tensor>
-
 #include "../error.hpp"
+#include "../tensor.hpp"
 #include "../types.hpp"
 
 XFMR_NAMESPACE_BEGIN

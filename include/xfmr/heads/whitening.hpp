@@ -17,7 +17,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 #include <Eigen/Eigenvalues>
 
 #include "../error.hpp"

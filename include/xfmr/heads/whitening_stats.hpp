@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../error.hpp"
 #include "../simd/isa.hpp"

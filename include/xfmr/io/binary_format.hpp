@@ -31,6 +31,7 @@ namespace io {
 
 /// FNV-1a, 64-bit (Fowler–Noll–Vo): h = (h ^ byte) · 0x100000001b3, from 0xcbf29ce484222325.
 /// Detects every single-byte change and any truncation that removes the trailing hash.
+/// Not thread-safe (update changes the running hash): one object per stream.
 class Fnv1a64 {
  public:
   void update(const void* data, std::size_t n) noexcept {
@@ -97,6 +98,7 @@ inline std::size_t checked_mul(std::uint64_t a, std::uint64_t b, const char* whe
 }
 
 /// Appends little-endian values to a byte string; the FNV-1a hash covers every byte written.
+/// Not thread-safe (every write appends): one object per record.
 class BinaryWriter {
  public:
   void write_bytes(const void* data, std::size_t n) {
@@ -147,6 +149,8 @@ class BinaryWriter {
 /// Reads little-endian values from a byte range it does not own. Every read checks the
 /// remaining length first and throws xfmr::format_error ("truncated …") instead of reading past
 /// the end; `where` names the component in messages.
+/// Not thread-safe (every read advances the position): one object per reading thread; several
+/// readers over the same immutable bytes are independent.
 class BinaryReader {
  public:
   BinaryReader(const void* data, std::size_t size, const char* where) noexcept

@@ -7,9 +7,8 @@
 #include <cstring>
 #include <vector>
 
-#include <unsupported/Eigen/CXX11/Tensor>
-
 #include "../detail/rope_table.hpp"
+#include "../detail/tensor_fwd.hpp"
 #include "../error.hpp"
 #include "../simd/rope.hpp"
 #include "../types.hpp"
@@ -53,8 +52,8 @@ class Rope {
   static_assert(detail::is_real_v<T>, "xfmr::Rope<T>: T must be float or double");
 
  public:
-  using Tensor3 = Eigen::TensorMap<Eigen::Tensor<T, 3, Eigen::RowMajor>>;
-  using Tensor4 = Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+  using Tensor3 = TensorView<T, 3>;  ///< [tokens, heads, head_dim]; see xfmr/tensor.hpp
+  using Tensor4 = TensorView<T, 4>;  ///< [batch, tokens, heads, head_dim]
 
   /// \throws std::invalid_argument if head_dim <= 0, rotary_dim is odd, negative or > head_dim,
   ///         base is not finite and > 1, cached_positions < 0, or the scaling is inconsistent.
@@ -103,7 +102,7 @@ class Rope {
   }
 
   /// Tensor views [tokens, heads, head_dim] and [batch, tokens, heads, head_dim], in place,
-  /// mapped onto the matrix path without a copy.
+  /// mapped onto the matrix path without a copy (include xfmr/tensor.hpp to build the views).
   /// \throws std::invalid_argument if the last dimension is not head_dim or pos0 < 0.
   void apply(Tensor3 x, Index pos0 = 0) const {
     require_head_dim(x.dimension(2));

@@ -223,6 +223,7 @@ class RopeND {
 
 /// Su's RoPE-2D (kexue 8397): RopeND with axes = 2, block 0 rotated by the first coordinate and
 /// block 1 by the second. Adds nothing but the axes check and a head_dim shortcut.
+/// Thread-safe as RopeND: const methods share only immutable tables.
 template <typename T>
 class Rope2D : public RopeND<T> {
  public:

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <xfmr/heads/norm.hpp>
+#include <xfmr/layers/norm.hpp>
 
 #include "support/isa_list.hpp"
 #include "support/random.hpp"

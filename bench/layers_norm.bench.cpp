@@ -9,7 +9,7 @@
 #include <benchmark/benchmark.h>
 
 #include "common.hpp"
-#include "xfmr/heads/norm.hpp"
+#include "xfmr/layers/norm.hpp"
 
 namespace {
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Normalisation layers over row-major token matrices: LayerNorm, RMSNorm and conditional
 // LayerNorm (SPEC §11; kexue 7124, 8620).
-#ifndef XFMR_HEADS_NORM_HPP
-#define XFMR_HEADS_NORM_HPP
+#ifndef XFMR_LAYERS_NORM_HPP
+#define XFMR_LAYERS_NORM_HPP
 
 #include <cmath>
 #include <cstddef>
 
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
@@ -58,6 +58,8 @@ class ConditionalLayerNorm;
 /// LayerNorm over the rows of a (tokens × dim) matrix. γ starts at 1 and β at 0; set them with
 /// gamma() / beta(). Statistics use the centred two-pass formula (never E[x²] − μ²), so rows
 /// with a large common offset normalise exactly. No allocation per call.
+/// Thread-safe: apply() is const and uses no scratch, so it may run concurrently; changing γ or
+/// β (gamma(), beta()) meanwhile is a data race.
 template <typename T, class Isa = simd::native_isa>
 class LayerNorm {
   static_assert(detail::is_real_v<T>, "xfmr::LayerNorm<T>: T must be float or double");
@@ -114,6 +116,7 @@ class LayerNorm {
 };
 
 /// RMSNorm over the rows of a (tokens × dim) matrix; γ starts at 1. No allocation per call.
+/// Thread-safe as LayerNorm: apply() is const and uses no scratch; changing γ meanwhile is a race.
 template <typename T, class Isa = simd::native_isa>
 class RmsNorm {
   static_assert(detail::is_real_v<T>, "xfmr::RmsNorm<T>: T must be float or double");
@@ -153,6 +156,8 @@ class RmsNorm {
 /// with W_γ, W_β (cond_dim × dim, bias-free) initialised to zero, so an untrained layer equals the
 /// pretrained unconditional LayerNorm. A hidden Dense on c (bert4keras' hidden_units) is the
 /// caller's: pass its output as the condition.
+/// Thread-safe as LayerNorm: apply() is const (its gain and bias are per-call locals); changing
+/// the weights (w_gamma(), w_beta(), gamma(), beta()) meanwhile is a data race.
 template <typename T, class Isa = simd::native_isa>
 class ConditionalLayerNorm {
  public:
@@ -202,4 +207,4 @@ class ConditionalLayerNorm {
 
 XFMR_NAMESPACE_END
 
-#endif  // XFMR_HEADS_NORM_HPP
+#endif  // XFMR_LAYERS_NORM_HPP
