@@ -146,16 +146,16 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
                 simd::chain(simd::ScaleOldColumns<T>{cols.p}, simd::AddResidual<T>{r.p, ldc}));
       break;
   }
-  const bool lower = cs.part == simd::GemmPart::Lower;
+  const bool lower = cs.part == simd::GemmPart::Lower, upper = cs.part == simd::GemmPart::Upper;
   const long double u = std::numeric_limits<T>::epsilon() / 2;
   INFO(Isa::name << " m=" << m << " n=" << n << " k=" << k << (cs.trans_a ? " At" : " A")
                  << (cs.trans_b ? " Bt" : " B") << (cs.packed ? " prepacked" : "")
-                 << (lower ? " lower" : "") << " epilogue=" << name(cs.epi)
+                 << (lower ? " lower" : "") << (upper ? " upper" : "") << " epilogue=" << name(cs.epi)
                  << " alpha=" << cs.alpha << " beta=" << cs.beta << " pad=" << pad);
   long bad = 0, canary_hit = 0;
   long double worst = 0;
   for (Index i = 0; i < m; ++i)
-    for (Index j = 0; j < n && (!lower || j <= i); ++j) {
+    for (Index j = upper ? std::min(i, n) : 0; j < n && (!lower || j <= i); ++j) {
       const auto idx = static_cast<std::size_t>(i * n + j);
       const long double err = std::fabs(static_cast<long double>(c.p[i * ldc + j]) - ref[idx]);
       const long double tol = static_cast<long double>(k + 2 + rounds) * u * scale[idx];
@@ -172,7 +172,9 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
     const auto off = static_cast<Index>(t) - 1;
     const Index i = off / ldc, j = off % ldc;
     const bool inside = off >= 0 && i < m && j < n;
-    const bool skipped_tile = inside && lower && j / nr * nr >= (i / mr + 1) * mr;
+    const bool skipped_tile =
+        inside && ((lower && j / nr * nr >= (i / mr + 1) * mr) ||
+                   (upper && i >= std::min(n, j / nr * nr + nr)));
     if ((!inside || skipped_tile) && !(c.store[t] == c0[t] || (c.store[t] != c.store[t] &&
                                                               c0[t] != c0[t])))
       ++canary_hit;
@@ -250,8 +252,8 @@ void every_epilogue() {
   });
 }
 
-/// GemmPart::Lower on square and tall shapes: the lower triangle is right and tiles wholly
-/// above the diagonal are untouched.
+/// GemmPart::Lower and Upper on square, tall and wide shapes: the triangle is right and the
+/// tiles (rows) the part skips are untouched.
 template <typename T>
 void lower_part() {
   auto rng = xfmr_test::make_rng(300 + sizeof(T));
@@ -263,10 +265,15 @@ void lower_part() {
         Case cs{m, std::min<Index>(m, 37), 29, (layout & 1) != 0, (layout & 2) != 0,
                 (layout & 4) != 0, layout % 2 ? Epi::None : Epi::Bias, 1.0,
                 layout % 3 == 0 ? 1.0 : 0.0, 2};
-        cs.part = simd::GemmPart::Lower;
-        check_case<T, Isa>(rng, cs);
-        cs.n = m;
-        check_case<T, Isa>(rng, cs);
+        for (const auto part : {simd::GemmPart::Lower, simd::GemmPart::Upper}) {
+          cs.part = part;
+          cs.n = std::min<Index>(m, 37);
+          check_case<T, Isa>(rng, cs);
+          cs.n = m;
+          check_case<T, Isa>(rng, cs);
+          cs.n = m + 2 * S::nr + 1;  // wide: panels wholly right of the last row
+          check_case<T, Isa>(rng, cs);
+        }
       }
   });
 }
@@ -288,7 +295,7 @@ TEST_CASE("gemm: every epilogue with every layout", "[gemm][simd]") {
   every_epilogue<double>();
 }
 
-TEST_CASE("gemm: lower triangle only", "[gemm][simd]") {
+TEST_CASE("gemm: lower and upper triangle parts", "[gemm][simd]") {
   lower_part<float>();
   lower_part<double>();
 }

@@ -18,10 +18,14 @@
 XFMR_NAMESPACE_BEGIN
 namespace simd {
 
-/// Which entries of C a call computes. Lower: only register tiles holding an entry with
-/// row >= column run (the symmetric Gram XᵀX); tiles wholly above the diagonal are neither read
-/// nor written; entries above the diagonal inside a computed tile are written too.
-enum class GemmPart { Full, Lower };
+/// Which entries of C a call computes.
+///   Lower: only register tiles holding an entry with row >= column run (the symmetric Gram
+///          XᵀX); tiles wholly above the diagonal are neither read nor written; entries above
+///          the diagonal inside a computed tile are written too.
+///   Upper: in each nr-column panel [j0, j0 + w), only rows < j0 + w run (the upper triangle of
+///          GlobalPointer's masked scores); rows below are neither read nor written; entries
+///          below the diagonal in the rows that run are written too.
+enum class GemmPart { Full, Lower, Upper };
 
 /// A with element (i, p) at data[i·row_stride + p·col_stride]: row-major (row_stride = lda,
 /// col_stride = 1) or transposed storage (row_stride = 1, col_stride = lda), or any other strides.
@@ -135,10 +139,13 @@ void gemm_driver(Index m, Index n, Index k, T alpha, GemmA<T> a, Panel&& panel, 
     for (Index j0 = 0; j0 < n; j0 += NR) {
       const Index cols = std::min(NR, n - j0);
       // Lower: rows of this block that meet the panel's columns (row >= j0).
-      Index ibeg = 0;
+      Index ibeg = 0, iend = mb;
       if (part == GemmPart::Lower) {
         if (i0 + mb <= j0) continue;
         ibeg = std::max<Index>(0, j0 - i0) / MR * MR;
+      } else if (part == GemmPart::Upper) {  // rows < j0 + cols
+        iend = std::min(mb, j0 + cols - i0);
+        if (iend <= 0) continue;
       }
       for (Index kb = 0; kb < kblocks; ++kb) {
         const Index k0 = kb * S::kc, kc = std::min(S::kc, k - k0);
@@ -155,9 +162,9 @@ void gemm_driver(Index m, Index n, Index k, T alpha, GemmA<T> a, Panel&& panel, 
                                        alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols, epi);
         };
         Index i = ibeg;
-        for (; i + MR <= mb; i += MR) tile(std::integral_constant<int, MR>{}, i);
+        for (; i + MR <= iend; i += MR) tile(std::integral_constant<int, MR>{}, i);
         static_assert(MR <= 8, "xfmr::simd::gemm: the row-tail dispatch below handles mr <= 8");
-        switch (mb - i) {  // the last rows < mr: a shorter tile, nothing past m
+        switch (iend - i) {  // the last rows < mr: a shorter tile, nothing past m
           case 7: if constexpr (MR > 7) tile(std::integral_constant<int, 7>{}, i); break;
           case 6: if constexpr (MR > 6) tile(std::integral_constant<int, 6>{}, i); break;
           case 5: if constexpr (MR > 5) tile(std::integral_constant<int, 5>{}, i); break;
@@ -180,7 +187,7 @@ void gemm_driver(Index m, Index n, Index k, T alpha, GemmA<T> a, Panel&& panel, 
 /// k == 0: A and B are not read, the product counts as 0. The epilogue (gemm_epilogue.hpp) sees
 /// each vector of the final value with its row, column and the old C; default: none.
 /// m, n, k >= 0; any leading dimensions; no alignment required; nothing outside C(m×n) (or its
-/// lower part, GemmPart::Lower) is read or written. C must not overlap A, B or an epilogue's
+/// part, GemmPart) is read or written. C must not overlap A, B or an epilogue's
 /// operands other than C itself. noexcept, no allocation (≤ 16 KiB + mc·nr values of stack),
 /// thread-safe (no shared state).
 template <class Isa = native_isa, typename T, class Epi = NoEpilogue>
