@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The GEMM engine (simd/gemm.hpp) against a naive long-double GEMM (reference/gemm.hpp) on every
 // ISA compiled and supported, float and double: M, N, K around the register tile and the cache
-// blocks (0, 1, mr±1, nr±1, kc±1, mc±1), A row-major and transposed, B (k×n) and (n×k), packed in
-// the call and prepacked, every epilogue and two chains, α scaling, α = 0, β = 0 with NaN in C,
+// blocks (0, 1, mr±1, nr±1, kc±1, mc±1), A row-major and transposed (read in place or packed by
+// pack_a), B (k×n) and (n×k), packed in the call and prepacked, every epilogue and two chains, α scaling, α = 0, β = 0 with NaN in C,
 // β = 1 and β ≠ 1, the lower-triangle restriction, leading dimensions wider than the matrices,
 // pointers one element off alignment, and canaries around C that must stay untouched.
 //
@@ -74,11 +74,19 @@ struct Case {
   double alpha, beta;
   Index pad;
   simd::GemmPart part = simd::GemmPart::Full;
+  bool packed_a = false;
 };
 
 template <class Isa, typename T, class E>
 void call(const Case& cs, simd::GemmA<T> a, simd::GemmB<T> b, T* c, Index ldc, const E& e) {
   const T alpha = static_cast<T>(cs.alpha), beta = static_cast<T>(cs.beta);
+  if (cs.packed_a) {  // A packed by pack_a (misaligned), B packed in the call
+    std::vector<T> pa(static_cast<std::size_t>(simd::packed_a_size<T, Isa>(cs.m, cs.k)) + 1);
+    simd::pack_a<Isa>(cs.m, cs.k, a.data, a.row_stride, a.col_stride, pa.data() + 1);
+    simd::gemm<Isa>(cs.m, cs.n, cs.k, alpha, simd::PackedA<T>{pa.data() + 1, cs.k, cs.m}, b, beta,
+                    c, ldc, e, cs.part);
+    return;
+  }
   if (cs.packed) {
     std::vector<T> packed(static_cast<std::size_t>(simd::packed_b_size<T, Isa>(cs.k, cs.n)) + 1);
     T* pk = packed.data() + 1;  // misaligned as well
@@ -150,6 +158,7 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
   const long double u = std::numeric_limits<T>::epsilon() / 2;
   INFO(Isa::name << " m=" << m << " n=" << n << " k=" << k << (cs.trans_a ? " At" : " A")
                  << (cs.trans_b ? " Bt" : " B") << (cs.packed ? " prepacked" : "")
+                 << (cs.packed_a ? " packed-A" : "")
                  << (lower ? " lower" : "") << (upper ? " upper" : "") << " epilogue=" << name(cs.epi)
                  << " alpha=" << cs.alpha << " beta=" << cs.beta << " pad=" << pad);
   long bad = 0, canary_hit = 0;
@@ -204,6 +213,10 @@ void sweep_tile_edges() {
             cs.alpha = mode == 2 ? -0.625 : 1.0;
             cs.beta = mode == 1 ? 1.0 : mode == 2 ? 0.75 : 0.0;
             check_case<T, Isa>(rng, cs);
+            if (layout == 0 || layout == 1) {  // A packed by pack_a, from both storages
+              cs.packed_a = true;
+              check_case<T, Isa>(rng, cs);
+            }
           }
   });
 }
@@ -220,16 +233,20 @@ void sweep_blocks() {
       for (int layout = 0; layout < 8; ++layout)
         for (const double beta : {0.0, 1.0, 0.5}) {
           ++rot;
-          const Case cs{13, 2 * S::nr + 3, k, (layout & 1) != 0, (layout & 2) != 0,
-                        (layout & 4) != 0, kAllEpi[rot % 8], 1.5, beta, 2};
+          Case cs{13, 2 * S::nr + 3, k, (layout & 1) != 0, (layout & 2) != 0,
+                  (layout & 4) != 0, kAllEpi[rot % 8], 1.5, beta, 2};
           check_case<T, Isa>(rng, cs);
+          cs.packed_a = layout < 2;
+          if (cs.packed_a) check_case<T, Isa>(rng, cs);
         }
     for (const Index m : {S::mc - 1, S::mc, S::mc + 1, 2 * S::mc + 7})
       for (int layout = 0; layout < 8; ++layout) {
         ++rot;
-        const Case cs{m, 21, 37, (layout & 1) != 0, (layout & 2) != 0, (layout & 4) != 0,
-                      kAllEpi[rot % 8], 1.0, m % 2 ? 0.0 : 1.0, 1};
+        Case cs{m, 21, 37, (layout & 1) != 0, (layout & 2) != 0, (layout & 4) != 0,
+                kAllEpi[rot % 8], 1.0, m % 2 ? 0.0 : 1.0, 1};
         check_case<T, Isa>(rng, cs);
+        cs.packed_a = layout < 2;
+        if (cs.packed_a) check_case<T, Isa>(rng, cs);
       }
   });
 }
@@ -273,6 +290,9 @@ void lower_part() {
           check_case<T, Isa>(rng, cs);
           cs.n = m + 2 * S::nr + 1;  // wide: panels wholly right of the last row
           check_case<T, Isa>(rng, cs);
+          cs.packed_a = layout < 2;  // the Gram's form: A = Yᵀ packed
+          if (cs.packed_a) check_case<T, Isa>(rng, cs);
+          cs.packed_a = false;
         }
       }
   });

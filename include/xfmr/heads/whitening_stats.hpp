@@ -29,22 +29,23 @@ namespace detail {
 /// Scratch values gram_lower_f32 needs for blocks of kc rows of width d (Isa as in the call).
 template <class Isa>
 constexpr Index gram_scratch_size(Index d, Index kc) noexcept {
-  return kc * d + simd::packed_b_size<float, Isa>(kc, d);
+  return kc * d + simd::packed_a_size<float, Isa>(d, kc) + simd::packed_b_size<float, Isa>(kc, d);
 }
 
 /// Lower triangle of the centred Gram matrix in float, G += Σ_r (x_r − s)ᵀ(x_r − s), for a block
 /// of `rows` rows of width d (row stride ldx) and shift s; G is d × d, row-major with row stride
 /// ldg; entries (i, j) with i >= j are accumulated (and some above the diagonal inside the
 /// engine's diagonal tiles, which are meaningless). scratch: gram_scratch_size<Isa>(d, kc).
-/// Rows are taken kc at a time, centred into Y (kc × d, row-major) and packed once as the B
-/// operand; the GEMM engine then runs G += Yᵀ·Y over the lower tiles only (GemmPart::Lower:
-/// half the FLOPs of a full Gram), A = Yᵀ read in place (six consecutive values of a row of Y
-/// per k).
+/// Rows are taken kc at a time, centred into Y (kc × d, row-major) and packed once as both
+/// operands (A = Yᵀ as PackedA: read in place its rows would be a page apart per k; B = Y as
+/// PackedB); the GEMM engine then runs G += Yᵀ·Y over the lower tiles only (GemmPart::Lower:
+/// half the FLOPs of a full Gram).
 template <class Isa>
 void gram_lower_f32(const float* x, Index rows, Index d, Index ldx, const float* s, float* g,
                     Index ldg, float* scratch, Index kc) noexcept {
   float* y = scratch;
-  float* packed = scratch + kc * d;
+  float* apacked = scratch + kc * d;
+  float* packed = apacked + simd::packed_a_size<float, Isa>(d, kc);
   for (Index r0 = 0; r0 < rows; r0 += kc) {
     const Index kb = std::min(kc, rows - r0);
     for (Index p = 0; p < kb; ++p) {
@@ -52,8 +53,9 @@ void gram_lower_f32(const float* x, Index rows, Index d, Index ldx, const float*
       float* yr = y + p * d;
       for (Index c = 0; c < d; ++c) yr[c] = xr[c] - s[c];
     }
+    simd::pack_a<Isa>(d, kb, y, Index(1), d, apacked);
     simd::pack_b<Isa>(kb, d, simd::GemmB<float>{y, d, false}, packed);
-    simd::gemm<Isa>(d, d, kb, 1.0f, simd::GemmA<float>{y, 1, d},
+    simd::gemm<Isa>(d, d, kb, 1.0f, simd::PackedA<float>{apacked, kb, d},
                     simd::PackedB<float>{packed, kb, d}, 1.0f, g, ldg, simd::NoEpilogue{},
                     simd::GemmPart::Lower);
   }

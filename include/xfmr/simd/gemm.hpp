@@ -29,7 +29,7 @@ enum class GemmPart { Full, Lower, Upper };
 
 /// A with element (i, p) at data[i·row_stride + p·col_stride]: row-major (row_stride = lda,
 /// col_stride = 1) or transposed storage (row_stride = 1, col_stride = lda), or any other strides.
-/// A is read in place (not packed): one broadcast per row and k.
+/// A is read in place (not packed): one broadcast per row and k. See PackedA for the packed form.
 template <typename T>
 struct GemmA {
   const T* data;
@@ -61,6 +61,15 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T*
     for (int t = 0; t < NV; ++t) acc[r][t] = V::zero();
   Index ro[MR];
   for (int r = 0; r < MR; ++r) ro[r] = r * rsa;
+#if defined(__GNUC__)
+  // C is read at the end (β ≠ 0): when it lives in L3 (a large Gram accumulated block by block)
+  // its lines arrive during the k loop instead of stalling the stores.
+  if (beta != T(0) && (phase == GemmPhase::Only || phase == GemmPhase::Last))
+    for (int r = 0; r < MR; ++r) {
+      __builtin_prefetch(c + r * ldc, 1);
+      __builtin_prefetch(c + r * ldc + ncols - 1, 1);
+    }
+#endif
   const T* ap = a;
   // Unrolled by 4 (GCC): measured faster than 1; pinning the B vectors in registers with an
   // empty asm (as the former whitening kernel did) was slower on this 6 × 2-vector tile.
@@ -111,8 +120,8 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T*
 
 /// C = epi(α·A·B + β·C) over rows [0, m) and columns [0, n), B given one panel at a time by
 /// panel(j0, k0, kc, cols) -> const T* (kc rows of nr values, zero past cols).
-template <class Isa, typename T, class Panel, class Epi>
-void gemm_driver(Index m, Index n, Index k, T alpha, GemmA<T> a, Panel&& panel, T beta, T* c,
+template <class Isa, typename T, class AOp, class Panel, class Epi>
+void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel, T beta, T* c,
                  Index ldc, const Epi& epi, GemmPart part) noexcept {
   static_assert(xfmr::detail::is_real_v<T>, "xfmr::simd::gemm: T must be float or double");
   using S = GemmShape<T, Isa>;
@@ -145,8 +154,7 @@ void gemm_driver(Index m, Index n, Index k, T alpha, GemmA<T> a, Panel&& panel, 
         auto tile = [&](auto rows_tag, Index i) {
           constexpr int rows = decltype(rows_tag)::value;
           const Index gi = i0 + i;
-          gemm_micro<Isa, T, rows, NV>(kc, a.data + gi * a.row_stride + k0 * a.col_stride,
-                                       a.row_stride, a.col_stride, bp, partial + i * NR, phase,
+          gemm_micro<Isa, T, rows, NV>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR, phase,
                                        alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols, epi);
         };
         Index i = ibeg;
@@ -167,40 +175,72 @@ void gemm_driver(Index m, Index n, Index k, T alpha, GemmA<T> a, Panel&& panel, 
   }
 }
 
-}  // namespace detail
+/// A as the driver reads it: the first element of row i from column k0, and the strides.
+template <typename T>
+struct StridedAOp {
+  const T* data;
+  Index rs, cs;
+  XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept { return data + i * rs + k0 * cs; }
+};
+template <typename T>
+struct PackedAOp {  // row tiles start at multiples of mr (mc is a multiple of mr)
+  const T* data;
+  Index k, rs, cs;  // rs = 1, cs = mr
+  XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept {
+    return data + (i / cs) * k * cs + k0 * cs;
+  }
+};
 
-/// C(m×n) = epi(α·A(m×k)·op(B)(k×n) + β·C), B packed here one kc × nr panel at a time into a
-/// stack buffer (16 KiB, in L1) — for a B used once. A: GemmA (any strides). B: GemmB (k×n, or
-/// n×k read transposed). β == 0: C is not read before the epilogue (may hold NaN); α == 0 or
-/// k == 0: A and B are not read, the product counts as 0. The epilogue (gemm_epilogue.hpp) sees
-/// each vector of the final value with its row, column and the old C; default: none.
-/// m, n, k >= 0; any leading dimensions; no alignment required; nothing outside C(m×n) (or its
-/// part, GemmPart) is read or written. C must not overlap A, B or an epilogue's
-/// operands other than C itself. noexcept, no allocation (≤ 16 KiB + mc·nr values of stack),
-/// thread-safe (no shared state).
-template <class Isa = native_isa, typename T, class Epi = NoEpilogue>
-void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, GemmB<T> b, T beta, T* c, Index ldc,
-          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+template <class Isa, typename T, class AOp, class Epi>
+void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, GemmB<T> b, T beta, T* c, Index ldc,
+            const Epi& epi, GemmPart part) noexcept {
   using S = GemmShape<T, Isa>;
   alignas(64) T panel[S::kc * S::nr];
   auto pack = [&](Index j0, Index k0, Index kc, Index cols) -> const T* {
-    detail::gemm_pack_panel<Isa>(b, k0, kc, j0, cols, panel);
+    gemm_pack_panel<Isa>(b, k0, kc, j0, cols, panel);
     return panel;
   };
-  detail::gemm_driver<Isa>(m, n, k, alpha, a, pack, beta, c, ldc, epi, part);
+  gemm_driver<Isa>(m, n, k, alpha, a, pack, beta, c, ldc, epi, part);
 }
 
-/// As above with B packed ahead by pack_b (same Isa, same k and n): no packing in the call. The
-/// form for weights and for a tile of B reused by many calls.
-template <class Isa = native_isa, typename T, class Epi = NoEpilogue>
-void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, PackedB<T> b, T beta, T* c, Index ldc,
-          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+template <class Isa, typename T, class AOp, class Epi>
+void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T beta, T* c,
+            Index ldc, const Epi& epi, GemmPart part) noexcept {
   XFMR_ASSERT(b.k == k && b.n >= n);
   constexpr Index nr = GemmShape<T, Isa>::nr;
   auto panel = [&](Index j0, Index k0, Index, Index) -> const T* {
     return b.data + (j0 / nr) * b.k * nr + k0 * nr;
   };
-  detail::gemm_driver<Isa>(m, n, k, alpha, a, panel, beta, c, ldc, epi, part);
+  gemm_driver<Isa>(m, n, k, alpha, a, panel, beta, c, ldc, epi, part);
+}
+
+}  // namespace detail
+
+/// C(m×n) = epi(α·A(m×k)·op(B)(k×n) + β·C).
+///   A: GemmA (read in place, any strides) or PackedA (packed by pack_a: contiguous row tiles,
+///      for an A whose rows are far apart in memory, such as Yᵀ in the Gram YᵀY).
+///   B: GemmB (k×n, or n×k read transposed), packed here one kc × nr panel at a time into a stack
+///      buffer (16 KiB, in L1) — for a B used once; or PackedB (packed ahead by pack_b, same Isa,
+///      same k and n) — for weights and for a tile of B reused by many calls.
+/// β == 0: C is not read before the epilogue (may hold NaN); α == 0 or k == 0: A and B are not
+/// read, the product counts as 0. The epilogue (gemm_epilogue.hpp) sees each vector of the final
+/// value with its row, column and the old C; default: none. m, n, k >= 0; any leading
+/// dimensions; no alignment required; nothing outside C(m×n) (or its part, GemmPart) is read or
+/// written. C must not overlap A, B or an epilogue's operands other than C itself. noexcept, no
+/// allocation (≤ 16 KiB + mc·nr values of stack), thread-safe (no shared state).
+template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
+void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, B b, T beta, T* c, Index ldc,
+          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+  detail::gemm_b<Isa>(m, n, k, alpha, detail::StridedAOp<T>{a.data, a.row_stride, a.col_stride},
+                      b, beta, c, ldc, epi, part);
+}
+template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
+void gemm(Index m, Index n, Index k, T alpha, PackedA<T> a, B b, T beta, T* c, Index ldc,
+          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+  XFMR_ASSERT(a.k == k && a.m >= m);
+  constexpr Index mr = GemmShape<T, Isa>::mr;
+  detail::gemm_b<Isa>(m, n, k, alpha, detail::PackedAOp<T>{a.data, a.k, 1, mr}, b, beta, c, ldc,
+                      epi, part);
 }
 
 /// C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C, all row-major with leading dimensions (lda >= k, ldb >= k,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The GEMM engine's tile shape and B packing: GemmShape, GemmB, PackedB, pack_b, packed_b_size.
+// The GEMM engine's tile shape and packing: GemmShape, GemmB, PackedA/pack_a, PackedB/pack_b.
 #ifndef XFMR_SIMD_GEMM_PACK_HPP
 #define XFMR_SIMD_GEMM_PACK_HPP
 
@@ -47,6 +47,38 @@ struct PackedB {
   Index k;
   Index n;
 };
+
+/// A (m×k) packed by pack_a: row tile t (rows [t·mr, t·mr + mr)) is k columns of mr values (zero
+/// past m) at data + t·k·mr, column p at + p·mr; the micro-kernel reads one tile contiguously.
+template <typename T>
+struct PackedA {
+  const T* data;
+  Index k;
+  Index m;
+};
+
+/// Values pack_a writes for an (m × k) A: (m rounded up to mr) · k.
+template <typename T, class Isa = native_isa>
+constexpr Index packed_a_size(Index m, Index k) noexcept {
+  constexpr Index mr = GemmShape<T, Isa>::mr;
+  return (m + mr - 1) / mr * mr * k;
+}
+
+/// Packs A (m × k), element (i, p) at a[i·rs + p·cs], into out[packed_a_size<T, Isa>(m, k)] in
+/// the PackedA layout, for gemm<Isa>(…, PackedA<T>{out, k, m}, …). out must not overlap A.
+template <class Isa = native_isa, typename T>
+void pack_a(Index m, Index k, const T* a, Index rs, Index cs, T* out) noexcept {
+  constexpr Index mr = GemmShape<T, Isa>::mr;
+  for (Index i0 = 0; i0 < m; i0 += mr) {
+    const Index rows = std::min(mr, m - i0);
+    T* dst = out + (i0 / mr) * k * mr;
+    for (Index p = 0; p < k; ++p) {
+      const T* src = a + i0 * rs + p * cs;
+      for (Index r = 0; r < rows; ++r) dst[p * mr + r] = src[r * rs];
+      for (Index r = rows; r < mr; ++r) dst[p * mr + r] = T(0);
+    }
+  }
+}
 
 /// Values pack_b writes for a (k × n) B: k · (n rounded up to nr).
 template <typename T, class Isa = native_isa>
