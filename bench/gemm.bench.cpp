@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// simd::gemm_nt / gemm_nn, the register-blocked attention tile micro-kernels, at the shapes
+// simd::gemm_nt / gemm_nn (the GEMM engine, simd/gemm.hpp, B packed in the call), at the shapes
 // softmax attention feeds them: score tiles Q·Kᵀ (m query rows × n keys, K = d = 64 or 128) and
 // P·V tiles (m rows × d, K = n keys), plus one whole head (2048 × 2048 × 64 nt, 2048 × 64 × 2048
 // nn). FLOPs 2·m·n·k per call (xfmr_bench::gemm_flops). Read against BM_ceiling_fma (register-only
@@ -28,9 +28,9 @@ void run_gemm(benchmark::State& state) {
   xfmr_bench::fill(c.get(), static_cast<std::size_t>(m * n));
   for (auto _ : state) {
     if constexpr (NT)
-      xfmr::simd::gemm_nt<T>(m, n, k, T(1), a.get(), k, b.get(), bcols, T(0), c.get(), n);
+      xfmr::simd::gemm_nt(m, n, k, T(1), a.get(), k, b.get(), bcols, T(0), c.get(), n);
     else
-      xfmr::simd::gemm_nn<T>(m, n, k, T(1), a.get(), k, b.get(), bcols, T(0), c.get(), n);
+      xfmr::simd::gemm_nn(m, n, k, T(1), a.get(), k, b.get(), bcols, T(0), c.get(), n);
     benchmark::DoNotOptimize(c.get());
     benchmark::ClobberMemory();
   }

@@ -11,6 +11,8 @@
 
 #include "simd/exp.hpp"
 #include "simd/gemm.hpp"
+#include "simd/gemm_epilogue.hpp"
+#include "simd/gemm_pack.hpp"
 #include "simd/isa.hpp"
 #include "simd/linear_scan.hpp"
 #include "simd/norm.hpp"

@@ -505,56 +505,6 @@ TEST_CASE("GlobalPointer and EGP reject bad configurations, weights and shapes",
   REQUIRE(buf[3] == neg_inf);
 }
 
-TEMPLATE_TEST_CASE("panel_gemm equals a naive product on every ISA, odd sizes, strides and the "
-                   "upper-triangle mode",
-                   "[global_pointer][gemm][simd]", float, double) {
-  using T = TestType;
-  auto rng = xfmr_test::make_rng(4);
-  xfmr_test::for_each_isa([&](auto isa) {
-    using Isa = decltype(isa);
-    for (const Index m : {1, 5, 6, 7, 13, 37})
-      for (const Index n : {1, 3, 8, 16, 17, 33})
-        for (const Index k : {1, 2, 9, 513, 1100}) {  // 513, 1100: several kc blocks
-          if (m * n * k > 400000) continue;
-          CAPTURE(Isa::name, m, n, k);
-          const RowMatrix<T> a_wide = xfmr_test::random_matrix<T>(rng, m, k + 3);
-          const RowMatrix<T> w = xfmr_test::random_matrix<T>(rng, k, n);
-          const RowVector<T> bias = random_row<T>(rng, n);
-          const Index size = xfmr::detail::packed_b_size<T, Isa>(k, n);
-          std::vector<T> packed(static_cast<std::size_t>(size));
-          xfmr::detail::pack_b<T, Isa>(w.data(), n, 1, k, n, packed.data());
-          for (const bool upper : {false, true})
-            for (const bool with_bias : {false, true}) {
-              const Index ldc = n + 2;
-              std::vector<T> c(static_cast<std::size_t>(m * ldc), T(-777));  // sentinels
-              xfmr::detail::panel_gemm<T, Isa>(a_wide.data() + 1, a_wide.cols(), m, packed.data(),
-                                               k, n, with_bias ? bias.data() : nullptr, c.data(),
-                                               ldc, upper);
-              for (Index i = 0; i < m; ++i)
-                for (Index j = 0; j < ldc; ++j) {
-                  const T v = c[static_cast<std::size_t>(i * ldc + j)];
-                  if (j >= n) {
-                    REQUIRE(v == T(-777));  // nothing written past n
-                    continue;
-                  }
-                  long double ref = with_bias ? bias(j) : 0, mag = 1;
-                  for (Index r = 0; r < k; ++r) {
-                    ref += static_cast<long double>(a_wide(i, r + 1)) * w(r, j);
-                    mag += std::abs(static_cast<long double>(a_wide(i, r + 1)) * w(r, j));
-                  }
-                  constexpr Index nr = xfmr::detail::PanelGemmShape<T, Isa>::nr;
-                  const Index panel_end = (j / nr + 1) * nr;
-                  if (upper && i >= std::min(n, panel_end)) {
-                    REQUIRE(v == T(-777));  // skipped tile below the diagonal: untouched
-                    continue;
-                  }
-                  REQUIRE(std::abs(v - ref) <= 8 * std::numeric_limits<T>::epsilon() * mag);
-                }
-            }
-        }
-  });
-}
-
 TEMPLATE_TEST_CASE("The [batch, n, hidden] tensor overloads equal the matrix path",
                    "[global_pointer][tensor]", float, double) {
   using T = TestType;

@@ -162,9 +162,9 @@ TEST_CASE("Gram kernel: native ISA equals the scalar kernel and the reference",
       const RowMatrix<float> s = xfmr_test::random_matrix<float>(rng, 1, d);
       auto run = [&](auto isa) {
         using Isa = decltype(isa);
-        constexpr Index pad = xfmr::detail::GemmTile<Isa>::pad;
-        const Index dpad = (d + pad - 1) / pad * pad, kc = 7;
-        std::vector<float> g(std::size_t(dpad * dpad), 0.0f), pack(std::size_t(2 * kc * dpad));
+        const Index dpad = d + 2, kc = 7;  // G with a wider row stride
+        std::vector<float> g(std::size_t(dpad * dpad), 0.0f),
+            pack(std::size_t(xfmr::detail::gram_scratch_size<Isa>(d, kc)));
         xfmr::detail::gram_lower_f32<Isa>(x.data(), rows, d, ld, s.data(), g.data(), dpad,
                                           pack.data(), kc);
         Eigen::MatrixXd out(d, d);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Naive long-double GEMM reference for simd::gemm_nt / gemm_nn, with an error scale per entry.
+// Naive long-double GEMM reference for the simd::gemm engine, with an error scale per entry.
 #ifndef XFMR_TESTS_REFERENCE_GEMM_HPP
 #define XFMR_TESTS_REFERENCE_GEMM_HPP
 
@@ -11,10 +11,11 @@ namespace xfmr_ref {
 
 /// out[i·n + j] = α·Σ_p A(i,p)·op(B)(p,j) + β·C(i,j) (β == 0: C ignored), and
 /// scale[i·n + j] = |α|·Σ_p |A(i,p)·op(B)(p,j)| + |β·C(i,j)|, the magnitude the rounding error
-/// of any summation order is bounded against. trans_b: op(B)(p,j) = b[j·ldb + p], else b[p·ldb + j].
+/// of any summation order is bounded against. A(i,p) = a[i·rsa + p·csa];
+/// trans_b: op(B)(p,j) = b[j·ldb + p], else b[p·ldb + j].
 template <typename T>
-void gemm(bool trans_b, long m, long n, long k, double alpha, const T* a, long lda, const T* b,
-          long ldb, double beta, const T* c, long ldc, std::vector<long double>& out,
+void gemm(long m, long n, long k, double alpha, const T* a, long rsa, long csa, bool trans_b,
+          const T* b, long ldb, double beta, const T* c, long ldc, std::vector<long double>& out,
           std::vector<long double>& scale) {
   out.assign(static_cast<std::size_t>(m * n), 0.0L);
   scale.assign(static_cast<std::size_t>(m * n), 0.0L);
@@ -22,7 +23,7 @@ void gemm(bool trans_b, long m, long n, long k, double alpha, const T* a, long l
     for (long j = 0; j < n; ++j) {
       long double s = 0, sa = 0;
       for (long p = 0; p < k; ++p) {
-        const long double x = static_cast<long double>(a[i * lda + p]) *
+        const long double x = static_cast<long double>(a[i * rsa + p * csa]) *
                               static_cast<long double>(trans_b ? b[j * ldb + p] : b[p * ldb + j]);
         s += x;
         sa += std::fabs(x);

@@ -16,6 +16,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../simd/gemm.hpp"
 #include "../simd/isa.hpp"
 #include "../simd/random_features.hpp"
 #include "../simd/row.hpp"
@@ -49,91 +50,9 @@ struct PerformerConfig {
 
 namespace detail {
 
-/// Register-blocked GEMM for the Performer's thin products (K = d, tokens or m):
-///   C(M×N) = A·B (accumulate = false) or C += A·B, with A(r, k) = a[r·ars + k·aks] (so A may be
-///   row-major, ars = lda, aks = 1, or transposed storage, ars = 1, aks = lda), B and C row-major.
-/// Tiles of up to 6 rows × 2 vectors of C stay in registers over the whole K loop: per k, two
-/// loads of B, one broadcast of A per row, 12 FMAs. Column tails use masked loads and stores.
-template <class Isa, typename T, int MR>
-void performer_gemm_tile(Index nc, Index k_len, const T* a, Index ars, Index aks, const T* b,
-                         Index ldb, T* c, Index ldc, bool accumulate) noexcept {
-  using V = simd::Vec<T, Isa>;
-  using R = typename V::type;
-  constexpr Index L = static_cast<Index>(V::lanes);
-  R acc0[MR], acc1[MR];
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V::zero();
-  const T* ap[MR];
-  for (int r = 0; r < MR; ++r) ap[r] = a + r * ars;
-  if (nc == 2 * L) {
-    for (Index k = 0; k < k_len; ++k) {
-      const R b0 = V::load(b + k * ldb), b1 = V::load(b + k * ldb + L);
-      const Index ko = k * aks;
-      for (int r = 0; r < MR; ++r) {
-        const R x = V::set1(ap[r][ko]);
-        acc0[r] = V::fmadd(x, b0, acc0[r]);
-        acc1[r] = V::fmadd(x, b1, acc1[r]);
-      }
-    }
-    for (int r = 0; r < MR; ++r) {
-      T* cr = c + r * ldc;
-      if (accumulate) {
-        acc0[r] = V::add(acc0[r], V::load(cr));
-        acc1[r] = V::add(acc1[r], V::load(cr + L));
-      }
-      V::store(cr, acc0[r]);
-      V::store(cr + L, acc1[r]);
-    }
-    return;
-  }
-  const auto n0 = static_cast<std::size_t>(std::min(nc, L));
-  const auto n1 = static_cast<std::size_t>(std::max<Index>(nc - L, 0));
-  for (Index k = 0; k < k_len; ++k) {
-    const R b0 = V::load_partial(b + k * ldb, n0);
-    const R b1 = n1 > 0 ? V::load_partial(b + k * ldb + L, n1) : V::zero();
-    const Index ko = k * aks;
-    for (int r = 0; r < MR; ++r) {
-      const R x = V::set1(ap[r][ko]);
-      acc0[r] = V::fmadd(x, b0, acc0[r]);
-      acc1[r] = V::fmadd(x, b1, acc1[r]);
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    T* cr = c + r * ldc;
-    if (accumulate) acc0[r] = V::add(acc0[r], V::load_partial(cr, n0));
-    V::store_partial(cr, acc0[r], n0);
-    if (n1 > 0) {
-      if (accumulate) acc1[r] = V::add(acc1[r], V::load_partial(cr + L, n1));
-      V::store_partial(cr + L, acc1[r], n1);
-    }
-  }
-}
-
-/// C(M×N) (+)= A(M×K)·B(K×N), strides as performer_gemm_tile; M, N, K >= 0. K = 0 with
-/// accumulate = false writes zeros.
-template <class Isa, typename T>
-void performer_gemm(Index m, Index n, Index k, const T* a, Index ars, Index aks, const T* b,
-                    Index ldb, T* c, Index ldc, bool accumulate) noexcept {
-  constexpr Index NR = 2 * static_cast<Index>(simd::Vec<T, Isa>::lanes), MR = 6;
-  for (Index j = 0; j < n; j += NR) {
-    const Index nc = std::min(NR, n - j);
-    Index i = 0;
-    for (; i + MR <= m; i += MR)
-      performer_gemm_tile<Isa, T, 6>(nc, k, a + i * ars, ars, aks, b + j, ldb, c + i * ldc + j, ldc,
-                                     accumulate);
-    const T* ai = a + i * ars;
-    T* ci = c + i * ldc + j;
-    switch (m - i) {
-      case 5: performer_gemm_tile<Isa, T, 5>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
-      case 4: performer_gemm_tile<Isa, T, 4>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
-      case 3: performer_gemm_tile<Isa, T, 3>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
-      case 2: performer_gemm_tile<Isa, T, 2>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
-      case 1: performer_gemm_tile<Isa, T, 1>(nc, k, ai, ars, aks, b + j, ldb, ci, ldc, accumulate); break;
-      default: break;
-    }
-  }
-}
-
-/// performer_gemm on the native ISA; Eigen (the reference path) when only scalar code is built.
+/// C(M×N) = A·B (accumulate = false) or C += A·B with A(r, k) = a[r·ars + k·aks] (row-major or
+/// transposed storage) and B, C row-major: the Performer's thin products (K = d, tokens or m) on
+/// the GEMM engine (simd/gemm.hpp); Eigen (the reference path) when only scalar code is built.
 template <typename T>
 void performer_matmul(Index m, Index n, Index k, const T* a, Index ars, Index aks, const T* b,
                       Index ldb, T* c, Index ldc, bool accumulate) {
@@ -148,7 +67,8 @@ void performer_matmul(Index m, Index n, Index k, const T* a, Index ars, Index ak
     else
       cm.noalias() = am * bm;
   } else {
-    performer_gemm<simd::native_isa, T>(m, n, k, a, ars, aks, b, ldb, c, ldc, accumulate);
+    simd::gemm<simd::native_isa>(m, n, k, T(1), simd::GemmA<T>{a, ars, aks},
+                                 simd::GemmB<T>{b, ldb, false}, accumulate ? T(1) : T(0), c, ldc);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "../config.hpp"
 #include "../detail/tensor_fwd.hpp"
 #include "../error.hpp"
+#include "../simd/gemm.hpp"
 #include "../simd/softmax.hpp"
 #include "../simd/transpose.hpp"
 #include "../types.hpp"
@@ -28,7 +29,7 @@ XFMR_NAMESPACE_BEGIN
 
 /// Who computes the tile products Q·Kᵀ and P·V. Both give the same result up to rounding
 /// (tested against each other).
-///   Kernel: the library's register-blocked micro-kernels (simd/softmax.hpp) on a transposed
+///   Kernel: the library's GEMM engine (simd/gemm.hpp) on a transposed
 ///           score tile (the default).
 ///   Eigen:  Eigen block products on a row-major score tile; kept as the reference path.
 enum class TileProduct { Kernel, Eigen };
@@ -196,7 +197,7 @@ class SoftmaxAttention {
     std::vector<T> s, acc, m, l, qt, vt, alpha;
   };
   // Query columns of the transposed score tile are padded to whole micro-kernel blocks.
-  static constexpr Index kColumnBlock = 2 * Index(simd::Vec<T, simd::native_isa>::lanes);
+  static constexpr Index kColumnBlock = simd::GemmShape<T, simd::native_isa>::nr;
   Index padded_query_tile() const {
     return (m_config.query_tile + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
   }
@@ -418,9 +419,10 @@ class SoftmaxAttention {
   // lane per query) that keep everything they touch in L1: for each key tile and block,
   //   Sᵀ (keys × queries) = K·(λQᵀ),  online softmax down the columns of Sᵀ,
   //   Oᵀ (d_v × queries)  = Vᵀ·Sᵀ + Oᵀ·diag(α)   (the rescale rides in the product's epilogue).
-  // Both products are broadcast-FMA micro-kernels that read K and Vᵀ rows sequentially: the query
-  // block is packed once as λ_i·Qᵀ, each V tile once as Vᵀ. Key tiles past a block's last
-  // allowed key are skipped per block.
+  // Both products run on the GEMM engine (simd/gemm.hpp) with B prepacked: a block of λ_i·Qᵀ
+  // (d × nr, packed once) and the probability tile Sᵀ (keys × nr) are each one nr-wide panel, so
+  // nothing is packed per product; A (K rows, and Vᵀ rows, transposed once per V tile) is read in
+  // place. Key tiles past a block's last allowed key are skipped per block.
   void tile_row_kernel(const Call& c, Workspace& ws, Index h, Index r0) const {
     using Isa = simd::native_isa;
     constexpr Index B = kColumnBlock;
@@ -472,8 +474,9 @@ class SoftmaxAttention {
         for (Index i = i0; i < i1; ++i) block_end = std::max(block_end, limit[i]);
         const Index nc = std::min(bc, block_end - j0);
         if (nc <= 0) continue;
-        simd::tile_product<Isa, T>(std::size_t(nc), std::size_t(B), std::size_t(d),
-                                   k + j0 * c.ldk, c.ldk, 1, qt + b * d * B, B, st, B, false);
+        // The block of λQᵀ (d × B, B = the engine's nr) is one prepacked panel of B.
+        simd::gemm<Isa>(nc, B, d, T(1), simd::GemmA<T>{k + j0 * c.ldk, c.ldk, 1},
+                        simd::PackedB<T>{qt + b * d * B, d, B}, T(0), st, B);
         if (c.bias_rows > 0) {
           for (Index i = i0; i < i1; ++i) {
             const T* brow =
@@ -498,8 +501,8 @@ class SoftmaxAttention {
         simd::online_softmax_columns<Isa>(st, std::size_t(nc), std::size_t(B), B, m + i0, l + i0,
                                           alpha + i0);
         // Oᵀ(r, i) = Σ_j Vᵀ(r, j)·Sᵀ(j, i) + α_i·Oᵀ(r, i)
-        simd::tile_product<Isa, T>(std::size_t(dv), std::size_t(B), std::size_t(nc), vt, bc, 1,
-                                   st, B, acc + b * dv * B, B, true, alpha + i0);
+        simd::gemm<Isa>(dv, B, nc, T(1), simd::GemmA<T>{vt, bc, 1}, simd::PackedB<T>{st, nc, B},
+                        T(0), acc + b * dv * B, B, simd::ScaleOldColumns<T>{alpha + i0});
       }
     }
     for (Index b = 0; b < blocks; ++b) {

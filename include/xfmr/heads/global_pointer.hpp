@@ -14,6 +14,7 @@
 
 #include "../error.hpp"
 #include "../position/rope.hpp"
+#include "../simd/gemm.hpp"
 #include "../simd/vec.hpp"
 #include "../tensor.hpp"
 #include "../types.hpp"
@@ -118,128 +119,6 @@ Index validate_scores_call(const GlobalPointerConfig& c, ConstMatrixRef<T> hidde
 // length, A's rows stream from L2). Raw pointers and Vec<T, Isa> only, so it could move to simd/.
 // Accumulation: float (double) FMAs in k order within each kc block, blocks summed in order.
 
-/// Tile sizes: mr rows × nr = 2·lanes columns of C per micro-kernel call; kc rows of B per block
-/// (kc·nr·sizeof(T) = 32 KiB with AVX2).
-template <typename T, class Isa>
-struct PanelGemmShape {
-  static constexpr Index mr = 6;  // panel_gemm's tile dispatch assumes 6
-  static constexpr Index nr = 2 * static_cast<Index>(simd::Vec<T, Isa>::lanes);
-  static constexpr Index kc = 512;
-};
-
-/// Values needed to pack a (k × n) B: n rounded up to whole panels, times k.
-template <typename T, class Isa = simd::native_isa>
-Index packed_b_size(Index k, Index n) noexcept {
-  constexpr Index nr = PanelGemmShape<T, Isa>::nr;
-  return k * ((n + nr - 1) / nr * nr);
-}
-
-/// Packs B (k × n), element (r, j) at w[r·sr + j·sj] (so sj = 1 for a row-major B and sr = 1 for
-/// the transpose of a row-major matrix), into out[packed_b_size(k, n)]: for each kc block of rows
-/// k0 and each panel p of nr columns, the block's rows one after the other, nr values each
-/// (columns past n zero), starting at out + k0·npad + p·kc_len·nr.
-template <typename T, class Isa = simd::native_isa>
-void pack_b(const T* w, Index sr, Index sj, Index k, Index n, T* out) noexcept {
-  using S = PanelGemmShape<T, Isa>;
-  const Index npad = (n + S::nr - 1) / S::nr * S::nr;
-  for (Index k0 = 0; k0 < k; k0 += S::kc) {
-    const Index kc = std::min(S::kc, k - k0);
-    for (Index p = 0; p < npad / S::nr; ++p) {
-      T* dst = out + k0 * npad + p * kc * S::nr;
-      const Index j0 = p * S::nr, cols = std::min(S::nr, n - j0);
-      for (Index r = 0; r < kc; ++r) {
-        const T* src = w + (k0 + r) * sr + j0 * sj;
-        for (Index j = 0; j < cols; ++j) dst[r * S::nr + j] = src[j * sj];
-        for (Index j = cols; j < S::nr; ++j) dst[r * S::nr + j] = T(0);
-      }
-    }
-  }
-}
-
-template <int N>
-using TileRows = std::integral_constant<int, N>;
-
-/// C tile (MR × ncols, ncols <= nr) += or = A rows · packed B micro-panel (kc rows):
-///   first block: c = bias + Σ_k a·b (bias may be null = 0); later blocks: c += Σ_k a·b.
-template <class Isa, typename T, int MR>
-XFMR_INLINE void panel_gemm_tile(const T* a, Index lda, const T* b, Index kc, T* c, Index ldc,
-                                 std::size_t ncols, const T* bias, bool first) noexcept {
-  using V = simd::Vec<T, Isa>;
-  constexpr std::size_t L = V::lanes;
-  typename V::type acc0[MR], acc1[MR];
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V::zero();
-  for (Index k = 0; k < kc; ++k) {
-    const auto b0 = V::load(b + k * 2 * L), b1 = V::load(b + k * 2 * L + L);
-    for (int r = 0; r < MR; ++r) {
-      const auto av = V::set1(a[r * lda + k]);
-      acc0[r] = V::fmadd(av, b0, acc0[r]);
-      acc1[r] = V::fmadd(av, b1, acc1[r]);
-    }
-  }
-  if (ncols == 2 * L) {
-    const bool with_bias = first && bias != nullptr;
-    const auto base0 = with_bias ? V::load(bias) : V::zero();
-    const auto base1 = with_bias ? V::load(bias + L) : V::zero();
-    for (int r = 0; r < MR; ++r) {
-      T* cr = c + r * ldc;
-      V::store(cr, V::add(acc0[r], first ? base0 : V::load(cr)));
-      V::store(cr + L, V::add(acc1[r], first ? base1 : V::load(cr + L)));
-    }
-  } else {  // last panel of a width that is not a multiple of nr: masked, nothing past ncols
-    const std::size_t n0 = ncols < L ? ncols : L, n1 = ncols - n0;
-    const bool with_bias = first && bias != nullptr;
-    const auto base0 = with_bias ? V::load_partial(bias, n0) : V::zero();
-    const auto base1 = with_bias && n1 > 0 ? V::load_partial(bias + L, n1) : V::zero();
-    for (int r = 0; r < MR; ++r) {
-      T* cr = c + r * ldc;
-      V::store_partial(cr, V::add(acc0[r], first ? base0 : V::load_partial(cr, n0)), n0);
-      if (n1 > 0)
-        V::store_partial(cr + L, V::add(acc1[r], first ? base1 : V::load_partial(cr + L, n1)),
-                         n1);
-    }
-  }
-}
-
-/// c (m × n, row stride ldc) = a (m × k, row stride lda) · B + bias, with B packed by pack_b
-/// (same Isa). bias: n values or null. With upper_only, the rows of each nr-column panel that lie
-/// entirely below the diagonal (row >= the panel's last column + 1) are skipped and left
-/// untouched; a panel's rows that cross the diagonal are computed whole.
-/// \pre k > 0; c does not overlap a, B or bias.
-template <typename T, class Isa = simd::native_isa>
-void panel_gemm(const T* a, Index lda, Index m, const T* packed, Index k, Index n, const T* bias,
-                T* c, Index ldc, bool upper_only = false) noexcept {
-  using S = PanelGemmShape<T, Isa>;
-  XFMR_ASSERT(k > 0);
-  const Index npad = (n + S::nr - 1) / S::nr * S::nr;
-  for (Index k0 = 0; k0 < k; k0 += S::kc) {
-    const Index kc = std::min(S::kc, k - k0);
-    const bool first = k0 == 0;
-    for (Index p = 0; p < npad / S::nr; ++p) {
-      const Index j0 = p * S::nr;
-      const T* b = packed + k0 * npad + p * kc * S::nr;
-      const auto ncols = static_cast<std::size_t>(std::min(S::nr, n - j0));
-      const T* bp = bias == nullptr ? nullptr : bias + j0;
-      T* cp = c + j0;
-      const Index rows = upper_only ? std::min(m, j0 + static_cast<Index>(ncols)) : m;
-      const T* ak = a + k0;
-      auto tile = [&](auto rows_tag, Index i) {
-        panel_gemm_tile<Isa, T, decltype(rows_tag)::value>(ak + i * lda, lda, b, kc, cp + i * ldc,
-                                                           ldc, ncols, bp, first);
-      };
-      Index i = 0;
-      for (; i + S::mr <= rows; i += S::mr) tile(TileRows<6>{}, i);
-      switch (rows - i) {  // the last rows < mr: a shorter tile, nothing past m
-        case 5: tile(TileRows<5>{}, i); break;
-        case 4: tile(TileRows<4>{}, i); break;
-        case 3: tile(TileRows<3>{}, i); break;
-        case 2: tile(TileRows<2>{}, i); break;
-        case 1: tile(TileRows<1>{}, i); break;
-        default: break;
-      }
-    }
-  }
-}
-
 /// Writes mask_value into every masked entry of one n×n score block of a sequence of length
 /// len: rows >= len, columns >= len and, with tril, columns < row. Other entries untouched.
 template <typename T>
@@ -284,7 +163,7 @@ void reserve_rows(RowMatrix<T>& m, Index rows, Index cols) {
 /// tensor (end index innermost), the layout decode_spans() reads; every element is written.
 /// Padded rows of hidden are never read (they may hold anything, even NaN).
 ///
-/// Cost: a (len × D)·(D × 2Hd) GEMM per sequence (detail::panel_gemm on the kernel packed by
+/// Cost: a (len × D)·(D × 2Hd) GEMM per sequence (simd::gemm on the kernel packed by
 /// set_weights), RoPE over all 2H chunks in one SIMD pass, and per type one (len × d)·(d × len)
 /// GEMM (about the upper half only with tril_mask); the mask fill writes only masked entries.
 /// Scratch is owned and grows to the largest n seen, so a call allocates only when n grows (or
@@ -313,9 +192,9 @@ class GlobalPointer {
                     " values (got ", bias.size(), ")");
     m_kernel = kernel;
     m_bias = bias;
-    m_packed.resize(static_cast<std::size_t>(detail::packed_b_size<T>(m_config.hidden_size, out)));
-    detail::pack_b<T>(kernel.data(), kernel.outerStride(), 1, m_config.hidden_size, out,
-                      m_packed.data());
+    m_packed.resize(static_cast<std::size_t>(simd::packed_b_size<T>(m_config.hidden_size, out)));
+    simd::pack_b(m_config.hidden_size, out, simd::GemmB<T>{kernel.data(), kernel.outerStride(), false},
+                 m_packed.data());
     m_has_weights = true;
   }
   void set_weights(ConstMatrixRef<T> kernel) {
@@ -374,15 +253,17 @@ class GlobalPointer {
       T* out_b = out.data() + b * types * n * n;
       if (len > 0) {
         // u = h W + c: (len × H·2d), chunk α = [q_α | k_α].
-        detail::panel_gemm<T>(hidden.data() + b * n * hidden.outerStride(), hidden.outerStride(),
-                              len, m_packed.data(), D, width, m_bias.data(), m_u.data(),
-                              m_u.cols());
+        simd::gemm(len, width, D, T(1),
+                   simd::GemmA<T>{hidden.data() + b * n * hidden.outerStride(),
+                                  hidden.outerStride(), 1},
+                   simd::PackedB<T>{m_packed.data(), D, width}, T(0), m_u.data(), m_u.cols(),
+                   simd::BiasColumns<T>{m_bias.data()});
         // Every chunk (q_α and k_α alike) is a d-vector rotated at the token's position, so the
         // whole (len × 2Hd) block is one multi-head RoPE call with head_dim = d.
         auto u = m_u.topRows(len);
         m_rope.apply(u, pos0);
         for (Index a = 0; a < types; ++a) u.middleCols(a * 2 * d, d) *= scale;  // 1/√d on q
-        m_kt.resize(static_cast<std::size_t>(detail::packed_b_size<T>(d, len)));
+        m_kt.resize(static_cast<std::size_t>(simd::packed_b_size<T>(d, len)));
       }
       for (Index a = 0; a < types; ++a) {
         T* s = out_b + a * n * n;
@@ -390,9 +271,10 @@ class GlobalPointer {
           // s_α = Q_α K_αᵀ over the upper triangle (tiles below the diagonal skipped), with
           // K_αᵀ packed as B (d × len) straight from the strided columns of u.
           const T* q = m_u.data() + a * 2 * d;
-          detail::pack_b<T>(q + d, 1, m_u.cols(), d, len, m_kt.data());
-          detail::panel_gemm<T>(q, m_u.cols(), len, m_kt.data(), d, len, nullptr, s, n,
-                                m_config.tril_mask);
+          simd::pack_b(d, len, simd::GemmB<T>{q + d, m_u.cols(), true}, m_kt.data());
+          simd::gemm(len, len, d, T(1), simd::GemmA<T>{q, m_u.cols(), 1},
+                     simd::PackedB<T>{m_kt.data(), d, len}, T(0), s, n, simd::NoEpilogue{},
+                     m_config.tril_mask ? simd::GemmPart::Upper : simd::GemmPart::Full);
         }
         detail::mask_scores(s, n, len, m_config.tril_mask, mask);
       }
@@ -403,7 +285,7 @@ class GlobalPointer {
   Rope<T> m_rope;
   RowMatrix<T> m_kernel;
   RowVector<T> m_bias;
-  std::vector<T> m_packed;  // the kernel packed for detail::panel_gemm
+  std::vector<T> m_packed;  // the kernel packed for simd::gemm (simd::pack_b)
   bool m_has_weights = false;
   RowMatrix<T> m_u;       // scratch: projected and rotated q/k chunks, (n × 2Hd)
   std::vector<T> m_kt;    // scratch: K_αᵀ packed, (d × n)
@@ -463,10 +345,10 @@ class EfficientGlobalPointer {
     }
     m_q_bias = q_bias * T(0.5);
     m_p_bias = pb;
-    m_p_packed.resize(static_cast<std::size_t>(detail::packed_b_size<T>(D, d2)));
-    detail::pack_b<T>(p.data(), d2, 1, D, d2, m_p_packed.data());
-    m_g_packed.resize(static_cast<std::size_t>(detail::packed_b_size<T>(d2, h2)));
-    detail::pack_b<T>(g.data(), h2, 1, d2, h2, m_g_packed.data());
+    m_p_packed.resize(static_cast<std::size_t>(simd::packed_b_size<T>(D, d2)));
+    simd::pack_b(D, d2, simd::GemmB<T>{p.data(), d2, false}, m_p_packed.data());
+    m_g_packed.resize(static_cast<std::size_t>(simd::packed_b_size<T>(d2, h2)));
+    simd::pack_b(d2, h2, simd::GemmB<T>{g.data(), h2, false}, m_g_packed.data());
     m_has_weights = true;
   }
 
@@ -515,19 +397,23 @@ class EfficientGlobalPointer {
       T* out_b = out.data() + b * types * n * n;
       if (len > 0) {
         // u' = h P' + c_P' = [q | k] (unrotated), β = u' G' + c_G/2 = (u G + c_G)/2.
-        detail::panel_gemm<T>(hidden.data() + b * n * hidden.outerStride(), hidden.outerStride(),
-                              len, m_p_packed.data(), D, 2 * d, m_p_bias.data(), m_u.data(),
-                              m_u.cols());
-        detail::panel_gemm<T>(m_u.data(), m_u.cols(), len, m_g_packed.data(), 2 * d, h2,
-                              m_q_bias.data(), m_beta.data(), m_beta.cols());
+        simd::gemm(len, 2 * d, D, T(1),
+                   simd::GemmA<T>{hidden.data() + b * n * hidden.outerStride(),
+                                  hidden.outerStride(), 1},
+                   simd::PackedB<T>{m_p_packed.data(), D, 2 * d}, T(0), m_u.data(), m_u.cols(),
+                   simd::BiasColumns<T>{m_p_bias.data()});
+        simd::gemm(len, h2, 2 * d, T(1), simd::GemmA<T>{m_u.data(), m_u.cols(), 1},
+                   simd::PackedB<T>{m_g_packed.data(), 2 * d, h2}, T(0), m_beta.data(),
+                   m_beta.cols(), simd::BiasColumns<T>{m_q_bias.data()});
         m_beta_t.leftCols(len) = m_beta.topRows(len).transpose();  // end terms contiguous in j
         auto u = m_u.topRows(len);
         m_rope.apply(u, pos0);  // q and k: two heads of d, after β used the unrotated u
         u.leftCols(d) *= scale;
-        m_kt.resize(static_cast<std::size_t>(detail::packed_b_size<T>(d, len)));
-        detail::pack_b<T>(m_u.data() + d, 1, m_u.cols(), d, len, m_kt.data());
-        detail::panel_gemm<T>(m_u.data(), m_u.cols(), len, m_kt.data(), d, len, nullptr,
-                              m_s.data(), m_s.cols(), tril);
+        m_kt.resize(static_cast<std::size_t>(simd::packed_b_size<T>(d, len)));
+        simd::pack_b(d, len, simd::GemmB<T>{m_u.data() + d, m_u.cols(), true}, m_kt.data());
+        simd::gemm(len, len, d, T(1), simd::GemmA<T>{m_u.data(), m_u.cols(), 1},
+                   simd::PackedB<T>{m_kt.data(), d, len}, T(0), m_s.data(), m_s.cols(),
+                   simd::NoEpilogue{}, tril ? simd::GemmPart::Upper : simd::GemmPart::Full);
         for (Index a = 0; a < types; ++a) {
           T* sa = out_b + a * n * n;
           const T* end_term = m_beta_t.data() + (2 * a) * m_beta_t.cols();  // β_j[2α]
@@ -548,7 +434,7 @@ class EfficientGlobalPointer {
 
   GlobalPointerConfig m_config;
   Rope<T> m_rope;
-  std::vector<T> m_p_packed, m_g_packed;  // P' and G'/2 packed for detail::panel_gemm
+  std::vector<T> m_p_packed, m_g_packed;  // P' and G'/2 packed for simd::gemm (simd::pack_b)
   RowVector<T> m_p_bias, m_q_bias;         // c_P' and c_G/2
   bool m_has_weights = false;
   // Scratch, grown to the largest n seen: u' = [q | k] (n × 2d), β (n × 2H) and its transpose,

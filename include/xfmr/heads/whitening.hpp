@@ -22,6 +22,7 @@
 
 #include "../error.hpp"
 #include "../io/binary_format.hpp"
+#include "../simd/gemm.hpp"
 #include "../simd/isa.hpp"
 #include "../types.hpp"
 #include "whitening_stats.hpp"
@@ -308,8 +309,8 @@ class BertWhitening {
 
   /// out = (x − βμ) W_k, row-normalised if config().normalize. x (N × D), out (N × k) sized
   /// by the caller; a single vector is a 1 × D matrix. The centring is done in T before the
-  /// product, so a large common offset does not cancel. Float uses a packed register-tile GEMM
-  /// (W_k is packed once by finalize/load), double uses Eigen's GEMM.
+  /// product, so a large common offset does not cancel. Float uses the GEMM engine (simd/gemm.hpp)
+  /// with W_k packed once by finalize/load, double uses Eigen's GEMM.
   /// Allocates a scratch block of at most 64 (float) or 256 (double) rows × D per call.
   /// \throws std::logic_error before fit()/finalize()/load();
   ///         std::invalid_argument on shape mismatches or if out overlaps x.
@@ -526,7 +527,6 @@ class BertWhitening {
   static constexpr std::uint64_t kMaxDim = std::uint64_t(1) << 24;
   static constexpr Index kFloatBlockRows = 64;    // rows centred at once (A operand, in L2)
   static constexpr Index kDoubleBlockRows = 256;
-  static constexpr Index kPanelDepth = 256;       // kc: 256·24 floats of W_k = 24 KiB (L1)
 
   static WhiteningConfig validated(Index dim, WhiteningConfig c) {
     const char* where = "BertWhitening";
@@ -575,8 +575,7 @@ class BertWhitening {
     return s;
   }
 
-  // Shift βμ in T, and (float) W_k packed into nr-wide column panels P[g][p][0..nr), zero
-  // padded, so the transform runs the same register-tile kernel as the Gram.
+  // Shift βμ in T, and (float) W_k packed once for the GEMM engine (simd::pack_b).
   void prepare_transform() {
     m_shift = (m_config.beta * m_mean).cast<T>().transpose();
     // (x − βμ)W = (x − fl(βμ))W − (βμ − fl(βμ))W: the second term removes the rounding of the
@@ -585,14 +584,10 @@ class BertWhitening {
         (m_config.beta * m_mean).transpose() - m_shift.template cast<double>();
     m_correction = (residual * m_components.template cast<double>()).template cast<T>();
     if constexpr (std::is_same_v<T, float>) {
-      constexpr Index nr = detail::GemmTile<simd::native_isa>::nr;
-      const Index k = m_config.components, groups = (k + nr - 1) / nr;
-      m_packed.assign(static_cast<std::size_t>(groups * nr * m_dim), 0.0f);
-      for (Index g = 0; g < groups; ++g)
-        for (Index p = 0; p < m_dim; ++p)
-          for (Index c = 0; c < nr && g * nr + c < k; ++c)
-            m_packed[static_cast<std::size_t>((g * m_dim + p) * nr + c)] =
-                m_components(p, g * nr + c);
+      const Index k = m_config.components;
+      m_packed.resize(static_cast<std::size_t>(simd::packed_b_size<float>(m_dim, k)));
+      simd::pack_b(m_dim, k, simd::GemmB<float>{m_components.data(), m_components.outerStride(), false},
+                   m_packed.data());
     }
   }
 
@@ -605,37 +600,23 @@ class BertWhitening {
     }
   }
 
-  // Blocked product: for a block of ≤ 64 centred rows (in L2), each 24-column panel of W_k is
-  // swept kc = 256 rows at a time (24 KiB, in L1) over every 4-row tile of the block.
+  // Blocks of ≤ 64 rows centred in float (in L2), then out = A·W_k on the GEMM engine with W_k
+  // prepacked by prepare_transform, stored straight into out.
   void transform_f32(ConstMatrixRef<float> x, MatrixRef<float> out) const {
     using Isa = simd::native_isa;
-    using Tile = detail::GemmTile<Isa>;
-    constexpr Index nr = Tile::nr, mr = Tile::mr;
-    const Index d = m_dim, k = m_config.components, groups = (k + nr - 1) / nr;
-    const Index kpad = groups * nr;
-    const Index block = std::min(kFloatBlockRows, (x.rows() + mr - 1) / mr * mr);
-    std::vector<float> a(static_cast<std::size_t>(block * d)),
-        c(static_cast<std::size_t>(block * kpad));
+    const Index d = m_dim, k = m_config.components;
+    const Index block = std::min(kFloatBlockRows, x.rows());
+    std::vector<float> a(static_cast<std::size_t>(block * d));
     for (Index r0 = 0; r0 < x.rows(); r0 += block) {
-      const Index rows = std::min(block, x.rows() - r0), rows_pad = (rows + mr - 1) / mr * mr;
+      const Index rows = std::min(block, x.rows() - r0);
       for (Index r = 0; r < rows; ++r) {
         const float* xr = x.data() + (r0 + r) * x.outerStride();
         float* ar = a.data() + r * d;
         for (Index j = 0; j < d; ++j) ar[j] = xr[j] - static_cast<float>(m_shift[j]);
       }
-      std::fill(a.begin() + rows * d, a.begin() + rows_pad * d, 0.0f);
-      for (Index g = 0; g < groups; ++g)
-        for (Index p0 = 0; p0 < d; p0 += kPanelDepth) {
-          const Index kb = std::min(kPanelDepth, d - p0);
-          const float* b = m_packed.data() + (g * d + p0) * nr;
-          for (Index i = 0; i < rows_pad; i += mr) {
-            const float* ai = a.data() + i * d + p0;
-            Tile::run(kb, ai, ai + d, ai + 2 * d, ai + 3 * d, 1, b,
-                      c.data() + i * kpad + g * nr, kpad, p0 != 0);
-          }
-        }
-      for (Index r = 0; r < rows; ++r)
-        std::copy_n(c.data() + r * kpad, k, out.data() + (r0 + r) * out.outerStride());
+      simd::gemm<Isa>(rows, k, d, 1.0f, simd::GemmA<float>{a.data(), d, 1},
+                      simd::PackedB<float>{m_packed.data(), d, k}, 0.0f,
+                      out.data() + r0 * out.outerStride(), out.outerStride());
     }
   }
 
@@ -648,7 +629,7 @@ class BertWhitening {
   RowMatrix<T> m_components;  // W_k, D × k; empty until fitted
   RowVector<T> m_shift;       // fl(βμ)
   RowVector<T> m_correction;  // (βμ − fl(βμ))·W_k
-  std::vector<float> m_packed;  // float only: W_k in nr-wide panels
+  std::vector<float> m_packed;  // float only: W_k packed for simd::gemm (simd::pack_b)
 };
 
 /// Row indices of a top-k result: (queries × k), row-major.

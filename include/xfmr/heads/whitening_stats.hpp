@@ -12,6 +12,7 @@
 #include "../detail/eigen.hpp"
 
 #include "../error.hpp"
+#include "../simd/gemm.hpp"
 #include "../simd/isa.hpp"
 #include "../simd/vec.hpp"
 #include "../types.hpp"
@@ -25,138 +26,38 @@ enum class CovarianceNormalization { Population, Sample };
 
 namespace detail {
 
-/// Register-tile product shared by the Gram update and the whitening transform (float):
-///   C(4 × nr) (+)= Σ_{p<kc} A(i, p) · B(p, j),  A(i, p) = a_i[p·a_step],  B(p, j) = b[p·nr + j]
-/// with nr = 3 vector widths (24 floats on AVX2). 12 accumulators + 3 B vectors + 1 broadcast fill
-/// the 16 ymm registers; per p: 3 loads, 4 broadcasts, 12 FMAs. C is row-major with stride ldc.
+/// Scratch values gram_lower_f32 needs for blocks of kc rows of width d (Isa as in the call).
 template <class Isa>
-struct GemmTile {
-  using V = simd::Vec<float, Isa>;
-  static constexpr Index mr = 4;
-  static constexpr Index lanes = static_cast<Index>(V::lanes);
-  static constexpr Index nr = 3 * lanes;
-  /// Padding of the Gram's dimension: a multiple of both tile sides (24 on AVX2, 12 scalar).
-  static constexpr Index pad = std::lcm(mr, nr);
-
-  static void run(Index kc, const float* a0, const float* a1, const float* a2, const float* a3,
-                  Index a_step, const float* b, float* c, Index ldc, bool accumulate) noexcept {
-    using R = typename V::type;
-    if (accumulate) prefetch_tile(c, ldc);  // C lives in L2/L3: its lines arrive during the loop
-    R c00 = V::zero(), c01 = V::zero(), c02 = V::zero(), c10 = V::zero(), c11 = V::zero(),
-      c12 = V::zero(), c20 = V::zero(), c21 = V::zero(), c22 = V::zero(), c30 = V::zero(),
-      c31 = V::zero(), c32 = V::zero();
-    for (Index p = 0; p < kc; ++p) {
-      R b0 = V::load(b), b1 = V::load(b + lanes), b2 = V::load(b + 2 * lanes);
-      pin(b0), pin(b1), pin(b2);
-      R a = V::set1(*a0);
-      c00 = V::fmadd(a, b0, c00), c01 = V::fmadd(a, b1, c01), c02 = V::fmadd(a, b2, c02);
-      a = V::set1(*a1);
-      c10 = V::fmadd(a, b0, c10), c11 = V::fmadd(a, b1, c11), c12 = V::fmadd(a, b2, c12);
-      a = V::set1(*a2);
-      c20 = V::fmadd(a, b0, c20), c21 = V::fmadd(a, b1, c21), c22 = V::fmadd(a, b2, c22);
-      a = V::set1(*a3);
-      c30 = V::fmadd(a, b0, c30), c31 = V::fmadd(a, b1, c31), c32 = V::fmadd(a, b2, c32);
-      a0 += a_step, a1 += a_step, a2 += a_step, a3 += a_step, b += nr;
-    }
-    store_row(c, c00, c01, c02, accumulate);
-    store_row(c + ldc, c10, c11, c12, accumulate);
-    store_row(c + 2 * ldc, c20, c21, c22, accumulate);
-    store_row(c + 3 * ldc, c30, c31, c32, accumulate);
-  }
-
- private:
-  // Without this GCC folds the three B loads into each of the twelve FMAs (12 loads + 4
-  // broadcasts per step instead of 3 + 4) and the kernel becomes load-port bound at ~50% of peak.
-  template <typename R>
-  static XFMR_INLINE void pin(R& v) noexcept {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
-    asm("" : "+x"(v));
-#else
-    (void)v;
-#endif
-  }
-
-  static XFMR_INLINE void prefetch_tile(const float* c, Index ldc) noexcept {
-#if defined(__GNUC__)
-    for (Index i = 0; i < mr; ++i) {
-      __builtin_prefetch(c + i * ldc, 1);
-      __builtin_prefetch(c + i * ldc + nr - 1, 1);
-    }
-#else
-    (void)c, (void)ldc;
-#endif
-  }
-
-  static XFMR_INLINE void store_row(float* c, typename V::type x0, typename V::type x1,
-                                    typename V::type x2, bool accumulate) noexcept {
-    if (accumulate) {
-      x0 = V::add(x0, V::load(c));
-      x1 = V::add(x1, V::load(c + lanes));
-      x2 = V::add(x2, V::load(c + 2 * lanes));
-    }
-    V::store(c, x0);
-    V::store(c + lanes, x1);
-    V::store(c + 2 * lanes, x2);
-  }
-};
+constexpr Index gram_scratch_size(Index d, Index kc) noexcept {
+  return kc * d + simd::packed_a_size<float, Isa>(d, kc) + simd::packed_b_size<float, Isa>(kc, d);
+}
 
 /// Lower triangle of the centred Gram matrix in float, G += Σ_r (x_r − s)ᵀ(x_r − s), for a block
-/// of `rows` rows of width d (row stride ldx) and shift s. G is row-major dpad × dpad with
-/// dpad = d rounded up to GemmTile<Isa>::pad; entries (i, j) with i >= j are accumulated (plus
-/// a few above the diagonal inside diagonal tiles, which are ignored). pack must hold 2·kc·dpad
-/// floats.
-/// Rows are taken kc at a time and packed, centred, into column panels P[g][p][0..nr) (zero
-/// padded): one nr-wide panel (kc·nr floats, in L1) is the B operand; the A operand's four rows
-/// i..i+3 are repacked from P into mr-wide micro panels and broadcast from there.
-/// Only tiles with i >= j run: half the FLOPs of a full Gram (N·d² multiply-adds counted as N·d²
-/// FLOPs in the benchmarks, which is the true count of the lower half times two).
+/// of `rows` rows of width d (row stride ldx) and shift s; G is d × d, row-major with row stride
+/// ldg; entries (i, j) with i >= j are accumulated (and some above the diagonal inside the
+/// engine's diagonal tiles, which are meaningless). scratch: gram_scratch_size<Isa>(d, kc).
+/// Rows are taken kc at a time, centred into Y (kc × d, row-major) and packed once as both
+/// operands (A = Yᵀ as PackedA: read in place its rows would be a page apart per k; B = Y as
+/// PackedB); the GEMM engine then runs G += Yᵀ·Y over the lower tiles only (GemmPart::Lower:
+/// half the FLOPs of a full Gram).
 template <class Isa>
 void gram_lower_f32(const float* x, Index rows, Index d, Index ldx, const float* s, float* g,
-                    Index dpad, float* pack, Index kc) noexcept {
-  using Tile = GemmTile<Isa>;
-  constexpr Index nr = Tile::nr, mr = Tile::mr;
-  const Index groups = dpad / nr;
+                    Index ldg, float* scratch, Index kc) noexcept {
+  float* y = scratch;
+  float* apacked = scratch + kc * d;
+  float* packed = apacked + simd::packed_a_size<float, Isa>(d, kc);
   for (Index r0 = 0; r0 < rows; r0 += kc) {
     const Index kb = std::min(kc, rows - r0);
-    // Pack and centre: P[g][p][c] = x[r0 + p][g·nr + c] − s[g·nr + c], zero past d.
     for (Index p = 0; p < kb; ++p) {
       const float* xr = x + (r0 + p) * ldx;
-      for (Index gi = 0; gi < groups; ++gi) {
-        float* dst = pack + gi * kb * nr + p * nr;
-        const Index c0 = gi * nr;
-        if (c0 + nr <= d) {  // full panel: constant trip count, vectorised
-          for (Index c = 0; c < nr; ++c) dst[c] = xr[c0 + c] - s[c0 + c];
-        } else {
-          const Index n = d - c0;
-          for (Index c = 0; c < n; ++c) dst[c] = xr[c0 + c] - s[c0 + c];
-          for (Index c = n; c < nr; ++c) dst[c] = 0.0f;
-        }
-      }
+      float* yr = y + p * d;
+      for (Index c = 0; c < d; ++c) yr[c] = xr[c] - s[c];
     }
-    // A operand: rows i..i+3 of Yᵀ = columns i..i+3 of the block, repacked as mr-wide micro
-    // panels A[t][p][0..mr) so that one tile reads kb·mr floats (3 KiB), not a whole B panel.
-    float* apack = pack + kb * dpad;
-    for (Index t = 0; t < dpad / mr; ++t) {
-      float* dst = apack + t * kb * mr;
-      if (nr % mr == 0) {  // the tile's columns lie in one panel (always, except scalar)
-        const float* src = pack + (t * mr / nr) * kb * nr + (t * mr) % nr;
-        for (Index p = 0; p < kb; ++p)
-          for (Index c = 0; c < mr; ++c) dst[p * mr + c] = src[p * nr + c];
-      } else {
-        for (Index c = 0; c < mr; ++c) {
-          const Index col = t * mr + c;
-          const float* src = pack + (col / nr) * kb * nr + col % nr;
-          for (Index p = 0; p < kb; ++p) dst[p * mr + c] = src[p * nr];
-        }
-      }
-    }
-    for (Index gj = 0; gj < groups; ++gj) {
-      const float* bpanel = pack + gj * kb * nr;
-      for (Index i0 = gj * nr / mr * mr; i0 < dpad; i0 += mr) {  // from the diagonal tile
-        const float* a = apack + (i0 / mr) * kb * mr;
-        Tile::run(kb, a, a + 1, a + 2, a + 3, mr, bpanel, g + i0 * dpad + gj * nr, dpad, true);
-      }
-    }
+    simd::pack_a<Isa>(d, kb, y, Index(1), d, apacked);
+    simd::pack_b<Isa>(kb, d, simd::GemmB<float>{y, d, false}, packed);
+    simd::gemm<Isa>(d, d, kb, 1.0f, simd::PackedA<float>{apacked, kb, d},
+                    simd::PackedB<float>{packed, kb, d}, 1.0f, g, ldg, simd::NoEpilogue{},
+                    simd::GemmPart::Lower);
   }
 }
 
@@ -271,8 +172,8 @@ class WhiteningStats {
   bool exact_gram() const noexcept { return m_exact_gram; }
 
  private:
-  // Float Gram kernel blocking: kc rows per packed panel; the B panel (kc·24 floats, 24 KiB) and
-  // one A micro panel (kc·4 floats, 4 KiB) stay in L1 (measured best of 128…512 on Zen).
+  // Float Gram blocking: rows per centred block (the engine's kc for float on AVX2, so one pass
+  // of k per panel; measured best of 128…512 on Zen with the former kernel).
   static constexpr Index kPackRows = 256;
 
   template <typename T>
@@ -288,11 +189,10 @@ class WhiteningStats {
     if constexpr (std::is_same_v<T, float>) {
       if (!m_exact_gram) {
         using Isa = simd::native_isa;
-        constexpr Index pad = detail::GemmTile<Isa>::pad;
-        const Index dpad = (d + pad - 1) / pad * pad;
+        const Index dpad = d;
         m_shift_f = m_block_mean.cast<float>();
         m_gram_f.assign(static_cast<std::size_t>(dpad * dpad), 0.0f);
-        m_pack_f.resize(static_cast<std::size_t>(2 * kPackRows * dpad));
+        m_pack_f.resize(static_cast<std::size_t>(detail::gram_scratch_size<Isa>(d, kPackRows)));
         detail::gram_lower_f32<Isa>(x.data(), n, d, x.outerStride(), m_shift_f.data(),
                                     m_gram_f.data(), dpad, m_pack_f.data(), kPackRows);
         // C_B = G − n·e eᵀ, e = μ_B − fl(μ_B): removes the float rounding of the shift exactly.

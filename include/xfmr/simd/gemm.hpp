@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Register-blocked GEMM micro-kernels for thin attention tiles: C = α·A·Bᵀ + β·C and α·A·B + β·C.
+// The GEMM engine: C = epilogue(α·A·op(B) + β·C), one register-tiled micro-kernel over Vec<T, Isa>
+// for float and double, B packed into column panels (by the call, or once ahead: prepacked B),
+// an epilogue applied on the register tile before the store. Every GEMM of the library runs here:
+// softmax attention tiles, Performer, GlobalPointer, the whitening Gram and transform.
 #ifndef XFMR_SIMD_GEMM_HPP
 #define XFMR_SIMD_GEMM_HPP
 
@@ -8,215 +11,251 @@
 #include <type_traits>
 
 #include "../config.hpp"
-#include "transpose.hpp"
+#include "gemm_epilogue.hpp"
+#include "gemm_pack.hpp"
 #include "vec.hpp"
 
 XFMR_NAMESPACE_BEGIN
 namespace simd {
-namespace detail {
 
-// Scheme (GotoBLAS/BLIS, as detail::panel_gemm in heads/global_pointer.hpp): B is packed, one
-// column panel of nr = 2 vectors at a time and kc rows of K at a time, into a 16 KiB stack buffer
-// that stays in L1; then every mr = 6 row tile of C in a block of mc rows runs over it with 2·mr accumulators in
-// registers, rows of A broadcast straight from the caller's row-major matrix (no A packing:
-// A's rows are short, K = head_dim, and stream from L1/L2). For gemm_nt the packing is a
-// transpose (B is n×k row-major, the panel is k-major; in registers, 8×8 blocks, with AVX2). Tails: rows by a shorter tile, columns by
-// masked loads/stores, so nothing outside C(m×n) is read or written.
-// Accumulation order: in k order within a kc block, blocks added in order.
-template <typename T, class Isa>
-struct GemmShape {
-  static constexpr Index mr = 6;
-  static constexpr Index nr = 2 * static_cast<Index>(Vec<T, Isa>::lanes);
-  static constexpr Index kc = 16384 / (nr * static_cast<Index>(sizeof(T)));  // panel: 16 KiB
-  static constexpr Index mc = 144;  // rows of A per block: mc·kc values stay in L2 across panels
+/// Which entries of C a call computes.
+///   Lower: only register tiles holding an entry with row >= column run (the symmetric Gram
+///          XᵀX); tiles wholly above the diagonal are neither read nor written; entries above
+///          the diagonal inside a computed tile are written too.
+///   Upper: in each nr-column panel [j0, j0 + w), only rows < j0 + w run (the upper triangle of
+///          GlobalPointer's masked scores); rows below are neither read nor written; entries
+///          below the diagonal in the rows that run are written too.
+enum class GemmPart { Full, Lower, Upper };
+
+/// A with element (i, p) at data[i·row_stride + p·col_stride]: row-major (row_stride = lda,
+/// col_stride = 1) or transposed storage (row_stride = 1, col_stride = lda), or any other strides.
+/// A is read in place (not packed): one broadcast per row and k. See PackedA for the packed form.
+template <typename T>
+struct GemmA {
+  const T* data;
+  Index row_stride;
+  Index col_stride;
 };
 
-#if XFMR_HAS_AVX2
-/// gemm_nt's panel packing with AVX2: lanes×lanes blocks of B (lanes rows = panel columns, lanes
-/// consecutive k) are loaded, transposed in registers and stored as lanes panel rows; rows of B
-/// past `cols` count as zero, the last kc % lanes values of k go element by element.
-template <typename T>
-XFMR_INLINE void gemm_pack_transposed_avx2(const T* b, Index ldb, Index k0, Index kc, Index j0,
-                                           Index cols, T* out) noexcept {
-  using V = Vec<T, avx2_isa>;
-  constexpr Index L = static_cast<Index>(V::lanes), nr = 2 * L;
-  const Index kfull = kc / L * L;
-  for (Index g = 0; g < 2; ++g) {
-    const Index jg = g * L, rows = std::max<Index>(0, std::min(L, cols - jg));
-    const T* src = b + (j0 + jg) * ldb + k0;
-    for (Index r0 = 0; r0 < kfull; r0 += L) {
-      typename V::type x[L];
-      for (Index i = 0; i < L; ++i) x[i] = i < rows ? V::load(src + i * ldb + r0) : V::zero();
-      if constexpr (std::is_same_v<T, float>)
-        transpose8(x);
-      else
-        transpose4(x);
-      for (Index t = 0; t < L; ++t) V::store(out + (r0 + t) * nr + jg, x[t]);
-    }
-    for (Index r = kfull; r < kc; ++r)
-      for (Index i = 0; i < L; ++i) out[r * nr + jg + i] = i < rows ? src[i * ldb + r] : T(0);
-  }
-}
-#endif
+namespace detail {
 
-/// Packs rows [k0, k0+kc) × columns [j0, j0+cols) of op(B) into out (kc rows of nr values;
-/// columns past cols are zero). TransB: element (r, j) of op(B) is b[j·ldb + r], else b[r·ldb + j].
-template <typename T, class Isa, bool TransB>
-XFMR_INLINE void gemm_pack_panel(const T* b, Index ldb, Index k0, Index kc, Index j0, Index cols,
-                                 T* out) noexcept {
-  constexpr Index nr = GemmShape<T, Isa>::nr;
-  if constexpr (TransB) {
-#if XFMR_HAS_AVX2
-    if constexpr (std::is_same_v<Isa, avx2_isa>) {
-      gemm_pack_transposed_avx2(b, ldb, k0, kc, j0, cols, out);
-      return;
-    }
-#endif
-    for (Index j = 0; j < cols; ++j) {
-      const T* src = b + (j0 + j) * ldb + k0;
-      for (Index r = 0; r < kc; ++r) out[r * nr + j] = src[r];
-    }
-    for (Index j = cols; j < nr; ++j)
-      for (Index r = 0; r < kc; ++r) out[r * nr + j] = T(0);
-  } else {
-    using V = Vec<T, Isa>;
-    constexpr auto L = static_cast<Index>(V::lanes);
-    if (cols == nr) {
-      for (Index r = 0; r < kc; ++r) {
-        const T* src = b + (k0 + r) * ldb + j0;
-        V::store(out + r * nr, V::load(src));
-        V::store(out + r * nr + L, V::load(src + L));
-      }
-    } else {
-      const auto n0 = static_cast<std::size_t>(std::min(cols, L));
-      const auto n1 = static_cast<std::size_t>(cols) - n0;
-      for (Index r = 0; r < kc; ++r) {
-        const T* src = b + (k0 + r) * ldb + j0;
-        V::store(out + r * nr, V::load_partial(src, n0));
-        V::store(out + r * nr + L, n1 > 0 ? V::load_partial(src + L, n1) : V::zero());
-      }
-    }
-  }
-}
+/// How a micro-kernel call ends: Only (K in one block: finish into C), First / Middle (more
+/// blocks follow: store or add the sums into the partial buffer), Last (add the partial sums,
+/// finish into C).
+enum class GemmPhase { Only, First, Middle, Last };
 
-/// C tile (MR × ncols, ncols <= nr) from A rows (MR × kc) and a packed panel (kc × nr):
-/// first kc block: c = α·acc + β·c (β == 0: c not read); later blocks: c += α·acc.
-template <class Isa, typename T, int MR>
-XFMR_INLINE void gemm_tile(const T* a, Index lda, const T* b, Index kc, T* c, Index ldc,
-                           std::size_t ncols, T alpha, T beta, bool first) noexcept {
+/// The micro-kernel: an MR × (NV·lanes) tile, acc[r][t] += A(r, p)·panel(p, t·lanes..) for p < kc,
+/// in registers; per k: NV loads of the panel, MR broadcasts of A, MR·NV FMAs. Finish: for each
+/// vector of ncols (<= NV·lanes) columns of C, v = α·acc + β·C (β == 0: C not read), then
+/// v = epi(v, …), then a store (masked on the tail: nothing past ncols is touched).
+/// part: MR rows of NV·lanes partial sums (row stride NV·lanes) for the multi-block phases.
+template <class Isa, typename T, int MR, int NV, class Epi>
+XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T* b, T* part,
+                            GemmPhase phase, T alpha, T beta, T* c, Index ldc, Index i0, Index j0,
+                            Index ncols, const Epi& epi) noexcept {
   using V = Vec<T, Isa>;
-  constexpr std::size_t L = V::lanes;
-  typename V::type acc0[MR], acc1[MR];
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V::zero();
-  const T* ar[MR];
-  for (int r = 0; r < MR; ++r) ar[r] = a + r * lda;
+  using R = typename V::type;
+  constexpr Index L = static_cast<Index>(V::lanes), NR = NV * L;
+  R acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int t = 0; t < NV; ++t) acc[r][t] = V::zero();
+  Index ro[MR];
+  for (int r = 0; r < MR; ++r) ro[r] = r * rsa;
+#if defined(__GNUC__)
+  // C is read at the end (β ≠ 0): when it lives in L3 (a large Gram accumulated block by block)
+  // its lines arrive during the k loop instead of stalling the stores.
+  if (beta != T(0) && (phase == GemmPhase::Only || phase == GemmPhase::Last))
+    for (int r = 0; r < MR; ++r) {
+      __builtin_prefetch(c + r * ldc, 1);
+      __builtin_prefetch(c + r * ldc + ncols - 1, 1);
+    }
+#endif
+  const T* ap = a;
+  // Unrolled by 4 (GCC): measured faster than 1; pinning the B vectors in registers with an
+  // empty asm (as the former whitening kernel did) was slower on this 6 × 2-vector tile.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 4
 #endif
-  for (Index k = 0; k < kc; ++k) {
-    const auto b0 = V::load(b + k * 2 * L), b1 = V::load(b + k * 2 * L + L);
+  for (Index p = 0; p < kc; ++p) {
+    R bv[NV];
+    for (int t = 0; t < NV; ++t) bv[t] = V::load(b + p * NR + t * L);
     for (int r = 0; r < MR; ++r) {
-      const auto av = V::set1(ar[r][k]);
-      acc0[r] = V::fmadd(av, b0, acc0[r]);
-      acc1[r] = V::fmadd(av, b1, acc1[r]);
+      const R x = V::set1(ap[ro[r]]);
+      for (int t = 0; t < NV; ++t) acc[r][t] = V::fmadd(x, bv[t], acc[r][t]);
     }
+    ap += csa;
   }
-  const auto va = V::set1(alpha), vb = V::set1(beta);
-  const bool read_c = !first || beta != T(0);
-  // out = α·acc + (first ? β·c : c)
-  auto combine = [&](typename V::type acc, typename V::type cv) {
-    const auto s = V::mul(va, acc);
-    if (!read_c) return s;
-    return first ? V::fmadd(vb, cv, s) : V::add(s, cv);
+  if (phase == GemmPhase::First || phase == GemmPhase::Middle) {
+    for (int r = 0; r < MR; ++r)
+      for (int t = 0; t < NV; ++t) {
+        T* pp = part + r * NR + t * L;
+        V::store(pp, phase == GemmPhase::First ? acc[r][t] : V::add(acc[r][t], V::load(pp)));
+      }
+    return;
+  }
+  if (phase == GemmPhase::Last)
+    for (int r = 0; r < MR; ++r)
+      for (int t = 0; t < NV; ++t) acc[r][t] = V::add(acc[r][t], V::load(part + r * NR + t * L));
+  const R va = V::set1(alpha), vb = V::set1(beta);
+  const bool read_c = beta != T(0);
+  auto finish = [&](R x, T* cp, Index i, Index j, std::size_t n) {
+    R v = V::mul(va, x);
+    if (read_c) v = V::fmadd(vb, gemm_load<V>(cp, n), v);
+    v = epi.template apply<V>(v, i, j, static_cast<const T*>(cp), n);
+    gemm_store<V>(cp, v, n);
   };
-  if (ncols == 2 * L) {
-    for (int r = 0; r < MR; ++r) {
-      T* cr = c + r * ldc;
-      const auto c0 = read_c ? V::load(cr) : V::zero();
-      const auto c1 = read_c ? V::load(cr + L) : V::zero();
-      V::store(cr, combine(acc0[r], c0));
-      V::store(cr + L, combine(acc1[r], c1));
-    }
+  if (ncols == NR) {
+    for (int r = 0; r < MR; ++r)
+      for (int t = 0; t < NV; ++t)
+        finish(acc[r][t], c + r * ldc + t * L, i0 + r, j0 + t * L, V::lanes);
   } else {
-    const std::size_t n0 = ncols < L ? ncols : L, n1 = ncols - n0;
-    for (int r = 0; r < MR; ++r) {
-      T* cr = c + r * ldc;
-      const auto c0 = read_c ? V::load_partial(cr, n0) : V::zero();
-      V::store_partial(cr, combine(acc0[r], c0), n0);
-      if (n1 > 0) {
-        const auto c1 = read_c ? V::load_partial(cr + L, n1) : V::zero();
-        V::store_partial(cr + L, combine(acc1[r], c1), n1);
+    for (int r = 0; r < MR; ++r)
+      for (int t = 0; t < NV; ++t) {
+        const Index w = std::min(L, ncols - t * L);
+        if (w > 0)
+          finish(acc[r][t], c + r * ldc + t * L, i0 + r, j0 + t * L, static_cast<std::size_t>(w));
+      }
+  }
+}
+
+/// C = epi(α·A·B + β·C) over rows [0, m) and columns [0, n), B given one panel at a time by
+/// panel(j0, k0, kc, cols) -> const T* (kc rows of nr values, zero past cols).
+template <class Isa, typename T, class AOp, class Panel, class Epi>
+void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel, T beta, T* c,
+                 Index ldc, const Epi& epi, GemmPart part) noexcept {
+  static_assert(xfmr::detail::is_real_v<T>, "xfmr::simd::gemm: T must be float or double");
+  using S = GemmShape<T, Isa>;
+  constexpr int MR = static_cast<int>(S::mr), NV = static_cast<int>(S::nv);
+  constexpr Index NR = S::nr;
+  if (m <= 0 || n <= 0) return;
+  if (alpha == T(0)) k = 0;  // A and B are not read
+  const Index kblocks = k <= S::kc ? 1 : (k + S::kc - 1) / S::kc;
+  alignas(64) T partial[S::mc * NR];  // partial sums, only when kblocks > 1
+  for (Index i0 = 0; i0 < m; i0 += S::mc) {
+    const Index mb = std::min(S::mc, m - i0);
+    for (Index j0 = 0; j0 < n; j0 += NR) {
+      const Index cols = std::min(NR, n - j0);
+      // Lower: rows of this block that meet the panel's columns (row >= j0).
+      Index ibeg = 0, iend = mb;
+      if (part == GemmPart::Lower) {
+        if (i0 + mb <= j0) continue;
+        ibeg = std::max<Index>(0, j0 - i0) / MR * MR;
+      } else if (part == GemmPart::Upper) {  // rows < j0 + cols
+        iend = std::min(mb, j0 + cols - i0);
+        if (iend <= 0) continue;
+      }
+      for (Index kb = 0; kb < kblocks; ++kb) {
+        const Index k0 = kb * S::kc, kc = std::min(S::kc, k - k0);
+        const GemmPhase phase = kblocks == 1        ? GemmPhase::Only
+                                : kb == 0           ? GemmPhase::First
+                                : kb + 1 == kblocks ? GemmPhase::Last
+                                                    : GemmPhase::Middle;
+        const T* bp = panel(j0, k0, kc, cols);
+        auto tile = [&](auto rows_tag, Index i) {
+          constexpr int rows = decltype(rows_tag)::value;
+          const Index gi = i0 + i;
+          gemm_micro<Isa, T, rows, NV>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR, phase,
+                                       alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols, epi);
+        };
+        Index i = ibeg;
+        for (; i + MR <= iend; i += MR) tile(std::integral_constant<int, MR>{}, i);
+        static_assert(MR <= 8, "xfmr::simd::gemm: the row-tail dispatch below handles mr <= 8");
+        switch (iend - i) {  // the last rows < mr: a shorter tile, nothing past m
+          case 7: if constexpr (MR > 7) tile(std::integral_constant<int, 7>{}, i); break;
+          case 6: if constexpr (MR > 6) tile(std::integral_constant<int, 6>{}, i); break;
+          case 5: if constexpr (MR > 5) tile(std::integral_constant<int, 5>{}, i); break;
+          case 4: if constexpr (MR > 4) tile(std::integral_constant<int, 4>{}, i); break;
+          case 3: if constexpr (MR > 3) tile(std::integral_constant<int, 3>{}, i); break;
+          case 2: if constexpr (MR > 2) tile(std::integral_constant<int, 2>{}, i); break;
+          case 1: if constexpr (MR > 1) tile(std::integral_constant<int, 1>{}, i); break;
+          default: break;
+        }
       }
     }
   }
 }
 
-template <int N>
-using GemmRows = std::integral_constant<int, N>;
+/// A as the driver reads it: the first element of row i from column k0, and the strides.
+template <typename T>
+struct StridedAOp {
+  const T* data;
+  Index rs, cs;
+  XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept { return data + i * rs + k0 * cs; }
+};
+template <typename T>
+struct PackedAOp {  // row tiles start at multiples of mr (mc is a multiple of mr)
+  const T* data;
+  Index k, rs, cs;  // rs = 1, cs = mr
+  XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept {
+    return data + (i / cs) * k * cs + k0 * cs;
+  }
+};
 
-template <typename T, class Isa, bool TransB>
-void gemm_driver(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
-                 T beta, T* c, Index ldc) noexcept {
-  static_assert(xfmr::detail::is_real_v<T>, "xfmr::simd::gemm: T must be float or double");
+template <class Isa, typename T, class AOp, class Epi>
+void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, GemmB<T> b, T beta, T* c, Index ldc,
+            const Epi& epi, GemmPart part) noexcept {
   using S = GemmShape<T, Isa>;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == T(0)) {  // C = β·C (β == 0: C not read)
-    for (Index i = 0; i < m; ++i)
-      for (Index j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
-    return;
-  }
   alignas(64) T panel[S::kc * S::nr];
-  // One packed panel (columns j0.., k rows k0..) against rows [i0, i0 + mb) of A and C.
-  auto run_rows = [&](Index i0, Index mb, Index j0, Index cols, Index k0, Index kc) {
-    const T* ak = a + i0 * lda + k0;
-    T* cj = c + i0 * ldc + j0;
-    const bool first = k0 == 0;
-    auto tile = [&](auto rows_tag, Index i) {
-      gemm_tile<Isa, T, decltype(rows_tag)::value>(ak + i * lda, lda, panel, kc, cj + i * ldc, ldc,
-                                                   static_cast<std::size_t>(cols), alpha, beta,
-                                                   first);
-    };
-    Index i = 0;
-    for (; i + S::mr <= mb; i += S::mr) tile(GemmRows<6>{}, i);
-    switch (mb - i) {  // the last rows < mr: a shorter tile, nothing past mb
-      case 5: tile(GemmRows<5>{}, i); break;
-      case 4: tile(GemmRows<4>{}, i); break;
-      case 3: tile(GemmRows<3>{}, i); break;
-      case 2: tile(GemmRows<2>{}, i); break;
-      case 1: tile(GemmRows<1>{}, i); break;
-      default: break;
-    }
+  auto pack = [&](Index j0, Index k0, Index kc, Index cols) -> const T* {
+    gemm_pack_panel<Isa>(b, k0, kc, j0, cols, panel);
+    return panel;
   };
-  for (Index i0 = 0; i0 < m; i0 += S::mc) {
-    const Index mb = std::min(S::mc, m - i0);
-    for (Index j0 = 0; j0 < n; j0 += S::nr) {
-      const Index cols = std::min(S::nr, n - j0);
-      for (Index k0 = 0; k0 < k; k0 += S::kc) {
-        const Index kc = std::min(S::kc, k - k0);
-        gemm_pack_panel<T, Isa, TransB>(b, ldb, k0, kc, j0, cols, panel);
-        run_rows(i0, mb, j0, cols, k0, kc);
-      }
-    }
-  }
+  gemm_driver<Isa>(m, n, k, alpha, a, pack, beta, c, ldc, epi, part);
+}
+
+template <class Isa, typename T, class AOp, class Epi>
+void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T beta, T* c,
+            Index ldc, const Epi& epi, GemmPart part) noexcept {
+  XFMR_ASSERT(b.k == k && b.n >= n);
+  constexpr Index nr = GemmShape<T, Isa>::nr;
+  auto panel = [&](Index j0, Index k0, Index, Index) -> const T* {
+    return b.data + (j0 / nr) * b.k * nr + k0 * nr;
+  };
+  gemm_driver<Isa>(m, n, k, alpha, a, panel, beta, c, ldc, epi, part);
 }
 
 }  // namespace detail
 
-/// C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C: the Q·Kᵀ score tile. Row-major, any leading dimensions
-/// (lda >= k, ldb >= k, ldc >= n), no alignment required. β == 0: C is not read (may hold NaN);
-/// α == 0 or k == 0: A and B are not read, C = β·C. m, n, k >= 0; nothing outside C(m×n) is
-/// written. C must not overlap A or B. No allocation (a 16 KiB stack buffer), thread-safe.
-template <typename T, class Isa = simd::native_isa>
-void gemm_nt(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
-             T beta, T* c, Index ldc) noexcept {
-  detail::gemm_driver<T, Isa, true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+/// C(m×n) = epi(α·A(m×k)·op(B)(k×n) + β·C).
+///   A: GemmA (read in place, any strides) or PackedA (packed by pack_a: contiguous row tiles,
+///      for an A whose rows are far apart in memory, such as Yᵀ in the Gram YᵀY).
+///   B: GemmB (k×n, or n×k read transposed), packed here one kc × nr panel at a time into a stack
+///      buffer (16 KiB, in L1) — for a B used once; or PackedB (packed ahead by pack_b, same Isa,
+///      same k and n) — for weights and for a tile of B reused by many calls.
+/// β == 0: C is not read before the epilogue (may hold NaN); α == 0 or k == 0: A and B are not
+/// read, the product counts as 0. The epilogue (gemm_epilogue.hpp) sees each vector of the final
+/// value with its row, column and the old C; default: none. m, n, k >= 0; any leading
+/// dimensions; no alignment required; nothing outside C(m×n) (or its part, GemmPart) is read or
+/// written. C must not overlap A, B or an epilogue's operands other than C itself. noexcept, no
+/// allocation (≤ 16 KiB + mc·nr values of stack), thread-safe (no shared state).
+template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
+void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, B b, T beta, T* c, Index ldc,
+          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+  detail::gemm_b<Isa>(m, n, k, alpha, detail::StridedAOp<T>{a.data, a.row_stride, a.col_stride},
+                      b, beta, c, ldc, epi, part);
+}
+template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
+void gemm(Index m, Index n, Index k, T alpha, PackedA<T> a, B b, T beta, T* c, Index ldc,
+          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+  XFMR_ASSERT(a.k == k && a.m >= m);
+  constexpr Index mr = GemmShape<T, Isa>::mr;
+  detail::gemm_b<Isa>(m, n, k, alpha, detail::PackedAOp<T>{a.data, a.k, 1, mr}, b, beta, c, ldc,
+                      epi, part);
 }
 
-/// C(m×n) = α·A(m×k)·B(k×n) + β·C: the P·V tile. Same conventions as gemm_nt (ldb >= n).
-template <typename T, class Isa = simd::native_isa>
+/// C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C, all row-major with leading dimensions (lda >= k, ldb >= k,
+/// ldc >= n): the Q·Kᵀ shape. gemm with GemmA{a, lda, 1} and GemmB{b, ldb, true}.
+template <class Isa = native_isa, typename T>
+void gemm_nt(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
+             T beta, T* c, Index ldc) noexcept {
+  gemm<Isa>(m, n, k, alpha, GemmA<T>{a, lda, 1}, GemmB<T>{b, ldb, true}, beta, c, ldc);
+}
+
+/// C(m×n) = α·A(m×k)·B(k×n) + β·C, row-major (ldb >= n): the P·V shape.
+template <class Isa = native_isa, typename T>
 void gemm_nn(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
              T beta, T* c, Index ldc) noexcept {
-  detail::gemm_driver<T, Isa, false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm<Isa>(m, n, k, alpha, GemmA<T>{a, lda, 1}, GemmB<T>{b, ldb, false}, beta, c, ldc);
 }
 
 }  // namespace simd
