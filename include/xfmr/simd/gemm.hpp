@@ -127,6 +127,8 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
   using S = GemmShape<T, Isa>;
   constexpr int MR = static_cast<int>(S::mr), NV = static_cast<int>(S::nv);
   constexpr Index NR = S::nr;
+  static_assert(S::mc % S::mr == 0, "xfmr::simd::gemm: row tiles (and PackedA tiles) start at "
+                                    "multiples of mr, so mc must be one");
   if (m <= 0 || n <= 0) return;
   if (alpha == T(0)) k = 0;  // A and B are not read
   const Index kblocks = k <= S::kc ? 1 : (k + S::kc - 1) / S::kc;
