@@ -275,8 +275,8 @@ class BertWhitening {
   // in io/whitening_format.hpp (io::write_whitening / io::read_whitening on an io::WhiteningRecord).
 
   /// Writes the fitted transform (μ, eigenvalues, W_k, the hyper-parameters; not the statistics)
-  /// as one record. \throws std::logic_error before fitting; std::runtime_error if the stream
-  /// fails.
+  /// as one record. \throws std::logic_error before fitting; std::invalid_argument if
+  /// dim() > 2^24 (the format's limit); std::runtime_error if the stream fails.
   void save(std::ostream& os) const {
     require_fitted("save");
     io::write_whitening(os, record(), "BertWhitening");
@@ -290,7 +290,8 @@ class BertWhitening {
     return from_record(io::read_whitening<T>(is, "BertWhitening::load"));
   }
 
-  /// save() to a file (binary). \throws std::runtime_error if the file cannot be written.
+  /// save() to a file (binary, truncated first). \throws as save(); std::runtime_error if the
+  /// file cannot be opened or written.
   void save_file(const std::string& path) const {
     require_fitted("save");
     io::write_whitening_file(path, record(), "BertWhitening");
