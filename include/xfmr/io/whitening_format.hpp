@@ -68,12 +68,6 @@ struct WhiteningRecord {
   RowMatrix<T> components;              ///< W_k (D × k)
 };
 
-namespace detail_whitening {
-inline const char* scalar_name(std::size_t bytes) noexcept {
-  return bytes == 4 ? "float" : "double";
-}
-}  // namespace detail_whitening
-
 /// Writes r as one record (the layout above) in a single write. `where` names the caller in
 /// messages ("xfmr::<where>: …").
 /// \throws std::invalid_argument if the shapes disagree (mean, eigenvalues and W_k rows of one
@@ -140,7 +134,7 @@ WhiteningRecord<T> read_whitening(std::istream& is, const char* where = "read_wh
   const std::uint32_t scalar = head.read_u32("scalar size");
   if (scalar != sizeof(T))
     xfmr::detail::throw_format(where, "scalar size ", sizeof(T), " expected for BertWhitening<",
-                               detail_whitening::scalar_name(sizeof(T)), "> (got ", scalar, ")");
+                               sizeof(T) == 4 ? "float" : "double", "> (got ", scalar, ")");
   const std::uint64_t d = head.read_u64("dim"), k = head.read_u64("components"),
                       n = head.read_u64("count");
   if (d == 0 || d > F::kMaxDim || k == 0 || k > d)
