@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "xfmr/heads/whitening.hpp"
+#include "xfmr/heads/whitening_stats.hpp"
 
 namespace {
 

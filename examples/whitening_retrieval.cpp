@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <random>
 
+#include <xfmr/heads/retrieval.hpp>
 #include <xfmr/heads/whitening.hpp>
 
 namespace {

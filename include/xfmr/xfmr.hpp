@@ -42,10 +42,12 @@
 
 #include "heads/global_pointer.hpp"
 #include "heads/multilabel_ce.hpp"
+#include "heads/retrieval.hpp"
 #include "heads/span_decode.hpp"
 #include "heads/whitening.hpp"
 #include "heads/whitening_stats.hpp"
 
 #include "io/binary_format.hpp"
+#include "io/whitening_format.hpp"
 
 #endif  // XFMR_XFMR_HPP

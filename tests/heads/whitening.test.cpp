@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // BertWhitening: whitened statistics, the naive reference, streaming/merged fits, β/γ, the 1e4
-// offset, sign invariance, the float transform kernel, retrieval, and error messages.
+// offset, sign invariance, the float transform kernel, and error messages. Retrieval is in
+// retrieval.test.cpp, the eigensolver in whitening_eigen.test.cpp, the file format in
+// tests/io/whitening_format.test.cpp.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -386,87 +388,4 @@ TEST_CASE("BertWhitening reports misuse with a clear message", "[whitening][erro
   BertWhitening<float> rot(4, c);
   rot.fit(RowMatrix<float>::Constant(6, 4, 2.5f));
   CHECK(rot.fitted());
-}
-
-TEMPLATE_TEST_CASE("cosine_top_k equals brute force; ties go to the lower index",
-                   "[whitening][retrieval]", float, double) {
-  auto rng = xfmr_test::make_rng(20);
-  const Index d = 12, m = 150, nq = 70, k = 5;
-  RowMatrix<TestType> corpus = xfmr_test::random_matrix<TestType>(rng, m, d);
-  corpus.row(40) = corpus.row(7) * TestType(2);  // same direction, exactly: a tie with row 7
-  corpus.row(99).setZero();                      // zero vector: cosine 0
-  RowMatrix<TestType> queries = xfmr_test::random_matrix<TestType>(rng, nq, d);
-  queries.row(0) = corpus.row(7);
-  xfmr::TopKIndices idx(nq, k);
-  RowMatrix<TestType> scores(nq, k);
-  xfmr::cosine_top_k(queries, corpus, k, idx, scores);
-  CHECK(idx(0, 0) == 7);  // tie: the lower index first
-  CHECK(idx(0, 1) == 40);
-  CHECK(std::abs(double(scores(0, 0)) - 1.0) < 1e-5);
-  for (Index q = 0; q < nq; ++q) {
-    std::vector<std::pair<double, Index>> all;
-    for (Index j = 0; j < m; ++j) {
-      const double nc = std::max(corpus.row(j).template cast<double>().norm(), 1e-8);
-      const double nqn = queries.row(q).template cast<double>().norm();
-      all.emplace_back(queries.row(q).template cast<double>().dot(corpus.row(j).template cast<double>()) / (nc * nqn), j);
-    }
-    std::sort(all.begin(), all.end(), [](auto& a, auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
-    for (Index j = 0; j < k; ++j) {
-      CHECK(std::abs(double(scores(q, j)) - all[std::size_t(j)].first) < 1e-5);
-      // Near-ties (rows 7 and 40 against any query) may order either way after rounding.
-      const double gap_prev = j > 0 ? all[std::size_t(j) - 1].first - all[std::size_t(j)].first : 1.0;
-      const double gap_next = all[std::size_t(j)].first - all[std::size_t(j) + 1].first;
-      if (std::min(gap_prev, gap_next) > 1e-5) CHECK(idx(q, j) == all[std::size_t(j)].second);
-    }
-  }
-  XFMR_REQUIRE_INVALID(xfmr::cosine_top_k(queries, corpus, m + 1, idx, scores),
-                       "xfmr::cosine_top_k: k must be in [1, corpus rows=150] (got k=151)");
-  xfmr::TopKIndices small(nq, k - 1);
-  XFMR_REQUIRE_INVALID(xfmr::cosine_top_k(queries, corpus, k, small, scores),
-                       "indices and scores must be 70x5");
-  RowMatrix<TestType> wide = RowMatrix<TestType>::Zero(3, d + 1);
-  XFMR_REQUIRE_INVALID(xfmr::cosine_top_k(wide, corpus, k, idx, scores), "same width");
-  queries(5, 5) = std::numeric_limits<TestType>::quiet_NaN();
-  XFMR_REQUIRE_INVALID(xfmr::cosine_top_k(queries, corpus, k, idx, scores), "must be finite");
-}
-
-TEST_CASE("top_eigenpairs equals the full eigensolver, also for repeated eigenvalues",
-          "[whitening][eigen]") {
-  auto rng = xfmr_test::make_rng(21);
-  std::normal_distribution<double> g(0.0, 1.0);
-  const Index d = 60;
-  Eigen::MatrixXd basis(d, d);
-  for (Index i = 0; i < basis.size(); ++i) basis.data()[i] = g(rng);
-  const Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(basis).householderQ();
-  std::vector<Eigen::VectorXd> spectra;
-  Eigen::VectorXd decay(d), repeated(d), deficient(d), white(d);
-  for (Index i = 0; i < d; ++i) {
-    decay[i] = 10.0 * std::pow(0.8, double(i));
-    repeated[i] = i < 5 ? 3.0 : (i < 12 ? 2.0 : (i < 20 ? 1.0 : 0.5));  // exact multiplicities
-    deficient[i] = i < 10 ? 1.0 + double(i) : 0.0;                          // rank 10
-    white[i] = 1.0 + 1e-4 * g(rng);                                          // one tight cluster
-  }
-  for (const auto& lam : {decay, repeated, deficient, white}) {
-    const Eigen::MatrixXd s = q * lam.asDiagonal() * q.transpose();
-    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> full(s);
-    for (const Index k : {Index(1), Index(5), Index(12), Index(30)}) {
-      Eigen::VectorXd values;
-      Eigen::MatrixXd v;
-      REQUIRE(xfmr::detail::top_eigenpairs(s, k, values, v));
-      REQUIRE(values.size() == d);
-      REQUIRE(v.cols() == k);
-      for (Index i = 0; i < d; ++i)
-        CHECK(std::abs(values[i] - full.eigenvalues()[d - 1 - i]) < 1e-12 * lam.maxCoeff());
-      CHECK((v.transpose() * v - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff() < 1e-12);
-      CHECK((s * v - v * values.head(k).asDiagonal()).cwiseAbs().maxCoeff() < 1e-11);
-      // Same invariant subspace as the full solver's k leading vectors (when k does not split
-      // a repeated eigenvalue): the projector V Vᵀ is unique.
-      if (k == d || values[k - 1] - values[k] > 1e-6) {
-        const Eigen::MatrixXd uf = full.eigenvectors().rightCols(k);
-        CHECK((v * v.transpose() - uf * uf.transpose()).cwiseAbs().maxCoeff() < 1e-9);
-      }
-    }
-  }
 }

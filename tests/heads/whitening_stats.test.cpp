@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // WhiteningStats: blocked Welford/Chan statistics against a two-pass long-double reference,
-// merges in any order, the large-offset case, the float Gram kernel (native vs scalar), errors.
+// merges in any order, the large-offset case, the float Gram kernel (every ISA), errors.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,8 +11,10 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/heads/whitening_stats.hpp>
+#include <xfmr/simd/gemm_pack.hpp>
 
 #include "reference/whitening.hpp"
+#include "support/isa_list.hpp"
 #include "support/random.hpp"
 #include "support/throws.hpp"
 
@@ -150,38 +152,63 @@ TEST_CASE("WhiteningStats stays accurate with a 1e4 common offset (naive E[xx]-m
   CHECK(rel_err(naive, ref.scatter) > 1e-2);
 }
 
-TEST_CASE("Gram kernel: native ISA equals the scalar kernel and the reference",
+// detail::gram_lower_f32<Isa> is the whole float fit path below WhiteningStats::add: centring of
+// kc rows into Y, pack_a of Yᵀ and pack_b of Y, and the GEMM engine's G += YᵀY over the lower
+// tiles (GemmPart::Lower). The sweep crosses what each stage blocks on: widths around the
+// register tile (mr = 6 rows, nr = 2 vectors) and over the engine's mc = 144 row block, row
+// counts that leave a partial kc block, and a kc larger than the engine's own k block (256 floats
+// on AVX2) so the engine splits k and sums partial products. Inputs are strided and misaligned;
+// G has a wider row stride whose padding columns, and the entries above the diagonal that no
+// engine tile reaches (j >= i + mr + nr - 1), carry canaries that must survive.
+TEST_CASE("Gram kernel equals the long-double reference on every ISA",
           "[whitening][stats][simd]") {
   auto rng = xfmr_test::make_rng(5);
-  using Native = xfmr::simd::native_isa;
-  using Scalar = xfmr::simd::scalar_isa;
-  for (const Index d : {1, 5, 24, 25, 50}) {
+  for (const Index d : {1, 5, 6, 7, 17, 24, 25, 50, 150, 161}) {
     for (const Index rows : {1, 3, 9, 300}) {
       const Index ld = d + 3;  // strided rows
-      const RowMatrix<float> x = xfmr_test::random_matrix<float>(rng, rows, ld);
-      const RowMatrix<float> s = xfmr_test::random_matrix<float>(rng, 1, d);
-      auto run = [&](auto isa) {
-        using Isa = decltype(isa);
-        const Index dpad = d + 2, kc = 7;  // G with a wider row stride
-        std::vector<float> g(std::size_t(dpad * dpad), 0.0f),
-            pack(std::size_t(xfmr::detail::gram_scratch_size<Isa>(d, kc)));
-        xfmr::detail::gram_lower_f32<Isa>(x.data(), rows, d, ld, s.data(), g.data(), dpad,
-                                          pack.data(), kc);
-        Eigen::MatrixXd out(d, d);
-        for (Index i = 0; i < d; ++i)
-          for (Index j = 0; j <= i; ++j) out(i, j) = out(j, i) = g[std::size_t(i * dpad + j)];
-        return out;
-      };
-      const Eigen::MatrixXd native = run(Native{}), scalar = run(Scalar{});
-      Eigen::MatrixXd ref = Eigen::MatrixXd::Zero(d, d);
+      // One float past the matrices' own alignment: x and s start misaligned.
+      const RowMatrix<float> xbuf = xfmr_test::random_matrix<float>(rng, rows, ld + 1);
+      const RowMatrix<float> sbuf = xfmr_test::random_matrix<float>(rng, 1, d + 1);
+      const float* x = xbuf.data() + 1;
+      const float* s = sbuf.data() + 1;
+      std::vector<long double> acc(static_cast<std::size_t>(d * d), 0.0L),
+          y(static_cast<std::size_t>(d));
       for (Index r = 0; r < rows; ++r) {
-        const Eigen::RowVectorXd y =
-            x.row(r).leftCols(d).cast<double>() - s.row(0).cast<double>();
-        ref += y.transpose() * y;
+        for (Index c = 0; c < d; ++c)
+          y[std::size_t(c)] = static_cast<long double>(x[r * ld + c]) - s[c];
+        for (Index i = 0; i < d; ++i)
+          for (Index j = 0; j <= i; ++j)
+            acc[std::size_t(i * d + j)] += y[std::size_t(i)] * y[std::size_t(j)];
       }
-      INFO("d=" << d << " rows=" << rows);
-      CHECK(rel_err(native, ref) < 1e-5);
-      CHECK(rel_err(scalar, ref) < 1e-5);
+      Eigen::MatrixXd ref(d, d);
+      for (Index i = 0; i < d; ++i)
+        for (Index j = 0; j <= i; ++j)
+          ref(i, j) = ref(j, i) = static_cast<double>(acc[std::size_t(i * d + j)]);
+      for (const Index kc : {Index(7), Index(256), Index(300)}) {
+        xfmr_test::for_each_isa([&](auto isa) {
+          using Isa = decltype(isa);
+          constexpr Index mr = xfmr::simd::GemmShape<float, Isa>::mr;
+          constexpr Index nr = xfmr::simd::GemmShape<float, Isa>::nr;
+          const Index dpad = d + 2;  // G with a wider row stride
+          const float canary = -12345.25f;
+          std::vector<float> g(std::size_t(dpad * dpad), canary),
+              pack(std::size_t(xfmr::detail::gram_scratch_size<Isa>(d, kc)));
+          for (Index i = 0; i < d; ++i)
+            for (Index j = 0; j < std::min(d, i + mr + nr - 1); ++j) g[std::size_t(i * dpad + j)] = 0;
+          xfmr::detail::gram_lower_f32<Isa>(x, rows, d, ld, s, g.data(), dpad, pack.data(), kc);
+          Eigen::MatrixXd out(d, d);
+          for (Index i = 0; i < d; ++i)
+            for (Index j = 0; j <= i; ++j) out(i, j) = out(j, i) = g[std::size_t(i * dpad + j)];
+          Index bad_guards = 0;
+          for (Index i = 0; i < dpad; ++i)
+            for (Index j = 0; j < dpad; ++j)
+              if ((i >= d || j >= d || j >= i + mr + nr - 1) && !(g[std::size_t(i * dpad + j)] == canary))
+                ++bad_guards;
+          INFO(Isa::name << " d=" << d << " rows=" << rows << " kc=" << kc);
+          CHECK(rel_err(out, ref) < 1e-5);
+          CHECK(bad_guards == 0);
+        });
+      }
     }
   }
 }

@@ -136,3 +136,9 @@ TEST_CASE("read_exact reads exactly n bytes from a stream or throws", "[io]") {
   os.setstate(std::ios::badbit);
   REQUIRE_THROWS_AS(w.flush_to(os, "Test"), std::runtime_error);
 }
+
+TEST_CASE("hex_bytes: two lower-case digits per byte", "[io]") {
+  const unsigned char b[] = {0x00, 0x0f, 0xa0, 0xff, 'X'};
+  CHECK(io::hex_bytes(b, 5) == "000fa0ff58");
+  CHECK(io::hex_bytes(b, 0).empty());
+}

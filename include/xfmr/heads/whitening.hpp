@@ -1,27 +1,28 @@
 // SPDX-License-Identifier: MIT
-// BERT-whitening of sentence vectors (Su, kexue.fm/archives/8069, 8321, 9079; arXiv 2103.15316).
+// BERT-whitening of sentence vectors (Su, kexue.fm/archives/8069, 8321, 9079; arXiv 2103.15316):
+// WhiteningConfig and BertWhitening (fit, transform, save/load). Its parts live beside it:
+// whitening_stats.hpp (the mergeable statistics), detail/symmetric_eigen.hpp (the eigensolver),
+// io/whitening_format.hpp (the file format); retrieval.hpp has cosine top-k over whitened vectors.
 #ifndef XFMR_HEADS_WHITENING_HPP
 #define XFMR_HEADS_WHITENING_HPP
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
 #include <functional>
-#include <limits>
 #include <istream>
-#include <numeric>
+#include <limits>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../detail/eigen.hpp"
-#include <Eigen/Eigenvalues>
-
+#include "../detail/symmetric_eigen.hpp"
 #include "../error.hpp"
-#include "../io/binary_format.hpp"
+#include "../io/whitening_format.hpp"
 #include "../simd/gemm.hpp"
 #include "../simd/isa.hpp"
 #include "../types.hpp"
@@ -49,97 +50,6 @@ struct WhiteningConfig {
   bool exact_gram = false;  ///< float input: run the Gram in double (see WhiteningStats)
 };
 
-namespace detail {
-
-/// All eigenvalues (descending) and the k leading eigenvectors of a symmetric matrix s (D × D), for
-/// k <= D/2, about twice as fast as the full SelfAdjointEigenSolver at D = 768, k = 256:
-/// Householder tridiagonalisation T = QᵀSQ (Eigen), all eigenvalues of T (implicit QR without
-/// vectors), then inverse iteration on T for the k wanted eigenvalues (tridiagonal LU with
-/// partial pivoting, 3 steps from a fixed start, modified Gram–Schmidt against the previous
-/// vectors of a cluster |λ_i − λ_j| <= 1e-3·‖T‖, as LAPACK dstein), and V = Q·Z.
-/// The result is verified (‖SV − VΛ‖ <= 1e-9·‖S‖ and ‖VᵀV − I‖ <= 1e-9, entrywise max); returns
-/// false if the check fails so the caller can fall back to the full solver.
-inline bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& values,
-                           Eigen::MatrixXd& vectors) {
-  const Index n = s.rows();
-  const double scale = s.cwiseAbs().maxCoeff();
-  if (!(scale > 0) || !std::isfinite(scale) || k <= 0 || k > n) return false;
-  const Eigen::MatrixXd a = s / scale;
-  const Eigen::Tridiagonalization<Eigen::MatrixXd> tri(a);
-  const Eigen::VectorXd diag = tri.diagonal();
-  const Eigen::VectorXd sub = tri.subDiagonal();
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ev;
-  ev.computeFromTridiagonal(diag, sub, Eigen::EigenvaluesOnly);
-  if (ev.info() != Eigen::Success) return false;
-  const double tnorm = std::max(ev.eigenvalues().cwiseAbs().maxCoeff(), 1e-300);
-  const double tiny = 1e-300 + std::numeric_limits<double>::epsilon() * tnorm;
-
-  values.resize(n);
-  for (Index i = 0; i < n; ++i) values[i] = ev.eigenvalues()[n - 1 - i];
-  Eigen::MatrixXd z(n, k);
-  const auto un = static_cast<std::size_t>(n);
-  std::vector<double> u0(un), u1(un), u2(un), mult(un);
-  std::vector<char> swapped(un);
-  Eigen::VectorXd y(n), x(n);
-  Index cluster_start = 0;
-  for (Index c = 0; c < k; ++c) {
-    const double lambda = values[c];
-    if (c > 0 && values[c - 1] - lambda > 1e-3 * tnorm) cluster_start = c;
-    // LU with partial pivoting of T − λI: rows (d, e, f) at columns (i, i+1, i+2).
-    double cd = diag[0] - lambda, ce = n > 1 ? sub[0] : 0.0, cf = 0.0;
-    for (Index i = 0; i + 1 < n; ++i) {
-      const double below = sub[i], nd = diag[i + 1] - lambda, ne = i + 2 < n ? sub[i + 1] : 0.0;
-      const auto si = std::size_t(i);
-      if (std::abs(cd) >= std::abs(below)) {
-        if (cd == 0.0) cd = tiny;
-        const double m = below / cd;
-        u0[si] = cd, u1[si] = ce, u2[si] = cf, mult[si] = m, swapped[si] = 0;
-        cd = nd - m * ce, ce = ne - m * cf, cf = 0.0;
-      } else {
-        const double m = cd / below;
-        u0[si] = below, u1[si] = nd, u2[si] = ne, mult[si] = m, swapped[si] = 1;
-        cd = ce - m * nd, ce = cf - m * ne, cf = 0.0;
-      }
-    }
-    u0[std::size_t(n - 1)] = cd == 0.0 ? tiny : cd;
-    // Fixed, well-spread start vector (reproducible).
-    std::uint64_t state = 0x9E3779B97F4A7C15ull * std::uint64_t(c + 1);
-    for (Index i = 0; i < n; ++i) {
-      state = state * 6364136223846793005ull + 1442695040888963407ull;
-      x[i] = double(state >> 11) / double(1ull << 53) - 0.5;
-    }
-    for (int it = 0; it < 3; ++it) {
-      y = x / x.norm();
-      for (Index i = 0; i + 1 < n; ++i) {  // forward: P and L
-        const auto si = std::size_t(i);
-        if (swapped[si]) std::swap(y[i], y[i + 1]);
-        y[i + 1] -= mult[si] * y[i];
-      }
-      for (Index i = n - 1; i >= 0; --i) {  // back: U
-        const auto si = std::size_t(i);
-        double v = y[i];
-        if (i + 1 < n) v -= u1[si] * x[i + 1];
-        if (i + 2 < n) v -= u2[si] * x[i + 2];
-        x[i] = v / u0[si];
-        if (!std::isfinite(x[i])) return false;
-      }
-      for (Index j = cluster_start; j < c; ++j) x -= z.col(j).dot(x) * z.col(j);
-    }
-    const double nrm = x.norm();
-    if (!(nrm > 0) || !std::isfinite(nrm)) return false;
-    z.col(c) = x / nrm;
-  }
-  vectors = tri.matrixQ() * z;  // blocked Householder application
-  const Eigen::MatrixXd residual = a * vectors - vectors * values.head(k).asDiagonal();
-  const Eigen::MatrixXd gram = vectors.transpose() * vectors - Eigen::MatrixXd::Identity(k, k);
-  if (!(residual.cwiseAbs().maxCoeff() <= 1e-9) || !(gram.cwiseAbs().maxCoeff() <= 1e-9))
-    return false;
-  values *= scale;
-  return true;
-}
-
-}  // namespace detail
-
 /// BERT-whitening: a linear map fitted on sentence vectors x_i (rows, D wide) so that the
 /// whitened vectors have zero mean and identity covariance, truncated to the k leading
 /// principal directions:
@@ -149,26 +59,28 @@ inline bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& v
 ///   x̃ = (x − βμ) W_k                                                    (optionally / ‖x̃‖)
 ///
 /// den = N (Population) or N − 1 (Sample). β = γ = 1 is standard whitening (W_kᵀ Σ W_k ≈ I_k);
-/// β = γ = 0, k = D is a pure rotation (cosines unchanged). Eigenvectors come from
-/// Eigen::SelfAdjointEigenSolver on the symmetrised Σ_β in double; each is signed so that its
-/// largest-magnitude entry is positive (signs are otherwise arbitrary; cosines never depend on
-/// them).
+/// β = γ = 0, k = D is a pure rotation (cosines unchanged). The eigenpairs of the symmetrised
+/// Σ_β are computed in double (detail::leading_eigenpairs: all eigenvalues, the k leading
+/// eigenvectors); each eigenvector is signed so that its largest-magnitude entry is positive
+/// (signs are otherwise arbitrary; cosines never depend on them).
 ///
 /// Usage: fit(x) in one call, or partial_fit(batch)… then finalize(); merge() combines the
 /// statistics of whiteners fitted on other shards (any order gives the same result to rounding).
 /// save()/load() store the fitted transform (not the statistics) in a versioned, checksummed,
-/// little-endian binary record.
+/// little-endian binary record (io/whitening_format.hpp). Cosine top-k retrieval over the
+/// whitened vectors: cosine_top_k (retrieval.hpp).
 ///
 /// Shapes: inputs (N × D), one vector per row, rows may be strided; transform output (N × k),
-/// sized by the caller. Thread-safety: const methods may run concurrently.
+/// sized by the caller. Thread-safety: const methods may run concurrently; fitting methods
+/// (fit, partial_fit, merge, finalize) need exclusive access.
 template <typename T>
 class BertWhitening {
   static_assert(detail::is_real_v<T>, "xfmr::BertWhitening<T>: T must be float or double");
 
  public:
-  /// File identification: 8-byte magic, then the format version.
-  static constexpr char kMagic[9] = "XFMRWHT\x1a";
-  static constexpr std::uint32_t kVersion = 1;
+  /// File identification (io::WhiteningFormat): 8-byte magic, then the format version.
+  static constexpr const char (&kMagic)[9] = io::WhiteningFormat::kMagic;
+  static constexpr std::uint32_t kVersion = io::WhiteningFormat::kVersion;
 
   /// \throws std::invalid_argument if dim <= 0, components < 0 or > dim, beta/gamma are not
   ///         finite, epsilon is negative or not finite, or batch_rows <= 0.
@@ -235,26 +147,16 @@ class BertWhitening {
     sigma /= den;
     sigma = 0.5 * (sigma + sigma.transpose()).eval();
 
-    // Ascending → descending; round-off negatives clipped to 0. For k <= D/2 only the k
-    // leading eigenvectors are computed (detail::top_eigenpairs, verified, with the full
-    // solver as fallback); every eigenvalue is computed either way.
-    Eigen::VectorXd lambda(d);
+    // All D eigenvalues, descending, round-off negatives clipped to 0; the k leading
+    // eigenvectors only (detail::leading_eigenpairs: inverse iteration for k <= D/2, verified,
+    // with the full solver as fallback).
+    Eigen::VectorXd lambda;
     Eigen::MatrixXd u;  // D × k, leading eigenvectors, descending
-    bool fast = false;
-    if (2 * k <= d) {
-      Eigen::VectorXd all;
-      fast = detail::top_eigenpairs(sigma, k, all, u);
-      if (fast)
-        for (Index c = 0; c < d; ++c) lambda[c] = std::max(0.0, all[c]);
-    }
-    if (!fast) {
-      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(sigma);
-      if (solver.info() != Eigen::Success)
-        detail::throw_invalid("BertWhitening", "the eigensolver did not converge (got info=",
-                              static_cast<int>(solver.info()), ")");
-      for (Index c = 0; c < d; ++c) lambda[c] = std::max(0.0, solver.eigenvalues()[d - 1 - c]);
-      u = solver.eigenvectors().rightCols(k).rowwise().reverse();
-    }
+    const Eigen::ComputationInfo info = detail::leading_eigenpairs(sigma, k, lambda, u);
+    if (info != Eigen::Success)
+      detail::throw_invalid("BertWhitening", "the eigensolver did not converge (got info=",
+                            static_cast<int>(info), ")");
+    lambda = lambda.cwiseMax(0.0);
     const double lmax = lambda[0];
     const double gamma = m_config.gamma;
     detail::require(lmax > 0.0 || gamma == 0.0, "BertWhitening",
@@ -369,50 +271,15 @@ class BertWhitening {
 
   // ---- persistence -------------------------------------------------------------------------
   //
-  // Record layout, little-endian (io/binary_format.hpp), version 1:
-  //   offset  size        field
-  //   0       8           magic "XFMRWHT\x1a"
-  //   8       4  u32      version (1)
-  //   12      4  u32      scalar size in bytes: 4 = float, 8 = double (must match T)
-  //   16      8  u64      D
-  //   24      8  u64      k (1 <= k <= D)
-  //   32      8  u64      N (rows behind the fit, >= 2)
-  //   40      8  f64      β
-  //   48      8  f64      γ
-  //   56      8  f64      epsilon
-  //   64      4  u32      flags: bit 0 normalize, bit 1 Sample normalization, bit 2 strict_rank
-  //   68      4  u32      reserved (0)
-  //   72      8·D f64     μ
-  //   …       8·D f64     eigenvalues (descending)
-  //   …       s·D·k       W_k, row-major, scalar T
-  //   …       8  u64      FNV-1a 64 of every byte before it
-  // D <= 2^24 and the total size are checked (overflow-safe) before anything is allocated.
+  // One versioned, checksummed, little-endian record per whitener: the layout and its checks are
+  // in io/whitening_format.hpp (io::write_whitening / io::read_whitening on an io::WhiteningRecord).
 
-  /// Writes the fitted transform. \throws std::logic_error before fitting; std::runtime_error
-  /// if the stream fails.
+  /// Writes the fitted transform (μ, eigenvalues, W_k, the hyper-parameters; not the statistics)
+  /// as one record. \throws std::logic_error before fitting; std::invalid_argument if
+  /// dim() > 2^24 (the format's limit); std::runtime_error if the stream fails.
   void save(std::ostream& os) const {
     require_fitted("save");
-    io::BinaryWriter w;
-    w.write_bytes(kMagic, 8);
-    w.write_u32(kVersion);
-    w.write_u32(static_cast<std::uint32_t>(sizeof(T)));
-    w.write_u64(static_cast<std::uint64_t>(m_dim));
-    w.write_u64(static_cast<std::uint64_t>(m_config.components));
-    w.write_u64(static_cast<std::uint64_t>(m_count));
-    w.write_f64(m_config.beta);
-    w.write_f64(m_config.gamma);
-    w.write_f64(m_config.epsilon);
-    std::uint32_t flags = 0;
-    if (m_config.normalize) flags |= 1u;
-    if (m_config.normalization == CovarianceNormalization::Sample) flags |= 2u;
-    if (m_config.strict_rank) flags |= 4u;
-    w.write_u32(flags);
-    w.write_u32(0);
-    w.write_array(m_mean.data(), static_cast<std::size_t>(m_dim));
-    w.write_array(m_eigenvalues.data(), static_cast<std::size_t>(m_dim));
-    w.write_array(m_components.data(), static_cast<std::size_t>(m_components.size()));
-    w.write_checksum();
-    w.flush_to(os, "BertWhitening");
+    io::write_whitening(os, record(), "BertWhitening");
   }
 
   /// Reads a record written by save() (for the same T). Reads exactly the record's bytes.
@@ -420,111 +287,22 @@ class BertWhitening {
   ///         size other than sizeof(T), bad dimensions, bad values, truncation, or a checksum
   ///         mismatch. Never reads past the data it has checked is there.
   static BertWhitening load(std::istream& is) {
-    const char* where = "BertWhitening::load";
-    std::string bytes;
-    io::read_exact(is, bytes, kHeaderBytes, where, "the header");
-    io::BinaryReader head(bytes.data(), bytes.size(), where);
-    char magic[8];
-    head.read_bytes(magic, 8, "magic");
-    if (std::memcmp(magic, kMagic, 8) != 0)
-      detail::throw_format(where, "not a whitening file: bad magic (got bytes ",
-                           hex_bytes(magic, 8), ")");
-    const std::uint32_t version = head.read_u32("version");
-    if (version != kVersion)
-      detail::throw_format(where, "unsupported format version (expected ", kVersion, ", got ",
-                           version, ")");
-    const std::uint32_t scalar = head.read_u32("scalar size");
-    if (scalar != sizeof(T))
-      detail::throw_format(where, "scalar size ", sizeof(T), " expected for BertWhitening<",
-                           sizeof(T) == 4 ? "float" : "double", "> (got ", scalar, ")");
-    const std::uint64_t d = head.read_u64("dim"), k = head.read_u64("components"),
-                        n = head.read_u64("count");
-    if (d == 0 || d > kMaxDim || k == 0 || k > d)
-      detail::throw_format(where, "bad dimensions: need 1 <= k <= D <= 2^24 (got D=", d, ", k=",
-                           k, ")");
-    if (n < 2 || n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      detail::throw_format(where, "bad row count: need >= 2 (got ", n, ")");
-    const std::size_t payload =
-        2 * io::checked_mul(d, 8, where, "the statistics") +
-        io::checked_mul(io::checked_mul(d, k, where, "W_k"), sizeof(T), where, "W_k") + 8;
-    io::read_exact(is, bytes, payload, where, "the payload");
-
-    io::BinaryReader r(bytes.data(), bytes.size(), where);
-    r.read_bytes(magic, 8, "magic");
-    (void)r.read_u32("version");
-    (void)r.read_u32("scalar size");
-    (void)r.read_u64("dim");
-    (void)r.read_u64("components");
-    (void)r.read_u64("count");
-    WhiteningConfig config;
-    config.beta = r.read_f64("beta");
-    config.gamma = r.read_f64("gamma");
-    config.epsilon = r.read_f64("epsilon");
-    const std::uint32_t flags = r.read_u32("flags");
-    const std::uint32_t reserved = r.read_u32("reserved");
-    Eigen::VectorXd mean(static_cast<Index>(d)), lambda(static_cast<Index>(d));
-    RowMatrix<T> w(static_cast<Index>(d), static_cast<Index>(k));
-    r.read_array(mean.data(), d, "the mean");
-    r.read_array(lambda.data(), d, "the eigenvalues");
-    r.read_array(w.data(), static_cast<std::size_t>(d * k), "W_k");
-    r.verify_checksum();
-    r.expect_end();
-    // Semantic checks after the checksum (a random corruption is reported as such above).
-    if (flags > 7u || reserved != 0)
-      detail::throw_format(where, "unknown flags (got flags=", flags, ", reserved=", reserved, ")");
-    if (!std::isfinite(config.beta) || !std::isfinite(config.gamma) ||
-        !std::isfinite(config.epsilon) || config.epsilon < 0)
-      detail::throw_format(where, "bad hyper-parameters (got beta=", config.beta,
-                           ", gamma=", config.gamma, ", epsilon=", config.epsilon, ")");
-    if (!mean.allFinite() || !lambda.allFinite() || !w.allFinite() || (lambda.array() < 0).any())
-      detail::throw_format(where, "non-finite or negative values in the stored statistics");
-    config.components = static_cast<Index>(k);
-    config.normalize = (flags & 1u) != 0;
-    config.normalization = (flags & 2u) != 0 ? CovarianceNormalization::Sample
-                                             : CovarianceNormalization::Population;
-    config.strict_rank = (flags & 4u) != 0;
-
-    BertWhitening out(static_cast<Index>(d), config);
-    out.m_count = static_cast<std::int64_t>(n);
-    out.m_mean = std::move(mean);
-    out.m_eigenvalues = std::move(lambda);
-    const double eps = config.epsilon * out.m_eigenvalues[0];
-    out.m_rank = 0;
-    while (out.m_rank < out.m_dim && out.m_eigenvalues[out.m_rank] > eps) ++out.m_rank;
-    out.m_components = std::move(w);
-    out.prepare_transform();
-    return out;
+    return from_record(io::read_whitening<T>(is, "BertWhitening::load"));
   }
 
-  /// save() to a file (binary). \throws std::runtime_error if the file cannot be written.
+  /// save() to a file (binary, truncated first). \throws as save(); std::runtime_error if the
+  /// file cannot be opened or written.
   void save_file(const std::string& path) const {
-    std::ofstream os(path, std::ios::binary | std::ios::trunc);
-    if (!os)
-      XFMR_THROW(std::runtime_error(detail::concat("BertWhitening", "cannot open '", path,
-                                                   "' for writing")));
-    save(os);
-    os.close();
-    if (!os)
-      XFMR_THROW(std::runtime_error(detail::concat("BertWhitening", "writing '", path,
-                                                   "' failed")));
+    require_fitted("save");
+    io::write_whitening_file(path, record(), "BertWhitening");
   }
   /// load() from a file; the whole file must be one record.
   /// \throws std::runtime_error if the file cannot be opened; xfmr::format_error as load().
   static BertWhitening load_file(const std::string& path) {
-    std::ifstream is(path, std::ios::binary);
-    if (!is)
-      XFMR_THROW(std::runtime_error(detail::concat("BertWhitening::load", "cannot open '", path,
-                                                   "'")));
-    BertWhitening w = load(is);
-    if (is.peek() != std::char_traits<char>::eof())
-      detail::throw_format("BertWhitening::load", "trailing bytes after the record in '", path,
-                           "'");
-    return w;
+    return from_record(io::read_whitening_file<T>(path, "BertWhitening::load"));
   }
 
  private:
-  static constexpr std::size_t kHeaderBytes = 72;
-  static constexpr std::uint64_t kMaxDim = std::uint64_t(1) << 24;
   static constexpr Index kFloatBlockRows = 64;    // rows centred at once (A operand, in L2)
   static constexpr Index kDoubleBlockRows = 256;
 
@@ -564,15 +342,42 @@ class BertWhitening {
     detail::require(disjoint, "BertWhitening", "out must not overlap x (got overlapping views)");
   }
 
-  static std::string hex_bytes(const char* p, std::size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string s;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto b = static_cast<unsigned char>(p[i]);
-      s += digits[b >> 4];
-      s += digits[b & 15];
-    }
-    return s;
+  io::WhiteningRecord<T> record() const {
+    io::WhiteningRecord<T> r;
+    r.count = m_count;
+    r.beta = m_config.beta;
+    r.gamma = m_config.gamma;
+    r.epsilon = m_config.epsilon;
+    r.normalize = m_config.normalize;
+    r.sample_normalization = m_config.normalization == CovarianceNormalization::Sample;
+    r.strict_rank = m_config.strict_rank;
+    r.mean = m_mean;
+    r.eigenvalues = m_eigenvalues;
+    r.components = m_components;
+    return r;
+  }
+
+  // A record from io::read_whitening passed every check the constructor makes.
+  static BertWhitening from_record(io::WhiteningRecord<T>&& r) {
+    WhiteningConfig config;
+    config.components = r.components.cols();
+    config.beta = r.beta;
+    config.gamma = r.gamma;
+    config.epsilon = r.epsilon;
+    config.normalize = r.normalize;
+    config.normalization = r.sample_normalization ? CovarianceNormalization::Sample
+                                                  : CovarianceNormalization::Population;
+    config.strict_rank = r.strict_rank;
+    BertWhitening out(r.mean.size(), config);
+    out.m_count = r.count;
+    out.m_mean = std::move(r.mean);
+    out.m_eigenvalues = std::move(r.eigenvalues);
+    const double eps = config.epsilon * out.m_eigenvalues[0];
+    out.m_rank = 0;
+    while (out.m_rank < out.m_dim && out.m_eigenvalues[out.m_rank] > eps) ++out.m_rank;
+    out.m_components = std::move(r.components);
+    out.prepare_transform();
+    return out;
   }
 
   // Shift βμ in T, and (float) W_k packed once for the GEMM engine (simd::pack_b).
@@ -631,73 +436,6 @@ class BertWhitening {
   RowVector<T> m_correction;  // (βμ − fl(βμ))·W_k
   std::vector<float> m_packed;  // float only: W_k packed for simd::gemm (simd::pack_b)
 };
-
-/// Row indices of a top-k result: (queries × k), row-major.
-using TopKIndices = Eigen::Matrix<Index, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-namespace detail {
-template <typename T>
-void cosine_top_k_impl(ConstMatrixRef<T> queries, ConstMatrixRef<T> corpus, Index k,
-                       Eigen::Ref<TopKIndices> indices, MatrixRef<T> scores) {
-  const char* where = "cosine_top_k";
-  require(queries.cols() == corpus.cols(), where,
-          "queries and corpus must have the same width (got ", queries.cols(), " and ",
-          corpus.cols(), ")");
-  require(k >= 1 && k <= corpus.rows(), where, "k must be in [1, corpus rows=", corpus.rows(),
-          "] (got k=", k, ")");
-  require(indices.rows() == queries.rows() && indices.cols() == k && scores.rows() == queries.rows() &&
-              scores.cols() == k,
-          where, "indices and scores must be ", queries.rows(), "x", k, " (got ", indices.rows(),
-          "x", indices.cols(), " and ", scores.rows(), "x", scores.cols(), ")");
-  require(queries.allFinite() && corpus.allFinite(), where,
-          "queries and corpus must be finite (got a non-finite value)");
-  // Unit rows (norm clipped at 1e-8 as in bojone/BERT-whitening: a zero row scores 0).
-  auto unit = [](ConstMatrixRef<T> m) {
-    RowMatrix<T> u = m;
-    for (Index r = 0; r < u.rows(); ++r)
-      u.row(r) /= static_cast<T>(std::max(u.row(r).template cast<double>().norm(), 1e-8));
-    return u;
-  };
-  const RowMatrix<T> c = unit(corpus);
-  constexpr Index kBlock = 64;
-  std::vector<Index> order(static_cast<std::size_t>(c.rows()));
-  RowMatrix<T> s;
-  for (Index q0 = 0; q0 < queries.rows(); q0 += kBlock) {
-    const Index nq = std::min(kBlock, queries.rows() - q0);
-    const RowMatrix<T> q = unit(queries.middleRows(q0, nq));
-    s.noalias() = q * c.transpose();
-    for (Index i = 0; i < nq; ++i) {
-      const T* row = s.data() + i * s.cols();
-      std::iota(order.begin(), order.end(), Index(0));
-      // Higher cosine first; equal cosines: lower corpus index first (deterministic).
-      std::partial_sort(order.begin(), order.begin() + k, order.end(), [row](Index a, Index b) {
-        return row[a] > row[b] || (row[a] == row[b] && a < b);
-      });
-      for (Index j = 0; j < k; ++j) {
-        indices(q0 + i, j) = order[static_cast<std::size_t>(j)];
-        scores(q0 + i, j) = row[order[static_cast<std::size_t>(j)]];
-      }
-    }
-  }
-}
-}  // namespace detail
-
-/// Cosine top-k retrieval: for every query row, the k corpus rows with the largest cosine
-/// cos(q, c) = q·c / (max(‖q‖, 1e-8)·max(‖c‖, 1e-8)), best first; equal cosines are ordered by
-/// corpus index (deterministic). Usual use: whiten (and truncate) queries and corpus with the
-/// same BertWhitening, then retrieve.
-/// Shapes: queries (Q × D), corpus (M × D), indices and scores (Q × k), sized by the caller.
-/// Allocates a normalised copy of the corpus and a 64 × M score block per call.
-/// \throws std::invalid_argument on a width or output shape mismatch, k outside [1, M], or a
-///         non-finite input.
-inline void cosine_top_k(ConstMatrixRef<float> queries, ConstMatrixRef<float> corpus, Index k,
-                         Eigen::Ref<TopKIndices> indices, MatrixRef<float> scores) {
-  detail::cosine_top_k_impl<float>(queries, corpus, k, indices, scores);
-}
-inline void cosine_top_k(ConstMatrixRef<double> queries, ConstMatrixRef<double> corpus, Index k,
-                         Eigen::Ref<TopKIndices> indices, MatrixRef<double> scores) {
-  detail::cosine_top_k_impl<double>(queries, corpus, k, indices, scores);
-}
 
 XFMR_NAMESPACE_END
 

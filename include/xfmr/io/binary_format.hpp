@@ -88,6 +88,20 @@ T decode(const unsigned char* in) noexcept {
 }
 }  // namespace detail_bin
 
+/// The n bytes at p as lower-case hex, two digits per byte ("58464d52"), for messages such as
+/// "bad magic (got bytes …)".
+inline std::string hex_bytes(const void* p, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  const auto* b = static_cast<const unsigned char*>(p);
+  std::string s;
+  s.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    s += kDigits[b[i] >> 4];
+    s += kDigits[b[i] & 15];
+  }
+  return s;
+}
+
 /// a·b as std::size_t, or xfmr::format_error naming `what` if it overflows or exceeds `limit`.
 inline std::size_t checked_mul(std::uint64_t a, std::uint64_t b, const char* where,
                                const char* what,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// BertWhitening save/load: bit-exact round trips, and every kind of malformed input (truncated at
-// every offset, every byte flipped, wrong magic/version/scalar, overflowing dims) throws
-// xfmr::format_error without reading out of bounds (run under ASan in CI).
+// The whitening file format (io/whitening_format.hpp) and BertWhitening save/load on top of it:
+// the documented layout field by field, bit-exact round trips, and every kind of malformed input
+// (truncated at every offset, every byte flipped, wrong magic/version/scalar, overflowing dims)
+// throws xfmr::format_error without reading out of bounds (run under ASan in CI).
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -12,8 +13,10 @@
 #include <catch2/catch.hpp>
 #include <xfmr/heads/whitening.hpp>
 #include <xfmr/io/binary_format.hpp>
+#include <xfmr/io/whitening_format.hpp>
 
 #include "support/random.hpp"
+#include "support/throws.hpp"
 
 using Catch::Contains;
 using xfmr::BertWhitening;
@@ -64,6 +67,111 @@ void put_u64(std::string& s, std::size_t at, std::uint64_t v) {
 }
 
 }  // namespace
+
+namespace {
+std::uint64_t get_u64(const std::string& s, std::size_t at) {
+  std::uint64_t v = 0;
+  for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(s[at + std::size_t(b)]);
+  return v;
+}
+double get_f64(const std::string& s, std::size_t at) {
+  const std::uint64_t u = get_u64(s, at);
+  double v;
+  std::memcpy(&v, &u, 8);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("write_whitening puts every field at its documented offset; read_whitening inverts it",
+          "[whitening][io]") {
+  xfmr::io::WhiteningRecord<float> rec;
+  rec.count = 1234;
+  rec.beta = 0.5;
+  rec.gamma = -0.25;
+  rec.epsilon = 1e-3;
+  rec.normalize = true;
+  rec.sample_normalization = false;
+  rec.strict_rank = true;
+  rec.mean.resize(3);  // (dynamic vectors filled in place: GCC 12 warns, wrongly, about the
+  rec.mean << 1.5, -2.0, 3.25;  // AVX-512 copy of a fixed-size Vector3d into them)
+  rec.eigenvalues.resize(3);
+  rec.eigenvalues << 4.0, 1.0, 0.0;
+  rec.components.resize(3, 2);
+  rec.components << 1, 2, 3, 4, 5, 6;
+  std::ostringstream os;
+  xfmr::io::write_whitening(os, rec);
+  const std::string b = os.str();
+  REQUIRE(b.size() == 72 + 2 * 8 * 3 + 4 * 3 * 2 + 8);
+  CHECK(b.compare(0, 8, std::string("XFMRWHT\x1a", 8)) == 0);
+  CHECK(b[8] == 1);                // version
+  CHECK(b[12] == 4);               // sizeof(float)
+  CHECK(get_u64(b, 16) == 3);      // D
+  CHECK(get_u64(b, 24) == 2);      // k
+  CHECK(get_u64(b, 32) == 1234);   // N
+  CHECK(get_f64(b, 40) == 0.5);    // β
+  CHECK(get_f64(b, 48) == -0.25);  // γ
+  CHECK(get_f64(b, 56) == 1e-3);   // epsilon
+  CHECK(b[64] == 5);               // flags: normalize | strict_rank
+  CHECK(get_u64(b, 64) == 5);      // ... and the reserved word is 0
+  CHECK(get_f64(b, 72 + 8) == -2.0);       // μ_1
+  CHECK(get_f64(b, 72 + 24 + 8) == 1.0);   // λ_1
+  float w5;
+  std::memcpy(&w5, b.data() + 72 + 48 + 4 * 5, 4);
+  CHECK(w5 == 6.0f);  // W_k row-major: (2, 1) is the 6th value
+  CHECK(get_u64(b, b.size() - 8) == xfmr::io::fnv1a64(b.data(), b.size() - 8));
+
+  std::istringstream is(b);
+  const auto r = xfmr::io::read_whitening<float>(is);
+  CHECK(r.count == rec.count);
+  CHECK(r.beta == rec.beta);
+  CHECK(r.gamma == rec.gamma);
+  CHECK(r.epsilon == rec.epsilon);
+  CHECK(r.normalize);
+  CHECK_FALSE(r.sample_normalization);
+  CHECK(r.strict_rank);
+  CHECK(r.mean == rec.mean);
+  CHECK(r.eigenvalues == rec.eigenvalues);
+  CHECK(r.components == rec.components);
+  CHECK(is.peek() == std::char_traits<char>::eof());  // exactly the record's bytes
+
+  // The class reads any valid record, and writes it back unchanged.
+  std::istringstream again(b);
+  const auto w = BertWhitening<float>::load(again);
+  CHECK(w.dim() == 3);
+  CHECK(w.components() == 2);
+  CHECK(w.rank() == 2);  // eigenvalues > epsilon·λ_max = 4e-3
+  CHECK(w.config().strict_rank);
+  CHECK(saved(w) == b);
+  CHECK(std::memcmp(BertWhitening<float>::kMagic, xfmr::io::WhiteningFormat::kMagic, 9) == 0);
+  CHECK(BertWhitening<double>::kVersion == xfmr::io::WhiteningFormat::kVersion);
+}
+
+TEST_CASE("write_whitening rejects an inconsistent record before writing", "[whitening][io]") {
+  xfmr::io::WhiteningRecord<double> rec;
+  rec.count = 10;
+  rec.mean = Eigen::VectorXd::Zero(4);
+  rec.eigenvalues = Eigen::VectorXd::Ones(4);
+  rec.components = RowMatrix<double>::Zero(4, 2);
+  std::ostringstream os;
+  auto bad = rec;
+  bad.eigenvalues = Eigen::VectorXd::Ones(3);
+  XFMR_REQUIRE_INVALID(xfmr::io::write_whitening(os, bad),
+                       "xfmr::write_whitening: a whitening record needs mean (D), eigenvalues (D), "
+                       "W_k (D x k), 1 <= k <= D <= 2^24 and count >= 2 (got mean 4, eigenvalues "
+                       "3, W_k 4x2, count 10)");
+  bad = rec;
+  bad.components = RowMatrix<double>::Zero(4, 5);  // k > D
+  XFMR_REQUIRE_INVALID(xfmr::io::write_whitening(os, bad), "W_k 4x5");
+  bad = rec;
+  bad.components = RowMatrix<double>::Zero(4, 0);  // k = 0
+  XFMR_REQUIRE_INVALID(xfmr::io::write_whitening(os, bad), "W_k 4x0");
+  bad = rec;
+  bad.count = 1;
+  XFMR_REQUIRE_INVALID(xfmr::io::write_whitening(os, bad), "count 1)");
+  CHECK(os.str().empty());
+  xfmr::io::write_whitening(os, rec);
+  CHECK(os.str().size() == 72 + 2 * 8 * 4 + 8 * 4 * 2 + 8);
+}
 
 TEMPLATE_TEST_CASE("save/load round trip is bit-exact", "[whitening][io]", float, double) {
   const auto w = fitted<TestType>(13, 5, true);
