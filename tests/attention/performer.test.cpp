@@ -196,14 +196,11 @@ TEST_CASE("Performer: the stabiliser prevents overflow for large inputs", "[perf
   CHECK_FALSE((out.allFinite() && max_head_error(plain, q, k, v, out, false) < 5e-5));
 }
 
-// KNOWN DEFECT (reported with issue 9, not fixed here): the causal path shares one key shift per
-// 64-token chunk (the running maximum over the whole chunk), so when a later key of the chunk is
-// e^88 larger, the features of the earlier keys underflow and the queries that see only those
-// keys get a zero row; and normalise() multiplies by 1/den, which overflows to inf for a
-// subnormal den (LinearAttention's divide_row guards this). Seen with inputs in ±9 to ±30 for
-// most seeds. [!mayfail]: the failures are reported without failing the run; drop the tag with
-// the fix.
-TEST_CASE("Performer: causal, large inputs, equals the exact kernel sums", "[performer][!mayfail]") {
+// Formerly a known defect: the causal path shared one key shift per 64-token chunk, so when a
+// later key of the chunk was e^88 larger, the earlier keys' features underflowed and the queries
+// that saw only those keys got a zero row (and normalise() multiplied by an infinite 1/den for a
+// subnormal den). Each query now works at its own running key maximum, as PerformerState does.
+TEST_CASE("Performer: causal, large inputs, equals the exact kernel sums", "[performer]") {
   auto rng = xfmr_test::make_rng(5);
   const Index n = 100, d = 16, m = 64;
   auto q = xfmr_test::random_matrix<float>(rng, n, d, -15, 15);

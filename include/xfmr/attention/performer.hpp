@@ -196,10 +196,13 @@ class PerformerFeatureMap {
 /// boolean masks and biases throw (no factorised form). pos0 is accepted and unused.
 ///
 /// Stabiliser (SPEC §6.3): query features use exp(u − max_l u_l) per query row (the factor
-/// cancels); key features use a single shift per sequence and head — the running maximum of
-/// max_l u_l(k_j) − ‖k_j'‖²/2 over the keys seen so far, with S and z multiplied by e^(−δ) when it
-/// grows by δ — so the largest key feature is 1 and nothing overflows. We take the max of
-/// u − h rather than of u (google-research) so that no key feature exceeds 1 [derived].
+/// cancels); key features are shifted by the running maximum M of max_l u_l(k_j) − ‖k_j'‖²/2
+/// over the (unpadded) keys seen so far, with S and z multiplied by e^(−δ) when it grows by δ —
+/// so the largest key feature is 1 and nothing overflows. Non-causal: one M per sequence and
+/// head. Causal: query i works at the scale of its own M_i (keys j <= i only), in the 64-token
+/// chunks too, so a large later key of the chunk cannot underflow the features an earlier query
+/// sees (tested with inputs in ±15). We take the max of u − h rather than of u
+/// (google-research) so that no key feature exceeds 1 [derived].
 /// Never shared across the batch. Output = exact formula up to rounding; a query whose
 /// normaliser underflows to 0 gets a zero row (NaN where the numerator is not finite).
 ///
@@ -336,6 +339,7 @@ class Performer {
       m_phik.resize(kChunk, f + pad);
       m_phikt.resize(f, kChunk + pad);
       m_a.resize(kChunk, kChunk + pad);
+      m_kshift.resize(kChunk);
     }
     if (m_s.rows() != f || m_s.cols() != dv + pad) m_s.resize(f, dv + pad);
     if (m_z.size() != f) m_z.resize(f);
@@ -438,15 +442,47 @@ class Performer {
     }
   }
 
+  // Causal key features of rows [r0, r0 + r): key j scaled by e^(−M_j), M_j the running
+  // maximum of the key exponents up to key j (from `shift`, the maximum before the chunk), so no
+  // key's feature underflows against a LATER key of its chunk; M_j into m_kshift. S and z are
+  // not touched.
+  template <typename K, typename Phi>
+  void key_block_causal(const K& k, Index r0, Index r, Phi& phi, T shift) {
+    auto u = m_u.topLeftCorner(r, m_config.num_features);
+    m_map.project(k.middleRows(r0, r), u);
+    T run = shift;
+    for (Index j = 0; j < r; ++j) {
+      if (!valid(r0 + j)) {  // a padded key contributes nothing, whatever its row holds
+        phi.row(j).setZero();
+        m_kshift[j] = run;
+        continue;
+      }
+      const T h = m_map.half_norm2(k.row(r0 + j).data());
+      if (m_map.stabilize()) run = std::max(run, m_map.key_exponent_max(u.row(j).data(), h));
+      m_kshift[j] = run;
+      m_map.key_features(u.row(j).data(), h, m_map.stabilize() ? run : T(0), phi.row(j).data());
+    }
+  }
+
+  // Causal prefix sums in chunks of kChunk. Query i of a chunk works at the scale e^(−M_i) of
+  // its own running key maximum (as PerformerState does): the state S, z (at e^(−M_prev)) is
+  // weighted by e^(M_prev − M_i) and the in-chunk weight A_ij (key j at e^(−M_j)) by
+  // e^(M_j − M_i) <= 1; the factors cancel between numerator and denominator. When the maximum
+  // does not move inside the chunk (the common case) every factor is 1 and is skipped.
   template <typename Q, typename K, typename V, typename O>
   void attend_causal(const Q& q, const K& k, const V& v, O& out) {
+    const T ninf = -std::numeric_limits<T>::infinity();
     m_s.setZero();
     m_z.setZero();
-    T shift = m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0);
+    T shift = m_map.stabilize() ? ninf : T(0);
     for (Index r0 = 0; r0 < k.rows(); r0 += kChunk) {
       const Index r = std::min(kChunk, k.rows() - r0);
       auto phik = m_phik.topLeftCorner(r, m_map.feature_dim());
-      key_block(k, r0, r, phik, shift);  // rescales S, z first: all keys <= r0 + r share `shift`
+      const T prev = shift;
+      key_block_causal(k, r0, r, phik, prev);
+      const T last = m_kshift[r - 1];
+      // S and z are zero while prev = −inf (no key yet), so their factor does not matter then.
+      const bool uniform = (prev == last || prev == ninf) && m_kshift[0] == last;
       query_block(q, r0, r);
       auto phiq = m_phi.topLeftCorner(r, m_map.feature_dim());
       // A = φ(Q_c) φ(K_c)ᵀ with the kernel: φ(K_c) transposed once into padded scratch.
@@ -457,14 +493,36 @@ class Performer {
                                   phikt.data(), phikt.outerStride(), a.data(), a.outerStride(),
                                   false);
       a.template triangularView<Eigen::StrictlyUpper>().setZero();
+      auto g = m_h.head(r);  // per-query factor of the state terms
+      if (!uniform) {
+        for (Index i = 0; i < r; ++i) {
+          const T mi = m_kshift[i];
+          g[i] = prev == ninf ? T(1) : std::exp(prev - mi);
+          for (Index j = 0; j < i; ++j)
+            if (m_kshift[j] != mi) a(i, j) *= std::exp(m_kshift[j] - mi);
+        }
+      }
       auto o = out.middleRows(r0, r);
       m_den.head(r).noalias() = phiq * m_z;
+      if (!uniform) m_den.head(r).array() *= g.array();
       m_den.head(r).noalias() += a.rowwise().sum();
       query_times_state(phiq, o, r);
+      if (!uniform)
+        for (Index i = 0; i < r; ++i) o.row(i) *= g[i];
       detail::performer_matmul<T>(r, o.cols(), r, a.data(), a.outerStride(), 1,
                                   v.data() + r0 * v.outerStride(), v.outerStride(), o.data(),
                                   o.outerStride(), true);
+      if (!uniform) {  // bring S, z and the chunk's keys to the scale e^(−last)
+        if (prev != ninf) {
+          const T f = std::exp(prev - last);
+          m_s *= f;
+          m_z *= f;
+        }
+        for (Index j = 0; j < r; ++j)
+          if (m_kshift[j] != last) phik.row(j) *= std::exp(m_kshift[j] - last);
+      }
       add_key_outer(phik, v, r0, r);
+      shift = last;
       normalise(o, r);
     }
   }
@@ -477,7 +535,7 @@ class Performer {
   Eigen::Matrix<bool, Eigen::Dynamic, 1> m_valid;  // per-key validity of the current sequence
   const bool* m_validp = nullptr;                   // m_valid.data(), or nullptr: all valid
   RowMatrix<T> m_u, m_phi, m_phik, m_phikt, m_a, m_s;
-  Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den, m_kshift;
 };
 
 /// Recurrent FAVOR+ for token-by-token decoding: after t steps, out equals row t − 1 of the
