@@ -449,3 +449,37 @@ TEST_CASE("Bad input: messages", "[attention][softmax][errors]") {
   XFMR_REQUIRE_INVALID(attn.forward(shared.topRows(5), k, v, shared.block(0, 0, 5, 6)),
                        "expected out not to overlap q (got overlapping views");
 }
+
+TEMPLATE_TEST_CASE("pos0 moves the log-position scale like a prefix of masked keys",
+                   "[softmax][contract]", float, double) {
+  // Key row j at pos0 + j, query row i at pos0 + n_k − n_q + i (attention/contract.hpp): the
+  // call with pos0 = P equals the call with P leading keys that no query may see (key_valid),
+  // which puts every key and query P positions later.
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(77);
+  const Index P = 37, nq = 5, nk = 23, d = 8, heads = 2;
+  const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, nq, heads * d);
+  const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, nk, heads * d);
+  const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, nk, heads * d);
+  RowMatrix<T> kp = xfmr_test::random_matrix<T>(rng, P + nk, heads * d);
+  RowMatrix<T> vp = xfmr_test::random_matrix<T>(rng, P + nk, heads * d);
+  kp.bottomRows(nk) = k;
+  vp.bottomRows(nk) = v;
+  SoftmaxAttentionConfig c;
+  c.head_dim = d;
+  c.scale = xfmr::AttentionScale::log_position(8);
+  SoftmaxAttention<T> attn(c);
+  RowMatrix<T> a(nq, heads * d), b(nq, heads * d), z(nq, heads * d);
+  AttentionMask<T> causal;
+  causal.set_causal();
+  attn.forward(q, k, v, a, causal, P);
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> valid(P + nk);
+  for (Index j = 0; j < P + nk; ++j) valid[j] = j >= P;
+  AttentionMask<T> prefix = causal;
+  prefix.set_key_valid(valid);
+  attn.forward(q, kp, vp, b, prefix);
+  CHECK((a - b).cwiseAbs().maxCoeff() <= 10 * tol<T>());
+  attn.forward(q, k, v, z, causal);  // a test that can fail: pos0 changed λ
+  CHECK((a - z).cwiseAbs().maxCoeff() > 1e-3);
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, a, causal, -1), "expected pos0 >= 0 (got pos0=-1)");
+}

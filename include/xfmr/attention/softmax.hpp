@@ -83,8 +83,12 @@ void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, cons
 ///
 /// Shapes: q (n_q × H·d), k (n_k × H_kv·d), v (n_k × H_kv·d_v), out (n_q × H·d_v), head h at
 /// columns [h·d, (h+1)·d). H_kv must divide H (grouped-query: head h reads K/V head
-/// h / (H/H_kv)). Query i sits at absolute position n_k − n_q + i, so decoding one query
-/// against a cache of n_k keys is the n_q = 1 case. out must not overlap q, k or v.
+/// h / (H/H_kv)). The attention contract (attention/contract.hpp): key j sits at absolute
+/// position pos0 + j and query i at pos0 + n_k − n_q + i, so decoding one query against a cache
+/// of n_k keys is the n_q = 1 case; pos0 feeds the log-position scale only (the mask is aligned
+/// bottom-right whatever pos0). Every AttentionMask part is supported. out must not overlap q,
+/// k or v (never in place). QK normalisation (KeyNorm, cosine, QK-RMSNorm): QkNorm::forward on
+/// q and k first (attention/keynorm.hpp).
 ///
 /// Non-finite input is never silent (checked by tests on both tile paths and decoding):
 ///   - a NaN or ±inf in q_i makes row i NaN (q rows are checked while they are read, O(d));
