@@ -355,7 +355,7 @@ TEST_CASE("Numerator-only RoPE with every position equal reduces to plain linear
   RowMatrix<double> a(1, d), b(1, d);
   plain.forward(q, k, v, a);
   for (const Index p : {Index(0), Index(5), Index(1234)}) {
-    rope_attn.forward(q, k, v, b, p);
+    rope_attn.forward(q, k, v, b, {}, p);
     REQUIRE((a - b).cwiseAbs().maxCoeff() < 1e-14);
   }
   REQUIRE(plain_attn.feature_dim() == d);

@@ -232,6 +232,7 @@ TEST_CASE("ReRopeAttention rejects bad configurations and shapes", "[rerope][err
   // The mask: causal is implied (accepted or not), every other part throws.
   xfmr::AttentionMask<float> m;
   m.set_causal();
+  q16.setOnes();
   attn.forward(q16, k, v, o16, m);
   REQUIRE(o16.allFinite());
   xfmr::AttentionMask<float> pad;
