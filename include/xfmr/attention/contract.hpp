@@ -21,11 +21,12 @@ XFMR_NAMESPACE_BEGIN
 
 // The contract, as every attention class follows it:
 //
-//   forward(q, k, v, out, mask = {}, pos0 = 0)
+//   forward(q, k, v, out, mask = {}, pos0 = 0)        SoftmaxAttention, ReRopeAttention,
+//                                                       LinearAttention (Taylor too), Performer
 //     q (n_q × H·d), k (n_k × H_kv·d), v (n_k × H_kv·d_v), out (n_q × H·d_v): one token per
 //     row, head h at columns [h·d, (h+1)·d); rows may be strided (Eigen Ref). H and H_kv come
-//     from the widths; H_kv must divide H (grouped-query: head h reads K/V head h / (H/H_kv)).
-//     Flavours without grouped-query support require H_kv = H (their own message says so).
+//     from the widths; H_kv must divide H (grouped-query: head h reads K/V head h / (H/H_kv)),
+//     in every flavour.
 //   forward(q3, k3, v3, out3, mask, pos0): row-major [tokens, heads, d] tensor views, the same
 //     call without a copy; forward(q4, …) on [batch, tokens, heads, d]: each sequence attends
 //     only to itself, the mask is shared by the batch except mask.key_lengths (1 or batch
@@ -41,7 +42,9 @@ XFMR_NAMESPACE_BEGIN
 //       ReRoPE: nothing (its logits depend on i − j only; pos0 is accepted and ignored);
 //       Performer: nothing (no position-dependent part).
 //     Decoding states (LinearAttentionState, PerformerState) count positions themselves:
-//     step(q, k, v, out) appends the next token.
+//     step(q, k, v, out) appends the next token (LinearAttentionState: token t at
+//     set_position_offset() + t). QK normalisation is a transform with the same positions:
+//     QkNorm::forward(q, k, pos0), then any flavour (attention/keynorm.hpp).
 //
 //   Overlap rule: out must not share an element with q, k or v. Exact in-place (out == q) is
 //     NOT allowed for any attention flavour: every output row depends on every key (or every
