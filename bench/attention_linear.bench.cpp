@@ -30,13 +30,12 @@ struct Inputs {
   }
 };
 
-xfmr::LinearAttentionConfig<float> w4_config(Index d, bool causal, Index chunk,
+xfmr::LinearAttentionConfig<float> w4_config(Index d, Index chunk,
                                              xfmr::CausalKernel kernel = xfmr::CausalKernel::Scan) {
   xfmr::LinearAttentionConfig<float> c;
   c.causal_kernel = kernel;
   c.head_dim = d;
   c.feature_map = xfmr::FeatureMap::EluPlusOne;
-  c.causal = causal;
   c.chunk_size = chunk;
   return c;
 }
@@ -46,10 +45,11 @@ void BM_linear_attention(benchmark::State& state) {
   const Index n = state.range(0), d = state.range(1), chunk = state.range(3);
   const bool causal = state.range(2) != 0;
   Inputs x(n, d);
-  xfmr::LinearAttention<float> attn(w4_config(d, causal, chunk));
-  attn.forward(x.q, x.k, x.v, x.out);  // sizes the scratch
+  xfmr::LinearAttention<float> attn(w4_config(d, chunk));
+  const auto mask = xfmr::AttentionMask<float>{}.set_causal(causal);
+  attn.forward(x.q, x.k, x.v, x.out, mask);  // sizes the scratch
   for (auto _ : state) {
-    attn.forward(x.q, x.k, x.v, x.out);
+    attn.forward(x.q, x.k, x.v, x.out, mask);
     benchmark::DoNotOptimize(x.out.data());
     benchmark::ClobberMemory();
   }
@@ -64,10 +64,11 @@ BENCHMARK(BM_linear_attention)
 void BM_linear_attention_quadratic(benchmark::State& state) {
   const Index n = state.range(0), d = state.range(1), chunk = state.range(2);
   Inputs x(n, d);
-  xfmr::LinearAttention<float> attn(w4_config(d, true, chunk, xfmr::CausalKernel::Quadratic));
-  attn.forward(x.q, x.k, x.v, x.out);
+  xfmr::LinearAttention<float> attn(w4_config(d, chunk, xfmr::CausalKernel::Quadratic));
+  const auto mask = xfmr::AttentionMask<float>{}.set_causal();
+  attn.forward(x.q, x.k, x.v, x.out, mask);
   for (auto _ : state) {
-    attn.forward(x.q, x.k, x.v, x.out);
+    attn.forward(x.q, x.k, x.v, x.out, mask);
     benchmark::DoNotOptimize(x.out.data());
     benchmark::ClobberMemory();
   }
@@ -87,7 +88,7 @@ BENCHMARK(BM_linear_attention)
 // ---- recurrent decoding: one token against the state (S is d × d, in L1) ---------------------
 void BM_linear_attention_decode(benchmark::State& state) {
   const Index d = state.range(0), heads = state.range(1);
-  xfmr::LinearAttentionConfig<float> c = w4_config(d, true, 64);
+  xfmr::LinearAttentionConfig<float> c = w4_config(d, 64);
   xfmr::LinearAttentionState<float> s(c, heads);
   Inputs x(1, heads * d);
   for (auto _ : state) {
@@ -127,7 +128,7 @@ BENCHMARK(BM_linear_attention_gemm)
 void BM_scaling_linear(benchmark::State& state) {
   const Index n = state.range(0), d = 64;
   Inputs x(n, d);
-  xfmr::LinearAttention<float> attn(w4_config(d, false, 64));
+  xfmr::LinearAttention<float> attn(w4_config(d, 64));
   attn.forward(x.q, x.k, x.v, x.out);
   for (auto _ : state) {
     attn.forward(x.q, x.k, x.v, x.out);

@@ -48,10 +48,11 @@ void BM_taylor_linear_attention(benchmark::State& state) {
   xfmr_bench::fill(q.data(), static_cast<std::size_t>(q.size()));
   xfmr_bench::fill(k.data(), static_cast<std::size_t>(k.size()));
   xfmr_bench::fill(v.data(), static_cast<std::size_t>(v.size()));
-  xfmr::LinearAttention<float> attn(xfmr::taylor_linear_attention_config<float>(d, causal));
-  attn.forward(q, k, v, out);  // sizes the scratch
+  xfmr::LinearAttention<float> attn(xfmr::taylor_linear_attention_config<float>(d));
+  const auto mask = xfmr::AttentionMask<float>{}.set_causal(causal);
+  attn.forward(q, k, v, out, mask);  // sizes the scratch
   for (auto _ : state) {
-    attn.forward(q, k, v, out);
+    attn.forward(q, k, v, out, mask);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }

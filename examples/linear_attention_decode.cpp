@@ -17,7 +17,6 @@ int main() {
   xfmr::LinearAttentionConfig<float> config;
   config.head_dim = head_dim;
   config.feature_map = xfmr::FeatureMap::EluPlusOne;  // Katharopoulos et al.
-  config.causal = true;
   config.chunk_size = 64;
   config.rope = xfmr::RopeConfig{};  // RoFormer's numerator-only RoPE on the features
 
@@ -28,7 +27,8 @@ int main() {
 
   // Reference: the whole sequence in one causal call (training / prefill shape).
   RowMatrix<float> parallel(total, heads * head_dim);
-  xfmr::LinearAttention<float>(config).forward(q, k, v, parallel);
+  xfmr::LinearAttention<float>(config).forward(q, k, v, parallel,
+                                              xfmr::AttentionMask<float>{}.set_causal());
 
   // Decoding: the prompt goes through the state token by token (its outputs are the prefill
   // outputs), then each generated token costs one step against the fixed-size state.

@@ -59,7 +59,7 @@ int main() {
       Matrix out(n, d);
       for (Index r = 0; r < draws; ++r) {
         if (r > 0) performer.redraw();
-        performer.attend(q, k, v, out);
+        performer.forward(q, k, v, out);
         err[p] += (out - exact).norm() / exact.norm() / static_cast<double>(draws);
       }
       if (m == 16) first[p] = err[p];

@@ -27,6 +27,7 @@
 #include "position/rope_scaling.hpp"
 #include "position/sinusoidal.hpp"
 
+#include "attention/contract.hpp"
 #include "attention/feature_map.hpp"
 #include "attention/keynorm.hpp"
 #include "attention/linear.hpp"

@@ -75,8 +75,7 @@ TEST_CASE("QkNorm: unit norms per head, zero rows stay zero, every ISA equals sc
     // The scalar path's result, the one every ISA must reproduce (to FMA-contraction rounding).
     RowMatrix<float> scalar_q = input, scalar_k = input;
     xfmr::QkNorm<float, xfmr::simd::scalar_isa> scalar(c);
-    scalar.queries(scalar_q.block(1, 1, 5, heads * d));
-    scalar.keys(scalar_k.block(1, 1, 5, heads * d));
+    scalar.forward(scalar_q.block(1, 1, 5, heads * d), scalar_k.block(1, 1, 5, heads * d));
     // Each query and key row of each head has the norm its kind prescribes (queries are not
     // normalised by KeyNorm, keys not by QueryNorm; QK-RMS gives norm √d, the others 1).
     const bool q_norm = kind != QkNormKind::Key, k_norm = kind != QkNormKind::Query;
@@ -94,8 +93,7 @@ TEST_CASE("QkNorm: unit norms per head, zero rows stay zero, every ISA equals sc
       INFO("isa " << Isa::name);
       xfmr::QkNorm<float, Isa> norm(c);
       RowMatrix<float> q = input, k = input;
-      norm.queries(q.block(1, 1, 5, heads * d));  // strided, unaligned views
-      norm.keys(k.block(1, 1, 5, heads * d));
+      norm.forward(q.block(1, 1, 5, heads * d), k.block(1, 1, 5, heads * d));  // strided, unaligned
       // Same values as scalar: a few ulp of the unit-sized outputs (fused vs separate multiply-add).
       CHECK((q - scalar_q).cwiseAbs().maxCoeff() <= 4e-7f * unit);
       CHECK((k - scalar_k).cwiseAbs().maxCoeff() <= 4e-7f * unit);
@@ -127,16 +125,16 @@ TEST_CASE("KeyNorm equals standard attention when every key has norm sqrt(d), an
   c.head_dim = d;
   const xfmr::QkNorm<double> norm(c);
   RowMatrix<double> kn = k, qn = q;
-  norm.queries(qn);  // identity for KeyNorm
-  CHECK(qn == q);
-  norm.keys(kn);
+  norm.forward(qn, kn);
+  CHECK(qn == q);  // identity on the queries for KeyNorm
   const RowMatrix<double> kna = attend(qn, kn, v, d, norm.attention_scale());
   CHECK((kna - standard).cwiseAbs().maxCoeff() < 1e-13);
 
   // Rescaling each key by its own positive constant changes nothing.
   RowMatrix<double> k2 = k;
   for (Index j = 0; j < n; ++j) k2.row(j) *= 0.1 + 3.0 * double(j % 7);
-  norm.keys(k2);
+  RowMatrix<double> q2 = q;
+  norm.forward(q2, k2);
   CHECK((attend(q, k2, v, d, norm.attention_scale()) - kna).cwiseAbs().maxCoeff() < 1e-13);
 }
 
@@ -166,8 +164,7 @@ TEST_CASE("QueryNorm, cosine (fixed and per-position lambda) and QK-RMS match th
     norm.query_gain() = gq;
     norm.key_gain() = gk;
     RowMatrix<double> qn = q, kn = k;
-    norm.queries(qn, pos0);
-    norm.keys(kn);
+    norm.forward(qn, kn, pos0);
     const RowMatrix<double> got = attend(qn, kn, v, d, norm.attention_scale());
     const RowMatrix<double> expected = naive_causal(v, heads, d, [&](Index i, Index j, Index h) {
       const double dot = head_dot(q, i, k, j, h, d), nq = head_norm(q, i, h, d),
@@ -203,11 +200,11 @@ TEST_CASE("Normalising then rotating equals rotating then normalising", "[keynor
   c.head_dim = d;
   const xfmr::QkNorm<float> norm(c);
   const RowMatrix<float> x = xfmr_test::random_matrix<float>(rng, n, heads * d, -3.0, 3.0);
-  RowMatrix<float> a = x, b = x;
-  norm.keys(a);
+  RowMatrix<float> a = x, b = x, none(0, heads * d);
+  norm.forward(none, a);  // keys only
   rope.apply(a, 100);
   rope.apply(b, 100);
-  norm.keys(b);
+  norm.forward(none, b);
   CHECK((a - b).cwiseAbs().maxCoeff() < 1e-6f);
 }
 
@@ -226,9 +223,11 @@ TEST_CASE("QkNorm rejects bad input with clear messages", "[keynorm][errors]") {
   c.cosine_length = 0;
   c.kind = QkNormKind::QkRms;
   xfmr::QkNorm<float> norm(c);
-  RowMatrix<float> x(2, 6), y(2, 8);
-  XFMR_REQUIRE_INVALID(norm.keys(x), "k width must be a multiple of head_dim=4 (got 6)");
-  XFMR_REQUIRE_INVALID(norm.queries(y, -1), "pos0 must be >= 0 (got -1)");
+  RowMatrix<float> x(2, 6), y(2, 8), z(2, 8);
+  XFMR_REQUIRE_INVALID(norm.forward(y, x),
+                       "xfmr::QkNorm: expected the k width to be a multiple of head_dim=4 (got 6)");
+  XFMR_REQUIRE_INVALID(norm.forward(y, z, -1), "expected pos0 >= 0 (got pos0=-1)");
+  XFMR_REQUIRE_INVALID(norm.forward(y, y), "expected q and k not to overlap");
   norm.key_gain().resize(3);
-  XFMR_REQUIRE_INVALID(norm.keys(y), "key_gain must have head_dim=4 entries (got 3)");
+  XFMR_REQUIRE_INVALID(norm.forward(y, z), "key_gain must have head_dim=4 entries (got 3)");
 }

@@ -55,14 +55,18 @@ inline xfmr_ref::LVec custom_ref(const xfmr_ref::LVec& x) {
   return y;
 }
 
+// Causal or not is a part of the call's AttentionMask (the attention contract).
 template <typename T>
-xfmr::LinearAttentionConfig<T> make_config(FeatureMap f, Index d, Index dv, bool causal,
-                                           Index chunk = 64) {
+xfmr::AttentionMask<T> causal_mask(bool causal) {
+  return xfmr::AttentionMask<T>{}.set_causal(causal);
+}
+
+template <typename T>
+xfmr::LinearAttentionConfig<T> make_config(FeatureMap f, Index d, Index dv, Index chunk = 64) {
   xfmr::LinearAttentionConfig<T> c;
   c.head_dim = d;
   c.value_dim = dv;
   c.feature_map = f;
-  c.causal = causal;
   c.chunk_size = chunk;
   if (f == FeatureMap::Custom) {
     c.custom_feature_dim = d + 2;
@@ -119,7 +123,7 @@ TEMPLATE_TEST_CASE("Non-causal linear attention equals the explicit quadratic co
       RowMatrix<T> vw = xfmr_test::random_matrix<T>(rng, nk, h * dv + 2);
       RowMatrix<T> ow = RowMatrix<T>::Constant(nq, h * dv + 4, std::numeric_limits<T>::quiet_NaN());
       RowMatrix<T> q = qw.middleCols(1, h * d), k = kw.leftCols(h * d), v = vw.rightCols(h * dv);
-      xfmr::LinearAttention<T> attn(make_config<T>(f, d, dv, false));
+      xfmr::LinearAttention<T> attn(make_config<T>(f, d, dv));
       attn.forward(qw.middleCols(1, h * d), kw.leftCols(h * d), vw.rightCols(h * dv),
                    ow.middleCols(2, h * dv));
       const RowMatrix<T> out = ow.middleCols(2, h * dv);
@@ -146,9 +150,9 @@ TEMPLATE_TEST_CASE("Causal linear attention equals the explicit masked computati
         const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, h * d);
         const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, h * dv);
         RowMatrix<T> out(n, h * dv);
-        auto c = make_config<T>(f, d, dv, true, chunk);
+        auto c = make_config<T>(f, d, dv, chunk);
         c.causal_kernel = kernel;
-        xfmr::LinearAttention<T>(c).forward(q, k, v, out);
+        xfmr::LinearAttention<T>(c).forward(q, k, v, out, causal_mask<T>(true));
         REQUIRE(rel_error(out, xfmr_ref::linear_attention(make_ref(f, d, true), q, k, v)) <
                 tol<T>());
       }
@@ -164,10 +168,10 @@ TEST_CASE("Parallel (one chunk) = chunked = recurrent to 1e-12 in double", "[lin
     const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, n, h * d, -3, 3);
     const RowMatrix<double> v = xfmr_test::random_matrix<double>(rng, n, h * dv);
     RowMatrix<double> parallel(n, h * dv), chunked(n, h * dv), recurrent(n, h * dv);
-    auto pc = make_config<double>(f, d, dv, true, n + 5);  // one chunk: the masked quadratic form
+    auto pc = make_config<double>(f, d, dv, n + 5);  // one chunk: the masked quadratic form
     pc.causal_kernel = xfmr::CausalKernel::Quadratic;
-    xfmr::LinearAttention<double>(pc).forward(q, k, v, parallel);
-    xfmr::LinearAttentionState<double> state(make_config<double>(f, d, dv, true), h);
+    xfmr::LinearAttention<double>(pc).forward(q, k, v, parallel, causal_mask<double>(true));
+    xfmr::LinearAttentionState<double> state(make_config<double>(f, d, dv), h);
     for (Index t = 0; t < n; ++t) {
       state.step(q.row(t), k.row(t), v.row(t), recurrent.row(t));
       REQUIRE(state.tokens_seen() == t + 1);
@@ -175,9 +179,9 @@ TEST_CASE("Parallel (one chunk) = chunked = recurrent to 1e-12 in double", "[lin
     for (const Index chunk : {Index(1), Index(4), Index(9), Index(40), Index(41), Index(100)})
     for (const auto kernel : {xfmr::CausalKernel::Scan, xfmr::CausalKernel::Quadratic}) {
       CAPTURE(chunk, static_cast<int>(kernel));
-      auto cc = make_config<double>(f, d, dv, true, chunk);
+      auto cc = make_config<double>(f, d, dv, chunk);
       cc.causal_kernel = kernel;
-      xfmr::LinearAttention<double>(cc).forward(q, k, v, chunked);
+      xfmr::LinearAttention<double>(cc).forward(q, k, v, chunked, causal_mask<double>(true));
       REQUIRE((chunked - parallel).cwiseAbs().maxCoeff() <= 1e-12 * (1 + parallel.cwiseAbs().maxCoeff()));
     }
     REQUIRE((recurrent - parallel).cwiseAbs().maxCoeff() <= 1e-12 * (1 + parallel.cwiseAbs().maxCoeff()));
@@ -205,15 +209,17 @@ TEMPLATE_TEST_CASE("Padded keys have no influence, whatever their values", "[lin
       std::vector<bool> valid_std(static_cast<std::size_t>(n_k));
       for (Index j = 0; j < n_k; ++j) valid_std[j] = valid[j] = (j % 3 != 1);
       RowMatrix<T> out1(nq, h * dv), out2(nq, h * dv);
-      xfmr::LinearAttention<T> attn(make_config<T>(f, d, dv, causal, 4));
-      attn.forward(q, k, v, valid, out1);
+      auto mask = causal_mask<T>(causal);
+      mask.set_key_valid(valid);
+      xfmr::LinearAttention<T> attn(make_config<T>(f, d, dv, 4));
+      attn.forward(q, k, v, out1, mask);
       // Garbage in the padded rows, including values whose features would dominate.
       for (Index j = 0; j < n_k; ++j)
         if (!valid[j]) {
           k.row(j).setConstant(T(40));
           v.row(j).setConstant(T(1e6));
         }
-      attn.forward(q, k, v, valid, out2);
+      attn.forward(q, k, v, out2, mask);
       REQUIRE((out1 - out2).cwiseAbs().maxCoeff() <= tol<T>() * 10);
       REQUIRE(rel_error(out1, xfmr_ref::linear_attention(make_ref(f, d, causal), q, k, v,
                                                           valid_std)) < tol<T>());
@@ -237,12 +243,13 @@ TEST_CASE("All keys padded gives zeros when eps = 0, and the eps-weighted zero o
   const Index d = 4, n = 5;
   RowMatrix<double> q = RowMatrix<double>::Random(n, d), k = RowMatrix<double>::Random(n, d);
   RowMatrix<double> v = RowMatrix<double>::Random(n, d), out(n, d);
-  BoolVec none = BoolVec::Constant(n, false);
+  const BoolVec none = BoolVec::Constant(n, false);
   for (const FeatureMap f : kMaps)
     for (const bool causal : {false, true}) {
-      auto c = make_config<double>(f, d, d, causal);
+      auto c = make_config<double>(f, d, d);
       c.eps = 0;
-      xfmr::LinearAttention<double>(c).forward(q, k, v, none, out);
+      xfmr::LinearAttention<double>(c).forward(q, k, v, out,
+                                               causal_mask<double>(causal).set_key_valid(none));
       REQUIRE(out.allFinite());
       REQUIRE(out.cwiseAbs().maxCoeff() == 0.0);
     }
@@ -269,10 +276,10 @@ TEMPLATE_TEST_CASE("Extreme inputs stay finite", "[linear]", float, double) {
         const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, h * d, -big, big);
         const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, h * dv);
         RowMatrix<T> out(n, h * dv);
-        xfmr::LinearAttention<T>(make_config<T>(f, d, dv, causal, 5)).forward(q, k, v, out);
+        xfmr::LinearAttention<T>(make_config<T>(f, d, dv, 5)).forward(q, k, v, out, causal_mask<T>(causal));
         REQUIRE(out.allFinite());
         if (causal) {
-          xfmr::LinearAttentionState<T> state(make_config<T>(f, d, dv, true), h);
+          xfmr::LinearAttentionState<T> state(make_config<T>(f, d, dv), h);
           RowMatrix<T> o(1, h * dv);
           for (Index t = 0; t < n; ++t) {
             state.step(q.row(t), k.row(t), v.row(t), o);
@@ -308,12 +315,12 @@ TEMPLATE_TEST_CASE("RoPE with linear attention equals the explicit rotated compu
       const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, n, h * d);
       const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, h * d);
       const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, h * dv);
-      auto c = make_config<T>(cs.f, d, dv, causal, 6);
+      auto c = make_config<T>(cs.f, d, dv, 6);
       c.rope = xfmr::RopeConfig{};
       c.rope->base = 100;  // large angles at these short lengths: a rotation that matters
       c.rope_placement = cs.placement;
       RowMatrix<T> out(n, h * dv);
-      xfmr::LinearAttention<T>(c).forward(q, k, v, out);
+      xfmr::LinearAttention<T>(c).forward(q, k, v, out, causal_mask<T>(causal));
       auto r = make_ref(cs.f, d, causal);
       r.rope = cs.ref;
       r.base = 100;
@@ -337,18 +344,18 @@ TEST_CASE("Numerator-only RoPE with every position equal reduces to plain linear
   // equals the plain one for any p.
   auto rng = xfmr_test::make_rng(17);
   const Index d = 6;
-  auto c = make_config<double>(FeatureMap::EluPlusOne, d, d, false);
+  auto c = make_config<double>(FeatureMap::EluPlusOne, d, d);
   const xfmr::LinearAttention<double> plain_attn(c);
   c.rope = xfmr::RopeConfig{};
   xfmr::LinearAttention<double> rope_attn(c);
-  xfmr::LinearAttention<double> plain(make_config<double>(FeatureMap::EluPlusOne, d, d, false));
+  xfmr::LinearAttention<double> plain(make_config<double>(FeatureMap::EluPlusOne, d, d));
   const RowMatrix<double> q = xfmr_test::random_matrix<double>(rng, 1, d);
   const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, 1, d);
   const RowMatrix<double> v = xfmr_test::random_matrix<double>(rng, 1, d);
   RowMatrix<double> a(1, d), b(1, d);
   plain.forward(q, k, v, a);
   for (const Index p : {Index(0), Index(5), Index(1234)}) {
-    rope_attn.forward(q, k, v, b, p);
+    rope_attn.forward(q, k, v, b, {}, p);
     REQUIRE((a - b).cwiseAbs().maxCoeff() < 1e-14);
   }
   REQUIRE(plain_attn.feature_dim() == d);
@@ -362,7 +369,7 @@ TEMPLATE_TEST_CASE("Feature maps are non-negative and efficient attention rows s
   for (const FeatureMap f : kMaps) {
     if (f == FeatureMap::OnePlusCosine) continue;  // [1, x̂]: x̂ is signed by design
     CAPTURE(xfmr::feature_map_name(f));
-    const auto c = make_config<T>(f, d, d, false);
+    const auto c = make_config<T>(f, d, d);
     xfmr::detail::LinearSetup<T> setup(c, "test");
     const RowMatrix<T> x = xfmr_test::random_matrix<T>(rng, n, d, -30, 30);
     RowMatrix<T> phi(n, setup.m);
@@ -377,7 +384,7 @@ TEMPLATE_TEST_CASE("Feature maps are non-negative and efficient attention rows s
   const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n + 4, 2 * d, -5, 5);
   const RowMatrix<T> ones = RowMatrix<T>::Ones(n + 4, 2 * d);
   RowMatrix<T> out(n, 2 * d);
-  xfmr::LinearAttention<T>(make_config<T>(FeatureMap::EfficientAttention, d, d, false))
+  xfmr::LinearAttention<T>(make_config<T>(FeatureMap::EfficientAttention, d, d))
       .forward(q, k, ones, out);
   REQUIRE((out.array() - T(1)).abs().maxCoeff() < (std::is_same_v<T, float> ? 1e-5 : 1e-13));
 }
@@ -387,32 +394,34 @@ TEST_CASE("Tensor views [tokens, heads, dim] and [batch, tokens, heads, dim] equ
   auto rng = xfmr_test::make_rng(21);
   const Index batch = 3, n = 11, h = 2, d = 4, dv = 3;
   for (const bool causal : {false, true}) {
-    xfmr::LinearAttention<double> attn(make_config<double>(FeatureMap::EluPlusOne, d, dv, causal, 4));
+    xfmr::LinearAttention<double> attn(make_config<double>(FeatureMap::EluPlusOne, d, dv, 4));
     const RowMatrix<double> q = xfmr_test::random_matrix<double>(rng, batch * n, h * d);
     const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, batch * n, h * d);
     const RowMatrix<double> v = xfmr_test::random_matrix<double>(rng, batch * n, h * dv);
     RowMatrix<double> out4(batch * n, h * dv), out3(n, h * dv), expect(n, h * dv);
+    const auto mask = causal_mask<double>(causal);
     using C4 = xfmr::LinearAttention<double>::ConstTensor4;
     attn.forward(C4(q.data(), batch, n, h, d), C4(k.data(), batch, n, h, d),
                  C4(v.data(), batch, n, h, dv),
-                 xfmr::LinearAttention<double>::Tensor4(out4.data(), batch, n, h, dv));
+                 xfmr::LinearAttention<double>::Tensor4(out4.data(), batch, n, h, dv), mask);
     for (Index b = 0; b < batch; ++b) {
-      attn.forward(q.middleRows(b * n, n), k.middleRows(b * n, n), v.middleRows(b * n, n), expect);
+      attn.forward(q.middleRows(b * n, n), k.middleRows(b * n, n), v.middleRows(b * n, n), expect,
+                   mask);
       REQUIRE((out4.middleRows(b * n, n) - expect).cwiseAbs().maxCoeff() == 0.0);
     }
     using C3 = xfmr::LinearAttention<double>::ConstTensor3;
     attn.forward(C3(q.data(), n, h, d), C3(k.data(), n, h, d), C3(v.data(), n, h, dv),
-                 xfmr::LinearAttention<double>::Tensor3(out3.data(), n, h, dv));
-    attn.forward(q.topRows(n), k.topRows(n), v.topRows(n), expect);
+                 xfmr::LinearAttention<double>::Tensor3(out3.data(), n, h, dv), mask);
+    attn.forward(q.topRows(n), k.topRows(n), v.topRows(n), expect, mask);
     REQUIRE((out3 - expect).cwiseAbs().maxCoeff() == 0.0);
     XFMR_REQUIRE_INVALID(attn.forward(C3(q.data(), n, h, d), C3(k.data(), n, h, d),
                                       C3(v.data(), n, h, dv),
                                       xfmr::LinearAttention<double>::Tensor3(out3.data(), n, 1, 6)),
-                         "the last dimension of v and out must be value_dim=3 (got 3 and 6)");
+                         "expected the last dimension of v and out to be value_dim=3 (got 3 and 6)");
     XFMR_REQUIRE_INVALID(attn.forward(C3(q.data(), n, h, d), C3(k.data(), n, 1, 2 * d),
                                       C3(v.data(), n, h, dv),
                                       xfmr::LinearAttention<double>::Tensor3(out3.data(), n, h, dv)),
-                         "the last dimension of q and k must be head_dim=4 (got 4 and 8)");
+                         "expected the last dimension of q and k to be head_dim=4 (got 4 and 8)");
   }
 }
 
@@ -420,13 +429,13 @@ TEST_CASE("The one-shot linear_attention overloads equal the component", "[linea
   auto rng = xfmr_test::make_rng(22);
   const RowMatrix<float> qf = xfmr_test::random_matrix<float>(rng, 9, 8);
   RowMatrix<float> of(9, 8), ef(9, 8);
-  auto cf = make_config<float>(FeatureMap::Relu, 4, 4, true, 2);
-  xfmr::linear_attention(qf, qf, qf, of, cf);  // float overload, T never spelled out
-  xfmr::LinearAttention<float>(cf).forward(qf, qf, qf, ef);
+  auto cf = make_config<float>(FeatureMap::Relu, 4, 4, 2);
+  xfmr::linear_attention(qf, qf, qf, of, cf, causal_mask<float>(true));  // T never spelled out
+  xfmr::LinearAttention<float>(cf).forward(qf, qf, qf, ef, causal_mask<float>(true));
   REQUIRE((of - ef).cwiseAbs().maxCoeff() == 0.0f);
   const RowMatrix<double> qd = xfmr_test::random_matrix<double>(rng, 9, 8);
   RowMatrix<double> od(9, 8), ed(9, 8);
-  auto cd = make_config<double>(FeatureMap::Exp, 4, 4, false);
+  auto cd = make_config<double>(FeatureMap::Exp, 4, 4);
   xfmr::linear_attention(qd, qd, qd, od, cd);
   xfmr::LinearAttention<double>(cd).forward(qd, qd, qd, ed);
   REQUIRE((od - ed).cwiseAbs().maxCoeff() == 0.0);
@@ -487,28 +496,45 @@ TEST_CASE("Linear attention rejects bad configurations and shapes with clear mes
   const RowMatrix<float> v = RowMatrix<float>::Random(6, 8);
   RowMatrix<float> out(5, 8);
   XFMR_REQUIRE_INVALID(attn.forward(RowMatrix<float>::Random(5, 6), k, v, out),
-                       "q.cols() must be a positive multiple of head_dim (got q.cols()=6, head_dim=4)");
-  XFMR_REQUIRE_INVALID(attn.forward(q, RowMatrix<float>::Random(6, 4), v, out),
-                       "k.cols() must equal q.cols() (got k.cols()=4, q.cols()=8)");
+                       "xfmr::LinearAttention: expected q.cols() to be a positive multiple of "
+                       "head_dim=4 (got q.cols()=6)");
+  XFMR_REQUIRE_INVALID(attn.forward(q, RowMatrix<float>::Random(6, 12), v, out),
+                       "expected the key/value heads to divide the query heads (got 2 query "
+                       "heads, 3 key/value heads)");
   XFMR_REQUIRE_INVALID(attn.forward(q, k, RowMatrix<float>::Random(6, 7), out),
-                       "v.cols() must be heads·value_dim=8 (got v.cols()=7)");
+                       "expected v.cols() = kv_heads·value_dim=8 (got v.cols()=7)");
   XFMR_REQUIRE_INVALID(attn.forward(q, k, RowMatrix<float>::Random(5, 8), out),
-                       "v.rows() must equal k.rows() (got v.rows()=5, k.rows()=6)");
+                       "expected v.rows() = k.rows() (got v.rows()=5, k.rows()=6)");
   RowMatrix<float> bad(4, 8);
-  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, bad), "out must be 5x8 (got 4x8)");
-  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, BoolVec::Constant(5, true), out),
-                       "key_valid must have one entry per key row (got key_valid.size()=5, k.rows()=6)");
-  auto cc = base();
-  cc.causal = true;
-  xfmr::LinearAttention<float> causal(cc);
-  XFMR_REQUIRE_INVALID(causal.forward(q, k, v, out),
-                       "causal attention needs as many queries as keys (got q.rows()=5, k.rows()=6)");
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, bad), "expected out to be 5x8 (got 4x8)");
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out,
+                                    xfmr::AttentionMask<float>{}.set_key_valid(
+                                        BoolVec::Constant(5, true))),
+                       "mask.key_valid must have n_k=6 entries (got 5)");
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out, causal_mask<float>(true)),
+                       "expected as many queries as keys for causal attention (got q.rows()=5, "
+                       "k.rows()=6)");
+  // Mask parts with no factorised form throw, naming the part.
+  xfmr::AttentionMask<float> bias;
+  bias.set_bias(RowMatrix<float>::Zero(5, 6));
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out, bias),
+                       "xfmr::LinearAttention: bias masks are not supported (linear attention "
+                       "factorises");
+  xfmr::AttentionMask<float> allowed;
+  allowed.set_allowed(Eigen::Matrix<bool, Eigen::Dynamic, Eigen::Dynamic>::Constant(5, 6, true));
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out, allowed), "boolean (allowed) masks are not supported");
+  xfmr::AttentionMask<float> seg;
+  seg.set_segment_ids(Eigen::VectorXi::Zero(6));
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out, seg), "segment (UniLM) masks are not supported");
   xfmr::LinearAttentionState<float> state(base(), 2);
   RowMatrix<float> row(1, 8);
   XFMR_REQUIRE_INVALID(state.step(q.topRows(2), k.topRows(1), v.topRows(1), row),
-                       "q must be 1x8 (got 2x8)");
+                       "expected q to be 1x8 (got 2x8)");
   XFMR_REQUIRE_INVALID(state.step(q.topRows(1), k.topRows(1), v.topRows(1).leftCols(4), row),
-                       "v must be 1x8 (got 1x4)");
+                       "expected v to be 1x8 (got 1x4)");
+  RowMatrix<float> qrow = q.topRows(1);
+  XFMR_REQUIRE_INVALID(state.step(qrow, k.topRows(1), v.topRows(1), qrow),
+                       "xfmr::LinearAttentionState: expected out not to overlap q");
 }
 
 TEST_CASE("out must not overlap q, k or v; column slices of one fused buffer are fine",
@@ -525,8 +551,37 @@ TEST_CASE("out must not overlap q, k or v; column slices of one fused buffer are
   REQUIRE((RowMatrix<double>(qkvo.rightCols(4)) - expect).cwiseAbs().maxCoeff() < 1e-15);
   XFMR_REQUIRE_INVALID(attn.forward(qkvo.leftCols(4), qkvo.middleCols(4, 4), qkvo.middleCols(8, 4),
                                     qkvo.middleCols(6, 4)),
-                       "out must not overlap k");
+                       "expected out not to overlap k");
   XFMR_REQUIRE_INVALID(attn.forward(qkvo.leftCols(4), qkvo.middleCols(4, 4), qkvo.middleCols(8, 4),
                                     qkvo.leftCols(4)),
-                       "out must not overlap q");
+                       "expected out not to overlap q");
+}
+
+TEMPLATE_TEST_CASE("Grouped-query linear attention equals the repeated key/value heads, and key "
+                   "lengths equal key_valid prefixes", "[linear]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(23);
+  const Index heads = 4, kv = 2, d = 5, dv = 3, n = 13;
+  for (const bool causal : {false, true}) {
+    CAPTURE(causal);
+    const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, n, heads * d);
+    const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, kv * d);
+    const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, kv * dv);
+    RowMatrix<T> kr(n, heads * d), vr(n, heads * dv), a(n, heads * dv), b(n, heads * dv);
+    for (Index h = 0; h < heads; ++h) {
+      kr.middleCols(h * d, d) = k.middleCols((h / 2) * d, d);
+      vr.middleCols(h * dv, dv) = v.middleCols((h / 2) * dv, dv);
+    }
+    xfmr::LinearAttention<T> attn(make_config<T>(FeatureMap::EluPlusOne, d, dv, 4));
+    auto mask = causal_mask<T>(causal);
+    mask.set_key_length(9);
+    attn.forward(q, k, v, a, mask);
+    auto valid = causal_mask<T>(causal);
+    valid.set_key_valid((Eigen::ArrayXi::LinSpaced(n, 0, n - 1) < 9).matrix());
+    attn.forward(q, kr, vr, b, valid);
+    REQUIRE((a - b).cwiseAbs().maxCoeff() <= tol<T>());
+    // A test that can fail: the padding changed the result.
+    attn.forward(q, kr, vr, b, causal_mask<T>(causal));
+    REQUIRE((a - b).cwiseAbs().maxCoeff() > 1e-3);
+  }
 }

@@ -220,7 +220,7 @@ TEST_CASE("Mask shape errors", "[attention][mask][errors]") {
     lens << 1, 2;
     AttentionMask<float> m;
     m.set_key_lengths(lens);
-    XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "mask.key_lengths must have 1 or batch=1 entries (got 2)");
+    XFMR_REQUIRE_INVALID(attn.forward(q, k, k, out, m), "expected mask.key_lengths to have 1 or batch=1 entries (got 2)");
   }
 }
 

@@ -220,8 +220,7 @@ TEMPLATE_TEST_CASE("KeyNorm, QueryNorm, cosine and QK-RMS attention: non-finite 
     xfmr::SoftmaxAttention<T> attn(cfg);
     Runner<T> run = [&](const Inputs<T>& in, RowMatrix<T>& out) {
       RowMatrix<T> q = in.q, k = in.k;
-      norm.queries(q);
-      norm.keys(k);
+      norm.forward(q, k);
       attn.forward(q, k, in.v, out, xfmr::AttentionMask<T>{}.set_causal());
     };
     battery<T>("qknorm " + std::to_string(int(kind)), make_inputs<T>(n, n, d, d, 5), run,
@@ -240,12 +239,12 @@ TEMPLATE_TEST_CASE("ReRoPE attention: non-finite input propagates (prefill and d
     c.leaky_factor = leaky;
     xfmr::ReRopeAttention<T> attn(c);
     Runner<T> pre = [&](const Inputs<T>& in, RowMatrix<T>& out) {
-      attn.prefill(in.q, in.k, in.v, out);
+      attn.forward(in.q, in.k, in.v, out);
     };
     battery<T>("rerope prefill leaky=" + std::to_string(leaky), make_inputs<T>(n, n, d, d, 6),
                pre, [](Index i, Index j) { return j <= i; }, [](Index) { return false; });
     Runner<T> dec = [&](const Inputs<T>& in, RowMatrix<T>& out) {
-      attn.decode(in.q, in.k, in.v, out);
+      attn.forward(in.q, in.k, in.v, out);
     };
     battery<T>("rerope decode leaky=" + std::to_string(leaky), make_inputs<T>(1, n, d, d, 7),
                dec, [](Index, Index) { return true; }, [](Index) { return false; });
@@ -254,10 +253,10 @@ TEMPLATE_TEST_CASE("ReRoPE attention: non-finite input propagates (prefill and d
     const Index m = 64 + 19;
     const Inputs<T> in = make_inputs<T>(m, m, d, d, 14);
     RowMatrix<T> clean(m, d), out(m, d);
-    attn.prefill(in.q, in.k, in.v, clean);
+    attn.forward(in.q, in.k, in.v, clean);
     Inputs<T> bad = in;
     bad.k(64, 2) = T(kNaN);
-    attn.prefill(bad.q, bad.k, bad.v, out);
+    attn.forward(bad.q, bad.k, bad.v, out);
     std::vector<Row> want(std::size_t(m), Row::Same);
     for (Index i = 64; i < m; ++i) want[std::size_t(i)] = Row::NaN;
     check_rows(clean, out, want, "rerope prefill NaN in k at a tile start");
@@ -281,32 +280,35 @@ TEMPLATE_TEST_CASE("Linear attention: non-finite input propagates (parallel, chu
       xfmr::LinearAttention<T> attn(c);
       Eigen::Matrix<bool, Eigen::Dynamic, 1> valid = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(n, true);
       valid[n - 1] = false;
+      xfmr::AttentionMask<T> pad;
+      pad.set_key_valid(valid);
       Runner<T> run = [&](const Inputs<T>& in, RowMatrix<T>& out) {
         Inputs<T> x = in;
         x.k.row(n - 1).setConstant(T(kNaN));
-        attn.forward(x.q, x.k, x.v, valid, out);
+        attn.forward(x.q, x.k, x.v, out, pad);
       };
       battery<T>("linear parallel " + mname, make_inputs<T>(n, n, d, d, 8), run,
                  [](Index, Index) { return true; }, [](Index) { return false; });
       // No valid key (eps = 0): every row is masked, zeros whatever q and k hold.
       c.eps = 0;
       xfmr::LinearAttention<T> attn0(c);
-      Eigen::Matrix<bool, Eigen::Dynamic, 1> none = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(n, false);
+      xfmr::AttentionMask<T> none;
+      none.set_key_valid(Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(n, false));
       Runner<T> run0 = [&](const Inputs<T>& in, RowMatrix<T>& out) {
-        attn0.forward(in.q, in.k, in.v, none, out);
+        attn0.forward(in.q, in.k, in.v, out, none);
       };
       if (map != xfmr::FeatureMap::EfficientAttention)  // no normaliser: φ(q)·0 = 0 already
         battery<T>("linear parallel masked " + mname, make_inputs<T>(n, n, d, d, 9), run0,
                    [](Index, Index) { return false; }, [](Index) { return true; });
     }
     if (map == xfmr::FeatureMap::EfficientAttention) c.feature_map = xfmr::FeatureMap::Exp;
-    c.causal = true;
+    const auto causal = xfmr::AttentionMask<T>{}.set_causal();
     c.chunk_size = 4;
     for (auto kernel : {xfmr::CausalKernel::Scan, xfmr::CausalKernel::Quadratic}) {
       c.causal_kernel = kernel;
       xfmr::LinearAttention<T> attn(c);
       Runner<T> run = [&](const Inputs<T>& in, RowMatrix<T>& out) {
-        attn.forward(in.q, in.k, in.v, out);
+        attn.forward(in.q, in.k, in.v, out, causal);
       };
       battery<T>("linear causal " + mname + (kernel == xfmr::CausalKernel::Scan ? " scan" : " quadratic"),
                  make_inputs<T>(n, n, d, d, 10), run, [](Index i, Index j) { return j <= i; },
@@ -338,9 +340,11 @@ TEMPLATE_TEST_CASE("Performer: non-finite input propagates (full, causal, recurr
       c.head_dim = d;
       c.num_features = 16;
       c.features = kind;
-      c.causal = causal;
       xfmr::Performer<T> p(c);
-      Runner<T> run = [&](const Inputs<T>& in, RowMatrix<T>& out) { p.attend(in.q, in.k, in.v, out); };
+      const auto mask = xfmr::AttentionMask<T>{}.set_causal(causal);
+      Runner<T> run = [&](const Inputs<T>& in, RowMatrix<T>& out) {
+        p.forward(in.q, in.k, in.v, out, mask);
+      };
       const std::string name = "performer " + std::to_string(int(kind)) + (causal ? " causal" : " full");
       battery<T>(name, make_inputs<T>(n, n, d, d, 12), run,
                  [&](Index i, Index j) { return !causal || j <= i; }, [](Index) { return false; });

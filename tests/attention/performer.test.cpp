@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Performer attention: non-causal, causal and recurrent paths against the explicit kernel sums
-// with the same features; stabiliser, batch independence, aliasing, reproducibility, errors.
+// with the same features; stabiliser, batch independence, key padding, the overlap rule,
+// reproducibility, errors.
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
 #include <catch2/catch.hpp>
 #include <xfmr/attention/performer.hpp>
+#include <xfmr/tensor.hpp>
 
 #include "reference/performer.hpp"
 #include "support/random.hpp"
@@ -19,15 +21,19 @@ using xfmr::RowMatrix;
 
 namespace {
 
-PerformerConfig make_config(Index d, Index m, PerformerFeatures kind, bool causal,
-                            std::uint64_t seed = 7) {
+PerformerConfig make_config(Index d, Index m, PerformerFeatures kind, std::uint64_t seed = 7) {
   PerformerConfig c;
   c.head_dim = d;
   c.num_features = m;
   c.features = kind;
-  c.causal = causal;
   c.seed = seed;
   return c;
+}
+
+// Causal or not is a part of the call's AttentionMask (the attention contract).
+template <typename T>
+xfmr::AttentionMask<T> causal_mask(bool causal) {
+  return xfmr::AttentionMask<T>{}.set_causal(causal);
 }
 
 // Float: features are exp of values of size ~|u| <= a few, summed over n·m terms; the relative
@@ -85,9 +91,9 @@ TEMPLATE_TEST_CASE("Performer equals the explicit kernel sums with the same feat
   RowMatrix<T> kw = xfmr_test::random_matrix<T>(rng, n, heads * d + 2, -a, a);
   RowMatrix<T> vw = xfmr_test::random_matrix<T>(rng, n, heads * dv + 1);
   RowMatrix<T> ow = RowMatrix<T>::Constant(n, heads * dv + 4, std::numeric_limits<T>::quiet_NaN());
-  xfmr::Performer<T> p(make_config(d, m, kind, causal));
-  p.attend(qw.middleCols(1, heads * d), kw.middleCols(2, heads * d), vw.middleCols(1, heads * dv),
-           ow.middleCols(2, heads * dv));
+  xfmr::Performer<T> p(make_config(d, m, kind));
+  p.forward(qw.middleCols(1, heads * d), kw.middleCols(2, heads * d), vw.middleCols(1, heads * dv),
+            ow.middleCols(2, heads * dv), causal_mask<T>(causal));
   const RowMatrix<T> q = qw.middleCols(1, heads * d), k = kw.middleCols(2, heads * d),
                      v = vw.middleCols(1, heads * dv), out = ow.middleCols(2, heads * dv);
   CHECK(max_head_error(p, q, k, v, out, causal) < kernel_tolerance<T>());
@@ -113,8 +119,8 @@ TEMPLATE_TEST_CASE("Performer: different numbers of queries and keys (non-causal
   auto k = xfmr_test::random_matrix<T>(rng, 300, d);
   auto v = xfmr_test::random_matrix<T>(rng, 300, 3);
   RowMatrix<T> out(33, 3);
-  xfmr::Performer<T> p(make_config(d, m, PerformerFeatures::Positive, false));
-  p.attend(q, k, v, out);
+  xfmr::Performer<T> p(make_config(d, m, PerformerFeatures::Positive));
+  p.forward(q, k, v, out);
   CHECK(max_head_error(p, q, k, v, out, false) < tolerance<T>());
 }
 
@@ -131,9 +137,9 @@ TEMPLATE_TEST_CASE("PerformerState (recurrent) equals the causal Performer", "[p
   // Growing key norms make the running key maximum increase many times (rescaling exercised).
   for (Index t = 0; t < n; ++t) k.row(t) *= static_cast<T>(0.5 + 2.0 * t / n);
   auto v = xfmr_test::random_matrix<T>(rng, n, heads * dv);
-  xfmr::Performer<T> p(make_config(d, m, kind, true));
+  xfmr::Performer<T> p(make_config(d, m, kind));
   RowMatrix<T> batch_out(n, heads * dv), step_out(n, heads * dv);
-  p.attend(q, k, v, batch_out);
+  p.forward(q, k, v, batch_out, causal_mask<T>(true));
   xfmr::PerformerState<T> state(p, heads, dv);
   for (Index t = 0; t < n; ++t)
     state.step(q.row(t), k.row(t), v.row(t), step_out.row(t));
@@ -159,13 +165,13 @@ TEMPLATE_TEST_CASE("Performer: the stabiliser does not change the result", "[per
   auto q = xfmr_test::random_matrix<T>(rng, n, d, -a, a);
   auto k = xfmr_test::random_matrix<T>(rng, n, d, -a, a);
   auto v = xfmr_test::random_matrix<T>(rng, n, 4);
-  auto c = make_config(d, m, kind, causal);
+  auto c = make_config(d, m, kind);
   xfmr::Performer<T> stable(c);
   c.stabilize = false;
   xfmr::Performer<T> plain(c);
   RowMatrix<T> o1(n, 4), o2(n, 4);
-  stable.attend(q, k, v, o1);
-  plain.attend(q, k, v, o2);
+  stable.forward(q, k, v, o1, causal_mask<T>(causal));
+  plain.forward(q, k, v, o2, causal_mask<T>(causal));
   CHECK((o1 - o2).cwiseAbs().maxCoeff() <= tolerance<T>() * o2.cwiseAbs().maxCoeff());
 }
 
@@ -178,34 +184,31 @@ TEST_CASE("Performer: the stabiliser prevents overflow for large inputs", "[perf
   auto q = xfmr_test::random_matrix<float>(rng, n, d, -15, 15);
   auto k = xfmr_test::random_matrix<float>(rng, n, d, -15, 15);
   auto v = xfmr_test::random_matrix<float>(rng, n, 4);
-  auto c = make_config(d, m, PerformerFeatures::Positive, false);
+  auto c = make_config(d, m, PerformerFeatures::Positive);
   xfmr::Performer<float> stable(c);
   RowMatrix<float> out(n, 4);
-  stable.attend(q, k, v, out);
+  stable.forward(q, k, v, out);
   CHECK(max_head_error(stable, q, k, v, out, false) < 5e-5);
   c.stabilize = false;
   xfmr::Performer<float> plain(c);
-  plain.attend(q, k, v, out);
+  plain.forward(q, k, v, out);
   // Without it: zero rows, NaN or inf (depending on the draw), never the answer.
   CHECK_FALSE((out.allFinite() && max_head_error(plain, q, k, v, out, false) < 5e-5));
 }
 
-// KNOWN DEFECT (reported with issue 9, not fixed here): the causal path shares one key shift per
-// 64-token chunk (the running maximum over the whole chunk), so when a later key of the chunk is
-// e^88 larger, the features of the earlier keys underflow and the queries that see only those
-// keys get a zero row; and normalise() multiplies by 1/den, which overflows to inf for a
-// subnormal den (LinearAttention's divide_row guards this). Seen with inputs in ±9 to ±30 for
-// most seeds. [!mayfail]: the failures are reported without failing the run; drop the tag with
-// the fix.
-TEST_CASE("Performer: causal, large inputs, equals the exact kernel sums", "[performer][!mayfail]") {
+// Formerly a known defect: the causal path shared one key shift per 64-token chunk, so when a
+// later key of the chunk was e^88 larger, the earlier keys' features underflowed and the queries
+// that saw only those keys got a zero row (and normalise() multiplied by an infinite 1/den for a
+// subnormal den). Each query now works at its own running key maximum, as PerformerState does.
+TEST_CASE("Performer: causal, large inputs, equals the exact kernel sums", "[performer]") {
   auto rng = xfmr_test::make_rng(5);
   const Index n = 100, d = 16, m = 64;
   auto q = xfmr_test::random_matrix<float>(rng, n, d, -15, 15);
   auto k = xfmr_test::random_matrix<float>(rng, n, d, -15, 15);
   auto v = xfmr_test::random_matrix<float>(rng, n, 4);
-  xfmr::Performer<float> stable(make_config(d, m, PerformerFeatures::Positive, true));
+  xfmr::Performer<float> stable(make_config(d, m, PerformerFeatures::Positive));
   RowMatrix<float> out(n, 4);
-  stable.attend(q, k, v, out);
+  stable.forward(q, k, v, out, causal_mask<float>(true));
   CHECK(out.allFinite());
   CHECK(max_head_error(stable, q, k, v, out, true) < 5e-5);
 }
@@ -217,24 +220,32 @@ TEST_CASE("Performer: one sequence's output does not depend on another's", "[per
   auto q = xfmr_test::random_matrix<float>(rng, batch * n, heads * d);
   auto k = xfmr_test::random_matrix<float>(rng, batch * n, heads * d);
   auto v = xfmr_test::random_matrix<float>(rng, batch * n, heads * d);
-  xfmr::Performer<float> p(make_config(d, m, PerformerFeatures::Positive, causal));
+  xfmr::Performer<float> p(make_config(d, m, PerformerFeatures::Positive));
   RowMatrix<float> all(batch * n, heads * d), alone(n, heads * d);
-  p.attend(q, k, v, all, batch);
+  using C4 = xfmr::Performer<float>::ConstTensor4;
+  using T4 = xfmr::Performer<float>::Tensor4;
+  const auto mask = causal_mask<float>(causal);
+  auto forward4 = [&](const RowMatrix<float>& kk, RowMatrix<float>& o) {
+    p.forward(C4(q.data(), batch, n, heads, d), C4(kk.data(), batch, n, heads, d),
+              C4(v.data(), batch, n, heads, d), T4(o.data(), batch, n, heads, d), mask);
+  };
+  forward4(k, all);
   for (Index b = 0; b < batch; ++b) {
-    p.attend(q.middleRows(b * n, n), k.middleRows(b * n, n), v.middleRows(b * n, n), alone);
+    p.forward(q.middleRows(b * n, n), k.middleRows(b * n, n), v.middleRows(b * n, n), alone, mask);
     CHECK(all.middleRows(b * n, n) == alone);  // bitwise: nothing is shared across sequences
   }
   // Huge keys in sequence 1 would dominate a key max shared across the batch and underflow
   // sequence 0's features; per-sequence maxima leave sequence 0 bit-identical.
   k.middleRows(n, n) *= 40.0f;
   RowMatrix<float> again(batch * n, heads * d);
-  p.attend(q, k, v, again, batch);
+  forward4(k, again);
   CHECK(again.topRows(n) == all.topRows(n));
   CHECK(again.bottomRows(n) == all.bottomRows(n));
   CHECK(again.middleRows(n, n) != all.middleRows(n, n));
 }
 
-TEMPLATE_TEST_CASE("Performer: out may be q itself", "[performer]", float, double) {
+TEMPLATE_TEST_CASE("Performer: padded keys contribute nothing; out may not be q",
+                   "[performer]", float, double) {
   using T = TestType;
   auto rng = xfmr_test::make_rng(7);
   const bool causal = GENERATE(false, true);
@@ -242,11 +253,43 @@ TEMPLATE_TEST_CASE("Performer: out may be q itself", "[performer]", float, doubl
   auto q = xfmr_test::random_matrix<T>(rng, n, heads * d);
   auto k = xfmr_test::random_matrix<T>(rng, n, heads * d);
   auto v = xfmr_test::random_matrix<T>(rng, n, heads * d);
-  xfmr::Performer<T> p(make_config(d, 16, PerformerFeatures::Positive, causal));
-  RowMatrix<T> out(n, heads * d);
-  p.attend(q, k, v, out);
-  p.attend(q, k, v, q);
-  CHECK(q == out);
+  xfmr::Performer<T> p(make_config(d, 16, PerformerFeatures::Positive));
+  RowMatrix<T> out(n, heads * d), out2(n, heads * d), kept(n, heads * d);
+  // key_valid (every third key padded) and key_length: padded rows may hold anything.
+  auto mask = causal_mask<T>(causal);
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> valid(n);
+  for (Index j = 0; j < n; ++j) valid[j] = j % 3 != 1 && j < n - 20;
+  mask.set_key_valid(valid);
+  p.forward(q, k, v, out, mask);
+  CHECK(out.allFinite());
+  RowMatrix<T> kg = k, vg = v;
+  for (Index j = 0; j < n; ++j)
+    if (!valid[j]) {
+      kg.row(j).setConstant(T(60));  // would dominate the stabiliser's maximum
+      vg.row(j).setConstant(T(1e6));
+    }
+  p.forward(q, kg, vg, out2, mask);
+  CHECK((out - out2).cwiseAbs().maxCoeff() <= tolerance<T>() * out.cwiseAbs().maxCoeff());
+  // Against the explicit kernel sums over the valid keys only.
+  const auto phiq = xfmr_ref::performer_features(p.projection(), head_of(q, 1, d), p.config().features);
+  auto phik = xfmr_ref::performer_features(p.projection(), head_of(k, 1, d), p.config().features);
+  for (Index j = 0; j < n; ++j)
+    if (!valid[j]) phik.row(j).setZero();
+  const auto ref = xfmr_ref::kernel_attention(phiq, phik, head_of(v, 1, d), causal);
+  for (Index i = 0; i < n; ++i) {
+    if (ref.row(i).cwiseAbs().maxCoeff() == 0) continue;  // no valid key: 0/0 in the reference
+    CHECK((head_of(out, 1, d).row(i).template cast<long double>() - ref.row(i)).cwiseAbs().maxCoeff() <=
+          100 * tolerance<T>() * (1 + ref.cwiseAbs().maxCoeff()));
+  }
+  if (!causal) {  // key_length: the same as dropping the tail
+    xfmr::AttentionMask<T> len;
+    len.set_key_length(n - 20);
+    p.forward(q, k, v, out, len);
+    p.forward(q, k.topRows(n - 20), v.topRows(n - 20), out2);
+    CHECK((out - out2).cwiseAbs().maxCoeff() <= tolerance<T>() * out.cwiseAbs().maxCoeff());
+  }
+  // The overlap rule: never in place.
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v, q), "xfmr::Performer: expected out not to overlap q");
 }
 
 TEST_CASE("Performer: same seed, same output; redraw changes it reproducibly", "[performer]") {
@@ -256,24 +299,23 @@ TEST_CASE("Performer: same seed, same output; redraw changes it reproducibly", "
   auto k = xfmr_test::random_matrix<float>(rng, n, d);
   auto v = xfmr_test::random_matrix<float>(rng, n, d);
   const auto kind = GENERATE(xfmr::ProjectionKind::Orthogonal, xfmr::ProjectionKind::Iid);
-  auto c = make_config(d, 40, PerformerFeatures::Positive, false, 1234);
+  auto c = make_config(d, 40, PerformerFeatures::Positive, 1234);
   c.projection = kind;
   xfmr::Performer<float> a(c), b(c);
   RowMatrix<float> oa(n, d), ob(n, d), oc(n, d);
-  a.attend(q, k, v, oa);
-  b.attend(q, k, v, ob);
+  a.forward(q, k, v, oa);
+  b.forward(q, k, v, ob);
   CHECK(a.projection() == b.projection());
   CHECK(oa == ob);
   a.redraw();
-  a.attend(q, k, v, oc);
+  a.forward(q, k, v, oc);
   CHECK(a.projection() != b.projection());
   CHECK(oc != oa);
   b.redraw();
   CHECK(a.projection() == b.projection());  // the redraw sequence is reproducible too
   c.seed = 1235;
   xfmr::Performer<float> other(c);
-  CHECK(other.projection() != xfmr::Performer<float>(make_config(d, 40, PerformerFeatures::Positive,
-                                                                  false, 1234))
+  CHECK(other.projection() != xfmr::Performer<float>(make_config(d, 40, PerformerFeatures::Positive, 1234))
                                   .projection());
 }
 
@@ -287,9 +329,9 @@ TEST_CASE("Performer approaches exact softmax attention as m grows", "[performer
   auto error = [&](Index m) {
     double sum = 0;
     for (std::uint64_t s = 0; s < 8; ++s) {  // average over draws: one draw is noisy
-      xfmr::Performer<double> p(make_config(d, m, PerformerFeatures::Positive, false, s + 100));
+      xfmr::Performer<double> p(make_config(d, m, PerformerFeatures::Positive, s + 100));
       RowMatrix<double> out(n, d);
-      p.attend(q, k, v, out);
+      p.forward(q, k, v, out);
       sum += xfmr_ref::rel_error(out, exact);
     }
     return sum / 8;
@@ -301,39 +343,44 @@ TEST_CASE("Performer approaches exact softmax attention as m grows", "[performer
 }
 
 TEST_CASE("Performer rejects bad configurations and shapes", "[performer][errors]") {
-  XFMR_REQUIRE_INVALID(xfmr::Performer<float>(make_config(8, 0, PerformerFeatures::Positive, false)),
+  XFMR_REQUIRE_INVALID(xfmr::Performer<float>(make_config(8, 0, PerformerFeatures::Positive)),
                        "xfmr::Performer: num_features must be >= 1 (got 0)");
-  XFMR_REQUIRE_INVALID(xfmr::Performer<float>(make_config(0, 8, PerformerFeatures::Positive, false)),
+  XFMR_REQUIRE_INVALID(xfmr::Performer<float>(make_config(0, 8, PerformerFeatures::Positive)),
                        "head_dim must be >= 1 (got 0)");
-  xfmr::Performer<float> p(make_config(8, 16, PerformerFeatures::Positive, false));
+  xfmr::Performer<float> p(make_config(8, 16, PerformerFeatures::Positive));
   RowMatrix<float> q(10, 16), k(10, 16), v(10, 16), out(10, 16);
   q.setOnes();
   k.setOnes();
   v.setOnes();
   RowMatrix<float> q12(10, 12), v15(10, 15), k9(9, 16), out_bad(10, 8);
-  XFMR_REQUIRE_INVALID(p.attend(q12, q12, v, out),
-                       "q.cols() must be a positive multiple of head_dim (got q.cols()=12, "
-                       "head_dim=8)");
-  XFMR_REQUIRE_INVALID(p.attend(q, q12, v, out), "k.cols() must equal q.cols()");
-  XFMR_REQUIRE_INVALID(p.attend(q, k, v15, out),
-                       "v.cols() must be a multiple of the number of heads (got v.cols()=15, "
-                       "heads=2)");
-  XFMR_REQUIRE_INVALID(p.attend(q, k9, v, out), "v.rows() must equal k.rows()");
-  XFMR_REQUIRE_INVALID(p.attend(q, k, v, out_bad), "out must be 10x16 (got 10x8)");
-  XFMR_REQUIRE_INVALID(p.attend(q, k, v, out, 3), "batch must be >= 1 and divide");
-  XFMR_REQUIRE_INVALID(p.attend(q, k, v, out, 0), "batch=0");
-  XFMR_REQUIRE_INVALID(p.attend(q, k, v, k), "out must not overlap k");
-  XFMR_REQUIRE_INVALID(p.attend(q, k, v, v), "out must not overlap v");
+  XFMR_REQUIRE_INVALID(p.forward(q12, q12, v, out),
+                       "xfmr::Performer: expected q.cols() to be a positive multiple of "
+                       "head_dim=8 (got q.cols()=12)");
+  XFMR_REQUIRE_INVALID(p.forward(q, RowMatrix<float>::Ones(10, 24), v, out),
+                       "expected the key/value heads to divide the query heads");
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v15, out),
+                       "expected v.cols() to be a positive multiple of the key/value heads=2 "
+                       "(got v.cols()=15)");
+  XFMR_REQUIRE_INVALID(p.forward(q, k9, v, out), "expected v.rows() = k.rows()");
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v, out_bad), "expected out to be 10x16 (got 10x8)");
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v, k), "expected out not to overlap k");
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v, v), "expected out not to overlap v");
+  xfmr::AttentionMask<float> bias;
+  bias.set_bias(RowMatrix<float>::Zero(10, 10));
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v, out, bias),
+                       "xfmr::Performer: bias masks are not supported (random-feature attention");
+  xfmr::AttentionMask<float> seg;
+  seg.set_segment_ids(Eigen::VectorXi::Zero(10));
+  XFMR_REQUIRE_INVALID(p.forward(q, k, v, out, seg), "segment (UniLM) masks are not supported");
   RowMatrix<float> x(10, 9), f(10, 16);
   XFMR_REQUIRE_INVALID(p.features(x, f), "x.cols() must equal head_dim (got x.cols()=9");
-  xfmr::Performer<float> causal(make_config(8, 16, PerformerFeatures::Positive, true));
   RowMatrix<float> k20(20, 16), v20(20, 16);
-  XFMR_REQUIRE_INVALID(causal.attend(q, k20, v20, out),
-                       "causal attention needs as many queries as keys (got q.rows()=10, "
+  XFMR_REQUIRE_INVALID(p.forward(q, k20, v20, out, causal_mask<float>(true)),
+                       "expected as many queries as keys for causal attention (got q.rows()=10, "
                        "k.rows()=20)");
   XFMR_REQUIRE_INVALID(xfmr::PerformerState<float>(p, 0, 8), "heads must be >= 1 (got 0)");
   xfmr::PerformerState<float> state(p, 2, 8);
   RowMatrix<float> r16(1, 16), r8(1, 8);
-  XFMR_REQUIRE_INVALID(state.step(r8, r16, r16, r16), "q must be 1x16 (got 1x8)");
-  XFMR_REQUIRE_INVALID(state.step(r16, r16, r16, r8), "out must be 1x16 (got 1x8)");
+  XFMR_REQUIRE_INVALID(state.step(r8, r16, r16, r16), "expected q to be 1x16 (got 1x8)");
+  XFMR_REQUIRE_INVALID(state.step(r16, r16, r16, r8), "expected out to be 1x16 (got 1x8)");
 }

@@ -86,7 +86,7 @@ TEMPLATE_TEST_CASE("ReRoPE prefill equals the explicit definition", "[rerope]", 
   RowMatrix<T> ow = RowMatrix<T>::Constant(n, hq * dv + 2, std::numeric_limits<T>::quiet_NaN());
   const auto c = make_config(d, w, leaky, layout, 6);  // partial rotary: 2 pass-through channels
   xfmr::ReRopeAttention<T> attn(c);
-  attn.prefill(qw.middleCols(3, hq * d), kw.middleCols(1, hk * d), vw.middleCols(2, hk * dv),
+  attn.forward(qw.middleCols(3, hq * d), kw.middleCols(1, hk * d), vw.middleCols(2, hk * dv),
                ow.middleCols(1, hq * dv));
   const RowMatrix<T> q = qw.middleCols(3, hq * d), k = kw.middleCols(1, hk * d),
                      v = vw.middleCols(2, hk * dv), out = ow.middleCols(1, hq * dv);
@@ -116,9 +116,9 @@ TEMPLATE_TEST_CASE("ReRoPE decode equals the explicit definition and the prefill
   const auto c = make_config(d, w, leaky, layout);
   xfmr::ReRopeAttention<T> attn(c);
   RowMatrix<T> full(n, hq * dv), step(n, hq * dv);
-  attn.prefill(q, k, v, full);
+  attn.forward(q, k, v, full);
   for (Index t = 0; t < n; ++t)  // the cache grows by one unrotated key per step
-    attn.decode(q.row(t), k.topRows(t + 1), v.topRows(t + 1), step.row(t));
+    attn.forward(q.row(t), k.topRows(t + 1), v.topRows(t + 1), step.row(t));
   CHECK(max_error(q, k, v, step, c) < tolerance<T>());
   const double scale = full.cwiseAbs().maxCoeff();
   CHECK((full - step).cwiseAbs().maxCoeff() <= 4 * tolerance<T>() * scale);
@@ -135,8 +135,8 @@ TEMPLATE_TEST_CASE("ReRoPE prefill of a query chunk at the end of the keys", "[r
   auto v = xfmr_test::random_matrix<T>(rng, n, d);
   xfmr::ReRopeAttention<T> attn(make_config(d, 30, leaky, RopeLayout::HalfSplit));
   RowMatrix<T> full(n, d), chunk(nq, d);
-  attn.prefill(q, k, v, full);
-  attn.prefill(q.bottomRows(nq), k, v, chunk);
+  attn.forward(q, k, v, full);
+  attn.forward(q.bottomRows(nq), k, v, chunk);
   CHECK((chunk - full.bottomRows(nq)).cwiseAbs().maxCoeff() <=
         4 * tolerance<T>() * full.cwiseAbs().maxCoeff());
 }
@@ -152,7 +152,7 @@ TEST_CASE("ReRoPE with a window wider than the sequence is plain RoPE attention"
   auto c = make_config(d, n, 0.0, layout);
   xfmr::ReRopeAttention<double> attn(c);
   RowMatrix<double> out(n, 3);
-  attn.prefill(q, k, v, out);
+  attn.forward(q, k, v, out);
   xfmr::RopeConfig rc;
   rc.head_dim = d;
   rc.base = c.base;
@@ -181,8 +181,8 @@ TEST_CASE("Leaky ReRoPE with a huge factor approaches ReRoPE; rel() matches SPEC
   xfmr::ReRopeAttention<double> re(make_config(d, w, 0.0, RopeLayout::Interleaved));
   xfmr::ReRopeAttention<double> leaky(make_config(d, w, 1e9, RopeLayout::Interleaved));
   RowMatrix<double> a(n, d), b(n, d);
-  re.prefill(q, k, v, a);
-  leaky.prefill(q, k, v, b);
+  re.forward(q, k, v, a);
+  leaky.forward(q, k, v, b);
   CHECK((a - b).cwiseAbs().maxCoeff() < 1e-6);
   CHECK(re.relative_position(5) == 5);
   CHECK(re.relative_position(19) == 19);
@@ -212,19 +212,36 @@ TEST_CASE("ReRopeAttention rejects bad configurations and shapes", "[rerope][err
   k.setOnes();
   v.setOnes();
   RowMatrix<float> q12(10, 12), out_bad(10, 16);
-  XFMR_REQUIRE_INVALID(attn.prefill(q12, k, v, out),
-                       "q.cols() must be a positive multiple of head_dim (got q.cols()=12");
-  XFMR_REQUIRE_INVALID(attn.prefill(q, k, v, out),
-                       "the number of kv heads must divide the number of query heads (got q "
-                       "heads=3, kv heads=2)");
+  XFMR_REQUIRE_INVALID(attn.forward(q12, k, v, out),
+                       "xfmr::ReRopeAttention: expected q.cols() to be a positive multiple of "
+                       "head_dim=8 (got q.cols()=12)");
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out),
+                       "expected the key/value heads to divide the query heads (got 3 query "
+                       "heads, 2 key/value heads)");
   RowMatrix<float> q16(10, 16), o16(10, 16);
-  XFMR_REQUIRE_INVALID(attn.prefill(q16, k, k9, o16), "v.rows() must equal k.rows()");
-  XFMR_REQUIRE_INVALID(attn.prefill(q16, k9, k9, o16),
-                       "need 1 <= q.rows() <= k.rows(): queries are the last tokens of the keys "
-                       "(got q.rows()=10, k.rows()=9)");
-  XFMR_REQUIRE_INVALID(attn.prefill(q16, k, v, out_bad.leftCols(8)), "out must be 10x16 (got 10x8)");
-  XFMR_REQUIRE_INVALID(attn.prefill(q16, k, v, v), "out must not overlap v");
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k, k9, o16), "expected v.rows() = k.rows()");
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k9, k9, o16),
+                       "expected q.rows() <= k.rows(): the queries are the last tokens of the "
+                       "keys (got q.rows()=10, k.rows()=9)");
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k, v, out_bad.leftCols(8)),
+                       "expected out to be 10x16 (got 10x8)");
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k, v, v), "expected out not to overlap v");
   RowMatrix<float> r16(1, 16), o1(1, 16);
-  XFMR_REQUIRE_INVALID(attn.decode(q16, k, v, o16), "decode takes one query row (got q.rows()=10)");
-  XFMR_REQUIRE_INVALID(attn.decode(r16, k.topRows(0), v.topRows(0), o1), "need 1 <= q.rows()");
+  XFMR_REQUIRE_INVALID(attn.forward(r16, k.topRows(0), v.topRows(0), o1),
+                       "expected q.rows() <= k.rows()");
+  // The mask: causal is implied (accepted or not), every other part throws.
+  xfmr::AttentionMask<float> m;
+  m.set_causal();
+  q16.setOnes();
+  attn.forward(q16, k, v, o16, m);
+  REQUIRE(o16.allFinite());
+  xfmr::AttentionMask<float> pad;
+  pad.set_key_length(5);
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k, v, o16, pad),
+                       "xfmr::ReRopeAttention: key-length masks are not supported (ReRoPE "
+                       "attention is causal by construction");
+  xfmr::AttentionMask<float> bias;
+  bias.set_bias(RowMatrix<float>::Zero(10, 10));
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k, v, o16, bias), "bias masks are not supported");
+  XFMR_REQUIRE_INVALID(attn.forward(q16, k, v, o16, {}, -1), "expected pos0 >= 0 (got pos0=-1)");
 }

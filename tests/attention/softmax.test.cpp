@@ -296,7 +296,7 @@ TEST_CASE("Tensor views [tokens, heads, dim] and [batch, tokens, heads, dim]",
   CHECK(out3 == want);
   XFMR_REQUIRE_INVALID(attn.forward(CT3(q.data(), n, 3, 4), CT3(k.data(), n, 3, 4),
                                     CT3(v.data(), n, 3, 4), T3(out3.data(), n, 3, 4)),
-                       "the last dimension of q and k must be head_dim=6 (got 4 and 4)");
+                       "expected the last dimension of q and k to be head_dim=6 (got 4 and 4)");
 }
 
 TEST_CASE("Bias (shared and per head) and boolean masks against the reference",
@@ -433,19 +433,53 @@ TEST_CASE("Bad input: messages", "[attention][softmax][errors]") {
   RowMatrix<float> out(5, 6);
   attn.forward(q, k, v, out);
   XFMR_REQUIRE_INVALID(attn.forward(RowMatrix<float>::Ones(5, 7), k, v, out),
-                       "q.cols() must be a positive multiple of head_dim (got q.cols()=7, head_dim=4)");
+                       "expected q.cols() to be a positive multiple of head_dim=4 (got q.cols()=7)");
   XFMR_REQUIRE_INVALID(attn.forward(q, RowMatrix<float>::Ones(6, 6), v, out),
-                       "k.cols() must be a positive multiple of head_dim (got k.cols()=6, head_dim=4)");
+                       "expected k.cols() to be a positive multiple of head_dim=4 (got k.cols()=6)");
   RowMatrix<float> out9(5, 9);
   XFMR_REQUIRE_INVALID(attn.forward(RowMatrix<float>::Ones(5, 12), k, v, out9),
-                       "the key/value heads must divide the query heads (got 3 query heads, 2 key/value heads)");
+                       "expected the key/value heads to divide the query heads (got 3 query heads, 2 key/value heads)");
   XFMR_REQUIRE_INVALID(attn.forward(q, k, RowMatrix<float>::Ones(6, 8), out),
-                       "v.cols() must be kv_heads·value_dim=6 (got v.cols()=8)");
+                       "expected v.cols() = kv_heads·value_dim=6 (got v.cols()=8)");
   XFMR_REQUIRE_INVALID(attn.forward(q, k, RowMatrix<float>::Ones(7, 6), out),
-                       "v.rows() must equal k.rows() (got v.rows()=7, k.rows()=6)");
+                       "expected v.rows() = k.rows() (got v.rows()=7, k.rows()=6)");
   RowMatrix<float> out_bad(4, 6);
-  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out_bad), "out must be 5x6 (got 4x6)");
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out_bad), "expected out to be 5x6 (got 4x6)");
   RowMatrix<float> shared = RowMatrix<float>::Ones(6, 8);
   XFMR_REQUIRE_INVALID(attn.forward(shared.topRows(5), k, v, shared.block(0, 0, 5, 6)),
-                       "out must not overlap q (got overlapping views)");
+                       "expected out not to overlap q (got overlapping views");
+}
+
+TEMPLATE_TEST_CASE("pos0 moves the log-position scale like a prefix of masked keys",
+                   "[softmax][contract]", float, double) {
+  // Key row j at pos0 + j, query row i at pos0 + n_k − n_q + i (attention/contract.hpp): the
+  // call with pos0 = P equals the call with P leading keys that no query may see (key_valid),
+  // which puts every key and query P positions later.
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(77);
+  const Index P = 37, nq = 5, nk = 23, d = 8, heads = 2;
+  const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, nq, heads * d);
+  const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, nk, heads * d);
+  const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, nk, heads * d);
+  RowMatrix<T> kp = xfmr_test::random_matrix<T>(rng, P + nk, heads * d);
+  RowMatrix<T> vp = xfmr_test::random_matrix<T>(rng, P + nk, heads * d);
+  kp.bottomRows(nk) = k;
+  vp.bottomRows(nk) = v;
+  SoftmaxAttentionConfig c;
+  c.head_dim = d;
+  c.scale = xfmr::AttentionScale::log_position(8);
+  SoftmaxAttention<T> attn(c);
+  RowMatrix<T> a(nq, heads * d), b(nq, heads * d), z(nq, heads * d);
+  AttentionMask<T> causal;
+  causal.set_causal();
+  attn.forward(q, k, v, a, causal, P);
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> valid(P + nk);
+  for (Index j = 0; j < P + nk; ++j) valid[j] = j >= P;
+  AttentionMask<T> prefix = causal;
+  prefix.set_key_valid(valid);
+  attn.forward(q, kp, vp, b, prefix);
+  CHECK((a - b).cwiseAbs().maxCoeff() <= 10 * tol<T>());
+  attn.forward(q, k, v, z, causal);  // a test that can fail: pos0 changed λ
+  CHECK((a - z).cwiseAbs().maxCoeff() > 1e-3);
+  XFMR_REQUIRE_INVALID(attn.forward(q, k, v, a, causal, -1), "expected pos0 >= 0 (got pos0=-1)");
 }

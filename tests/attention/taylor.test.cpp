@@ -132,12 +132,13 @@ TEMPLATE_TEST_CASE("Taylor linear attention equals quadratic Taylor-softmax atte
       const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, n, h * d, -2, 2);
       const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, h * d, -2, 2);
       const RowMatrix<T> v = xfmr_test::random_matrix<T>(rng, n, h * d);
-      auto c = xfmr::taylor_linear_attention_config<T>(d, causal);
+      auto c = xfmr::taylor_linear_attention_config<T>(d);
+      const auto mask = xfmr::AttentionMask<T>{}.set_causal(causal);
       c.chunk_size = 8;
       xfmr::LinearAttention<T> attn(c);
       REQUIRE(attn.feature_dim() == xfmr::taylor2_feature_dim(d));
       RowMatrix<T> out(n, h * d);
-      attn.forward(q, k, v, out);
+      attn.forward(q, k, v, out, mask);
       const auto ref = xfmr_ref::taylor_attention(q, k, v, d, 1 / std::sqrt((long double)d), 2, causal);
       const double err = (out.template cast<long double>() - ref).cwiseAbs().maxCoeff();
       REQUIRE(err < tol);
@@ -159,11 +160,12 @@ TEST_CASE("Taylor attention with RoPE before the feature map equals the rotated-
     const RowMatrix<double> q = xfmr_test::random_matrix<double>(rng, n, h * d);
     const RowMatrix<double> k = xfmr_test::random_matrix<double>(rng, n, h * d);
     const RowMatrix<double> v = xfmr_test::random_matrix<double>(rng, n, h * d);
-    auto c = xfmr::taylor_linear_attention_config<double>(d, causal);
+    auto c = xfmr::taylor_linear_attention_config<double>(d);
+    const auto mask = xfmr::AttentionMask<double>{}.set_causal(causal);
     c.rope = xfmr::RopeConfig{};
     c.rope->base = 50;
     RowMatrix<double> out(n, h * d);
-    xfmr::LinearAttention<double>(c).forward(q, k, v, out);
+    xfmr::LinearAttention<double>(c).forward(q, k, v, out, mask);
     // Explicit: rotate q_i, k_j by their positions, then weights f_2(q_i'·k_j'/√d), normalised.
     const auto theta = xfmr_ref::inv_freq(d, 50);
     const auto qr = xfmr_ref::rope(q, d, d, true, [&] {
@@ -181,7 +183,7 @@ TEST_CASE("Taylor attention with RoPE before the feature map equals the rotated-
     REQUIRE((out.cast<long double>() - ref).cwiseAbs().maxCoeff() < 1e-12);
     // Weights stay a distribution: v = 1 gives 1.
     RowMatrix<double> ones = RowMatrix<double>::Ones(n, h * d), o1(n, h * d);
-    xfmr::LinearAttention<double>(c).forward(q, k, ones, o1);
+    xfmr::LinearAttention<double>(c).forward(q, k, ones, o1, mask);
     REQUIRE((o1.array() - 1).abs().maxCoeff() < 1e-13);
   }
 }

@@ -4,6 +4,7 @@
 #ifndef XFMR_ATTENTION_KEYNORM_HPP
 #define XFMR_ATTENTION_KEYNORM_HPP
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -14,6 +15,7 @@
 #include "../simd/isa.hpp"
 #include "../simd/norm.hpp"
 #include "../types.hpp"
+#include "contract.hpp"
 #include "scale.hpp"
 
 XFMR_NAMESPACE_BEGIN
@@ -36,15 +38,22 @@ struct QkNormConfig {
   Index cosine_length = 0;        ///< Cosine with λ = 4·ln n: n if > 0; 0 means n = position + 1
 };
 
-/// Applies the normalisations of a QkNormConfig to q and k in place, per head; then run
-/// SoftmaxAttention with `attention_scale()`. Cosine's λ_i is folded into the query rows (row i
-/// scaled by λ_i), so the per-position form works with every mask and with decoding (give the
-/// absolute position of the first query). Norms are rotation invariant, so queries()/keys()
-/// commute with RoPE (tested); any mask, GQA or ReRoPE composes unchanged. No allocation.
+/// KeyNorm / QueryNorm / cosine / QK-RMSNorm attention is one way of running the attention
+/// contract (attention/contract.hpp): a transform of q and k, then any softmax flavour.
+///   QkNorm<T> norm(cfg);
+///   norm.forward(q, k, pos0);                 // q, k normalised in place, per head
+///   SoftmaxAttention<T>({d, 0, norm.attention_scale()}).forward(q, k, v, out, mask, pos0);
+/// forward() takes the same q, k and pos0 as the attention call (key row j at pos0 + j, query
+/// row i at pos0 + n_k − n_q + i). Cosine's λ_i is folded into the query rows (row i scaled by
+/// λ(position_i)), so the per-position form works with every mask and with decoding (n_q = n_k
+/// = 1 new rows at pos0 = t, the cache holding normalised keys). Norms are rotation invariant,
+/// so forward() commutes with RoPE (tested); any mask, GQA or ReRoPE composes unchanged. A
+/// transform rather than a SoftmaxAttentionConfig member: it keeps the softmax hot loop
+/// untouched and serves ReRoPE and the KV cache alike. No allocation.
 /// Non-finite input: a NaN or inf in a q or k row gives a NaN (or, for inf, NaN from inf/inf)
 /// normalised row, which SoftmaxAttention then propagates (see its comment; tested end to end
 /// for every kind).
-/// Thread-safe: queries() and keys() are const and use no scratch, so they may run concurrently;
+/// Thread-safe: forward() is const and uses no scratch, so they may run concurrently;
 /// changing the gains (query_gain(), key_gain()) meanwhile is a data race.
 template <typename T, class Isa = simd::native_isa>
 class QkNorm {
@@ -85,23 +94,27 @@ class QkNorm {
     return 4.0 * std::log(static_cast<double>(n));
   }
 
-  /// Queries in place (rows = tokens at absolute positions pos0, pos0 + 1, …).
-  void queries(MatrixRef<T> q, Index pos0 = 0) const {
+  /// Normalises q (n_q × H·d) and k (n_k × H_kv·d) in place, per head (see the class comment;
+  /// q or k may have zero rows). q and k must not overlap.
+  /// \throws std::invalid_argument if a width is not a multiple of head_dim, pos0 < 0, the
+  ///         QkRms gains are not head_dim long, or q and k overlap.
+  void forward(MatrixRef<T> q, MatrixRef<T> k, Index pos0 = 0) const {
     check(q, "q");
-    detail::require(pos0 >= 0, "QkNorm", "pos0 must be >= 0 (got ", pos0, ")");
+    check(k, "k");
+    detail::require(pos0 >= 0, "QkNorm", "expected pos0 >= 0 (got pos0=", pos0, ")");
+    detail::require(!detail::attention_views_overlap(q.data(), q.outerStride(), q.rows(),
+                                                     q.cols(), k.data(), k.outerStride(),
+                                                     k.rows(), k.cols()),
+                    "QkNorm", "expected q and k not to overlap (got overlapping views)");
+    const Index qpos0 = pos0 + k.rows() - q.rows();
     switch (m_config.kind) {
       case QkNormKind::Query: normalize(q, [](Index) { return 1.0; }); break;
       case QkNormKind::Cosine:
-        normalize(q, [&](Index r) { return cosine_lambda(pos0 + r); });
+        normalize(q, [&](Index r) { return cosine_lambda(std::max<Index>(0, qpos0 + r)); });
         break;
       case QkNormKind::QkRms: rms(q, m_query_gain, "query_gain"); break;
       default: break;
     }
-  }
-
-  /// Keys in place.
-  void keys(MatrixRef<T> k) const {
-    check(k, "k");
     switch (m_config.kind) {
       case QkNormKind::Key:
       case QkNormKind::Cosine: normalize(k, [](Index) { return 1.0; }); break;
@@ -112,8 +125,8 @@ class QkNorm {
 
  private:
   void check(const MatrixRef<T>& x, const char* name) const {
-    detail::require(x.cols() % m_config.head_dim == 0, "QkNorm", name,
-                    " width must be a multiple of head_dim=", m_config.head_dim, " (got ", x.cols(),
+    detail::require(x.cols() % m_config.head_dim == 0, "QkNorm", "expected the ", name,
+                    " width to be a multiple of head_dim=", m_config.head_dim, " (got ", x.cols(),
                     ")");
   }
 

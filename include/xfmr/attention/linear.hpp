@@ -22,7 +22,9 @@
 #include "../simd/linear_scan.hpp"
 #include "../simd/row.hpp"
 #include "../types.hpp"
+#include "contract.hpp"
 #include "feature_map.hpp"
+#include "mask.hpp"
 
 XFMR_NAMESPACE_BEGIN
 
@@ -49,7 +51,6 @@ struct LinearAttentionConfig {
   Index head_dim = 0;               ///< d: query/key size per head, >= 1
   Index value_dim = 0;              ///< d_v per head; 0 means head_dim
   FeatureMap feature_map = FeatureMap::EluPlusOne;
-  bool causal = false;              ///< query i sees keys j <= i (needs n_q == n_k)
   Index chunk_size = 64;            ///< causal chunk C >= 1 (token block; state carried across)
   CausalKernel causal_kernel = CausalKernel::Scan;
   double eps = 1e-6;                ///< added to the normaliser φ(q)·z; finite, >= 0
@@ -67,32 +68,17 @@ struct LinearAttentionConfig {
 /// normaliser is >= n_k/2 (f_2 >= 1/2), so eps is 0. Use RopePlacement::Auto (rotation of q, k
 /// before the map: exact for the rotated kernel, SPEC §5.4). Cost O(n·d²·d_v/2): practical for
 /// small heads (d <= 32, SPEC §7.2). Non-finite input propagates as in LinearAttention (tested).
+/// Causal: give the call an AttentionMask with causal set, as for every flavour.
 template <typename T>
-LinearAttentionConfig<T> taylor_linear_attention_config(Index head_dim, bool causal = false) {
+LinearAttentionConfig<T> taylor_linear_attention_config(Index head_dim) {
   LinearAttentionConfig<T> c;
   c.head_dim = head_dim;
   c.feature_map = FeatureMap::Taylor2;
-  c.causal = causal;
   c.eps = 0;
   return c;
 }
 
 namespace detail {
-
-/// Element overlap of two row-strided blocks (same allocation assumed when ranges intersect):
-/// disjoint address ranges, or equal strides with column windows that do not meet.
-template <typename T>
-bool blocks_overlap(const T* a, Index as, Index ar, Index ac, const T* b, Index bs, Index br,
-                    Index bc) {
-  if (ar == 0 || ac == 0 || br == 0 || bc == 0) return false;
-  const T* a_end = a + (ar - 1) * as + ac;
-  const T* b_end = b + (br - 1) * bs + bc;
-  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
-  if (as != bs || as < ac || as < bc) return true;
-  std::ptrdiff_t off = (b - a) % as;
-  if (off < 0) off += as;
-  return !(off >= ac && off + bc <= as);
-}
 
 /// Shared validation and the resolved quantities of a configuration.
 template <typename T>
@@ -190,7 +176,7 @@ XFMR_INLINE void normalise_row(Row&& x, T den, const T* z, Index m) {
 
 /// Linear attention over multi-head (tokens × heads·dim) matrices, one token per row:
 ///   out_i = φ(q_i)^T S / (φ(q_i)^T z + eps),  S = Σ_j ϕ(k_j) v_j^T (m × d_v),  z = Σ_j ϕ(k_j),
-/// with j over every unpadded key, or j <= i when causal (SPEC §5.1, §5.3). A query whose
+/// with j over every unpadded key, or j <= i when mask.causal (SPEC §5.1, §5.3). A query whose
 /// normaliser is 0 (no key, eps = 0) outputs zeros. Non-causal efficient attention has no
 /// normaliser (its implied rows already sum to 1; eps unused).
 ///
@@ -198,9 +184,11 @@ XFMR_INLINE void normalise_row(Row&& x, T den, const T* z, Index m) {
 /// block either the register-strip scan (CausalKernel::Scan, default) or the masked quadratic
 /// form out_c = φ(Q_c) S + tril(φ(Q_c) ϕ(K_c)^T) V_c, S += ϕ(K_c)^T V_c (CausalKernel::Quadratic,
 /// Eigen GEMMs).
-/// Key padding: key_valid[j] == false removes key j after the feature map (φ(0) ≠ 0, so the
-/// feature row is zeroed, never the input). RoPE (config.rope): see RopePlacement; query and key
-/// rows t have position pos0 + t.
+/// Mask (the contract of attention/contract.hpp): causal (needs n_q == n_k), key padding
+/// (key_length / key_lengths / key_valid: a padded key is removed after the feature map, φ(0) ≠
+/// 0, so its feature row is zeroed, never the input). Segments, boolean masks and biases throw:
+/// a per-pair mask or bias has no factorised form φ(q)ᵀ(Σ ϕ(k) vᵀ). RoPE (config.rope): see
+/// RopePlacement; key row j has position pos0 + j, query row i pos0 + n_k − n_q + i.
 ///
 /// Non-finite input is never silent (tested for every causal kernel and the recurrent state):
 /// a NaN or inf in q_i makes row i NaN; a NaN in k_j makes every row that sees key j NaN (all
@@ -210,8 +198,8 @@ XFMR_INLINE void normalise_row(Row&& x, T den, const T* z, Index m) {
 /// the state product and 0·NaN = NaN. Exception: FeatureMap::Relu maps NaN to ε today (its
 /// kernel's max(x, 0) keeps 0 for NaN; see feature_map.hpp).
 ///
-/// Shapes: q (n_q × H·d), k (n_k × H·d), v (n_k × H·d_v), out (n_q × H·d_v); H = q.cols()/d;
-/// rows may be strided. out must not overlap q, k or v.
+/// Shapes: q (n_q × H·d), k (n_k × H_kv·d), v (n_k × H_kv·d_v), out (n_q × H·d_v); H_kv divides H
+/// (grouped-query); rows may be strided. out must not overlap q, k or v (never in place).
 /// Cost: O(n·m·d_v) per head (+ O(n·C·(m + d_v)) inside Quadratic chunks). Allocation: scratch
 /// is sized on the first call and when shapes grow; Eigen's GEMM may allocate packing buffers.
 /// Not thread-safe (forward uses the object's scratch): one object per thread.
@@ -227,55 +215,31 @@ class LinearAttention {
   explicit LinearAttention(const LinearAttentionConfig<T>& config)
       : m_config(config), m_setup(config, "LinearAttention") {}
 
-  /// All keys valid.
+  /// See the class comment and attention/contract.hpp. \throws std::invalid_argument on a
+  /// shape mismatch, an unsupported mask part (segments, allowed, bias), causal with
+  /// n_q != n_k, pos0 < 0, or out overlapping q, k or v.
   void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-               Index pos0 = 0) {
-    run(q, k, v, nullptr, out, pos0);
-  }
-  /// key_valid[j] (size n_k): true for a real key, false for padding.
-  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v,
-               const Eigen::Ref<const Eigen::Matrix<bool, Eigen::Dynamic, 1>>& key_valid,
-               MatrixRef<T> out, Index pos0 = 0) {
-    detail::require(key_valid.size() == k.rows(), "LinearAttention",
-                    "key_valid must have one entry per key row (got key_valid.size()=",
-                    key_valid.size(), ", k.rows()=", k.rows(), ")");
-    m_valid.assign(key_valid.data(), key_valid.data() + key_valid.size());
-    run(q, k, v, m_valid.data(), out, pos0);
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    run(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1));
   }
 
   /// Row-major tensor views: [tokens, heads, dim] and [batch, tokens, heads, dim] (each batch
-  /// sequence attends only to itself; padding and positions as in the matrix overload, every
-  /// sequence starting at pos0). Mapped onto the matrix path without a copy.
+  /// sequence attends only to itself, every sequence starting at pos0; mask.key_lengths: one
+  /// length per sequence). Mapped onto the matrix path without a copy (for_each_sequence).
   using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
   using Tensor3 = TensorView<T, 3>;
   using ConstTensor4 = ConstTensorView<T, 4>;
   using Tensor4 = TensorView<T, 4>;
 
   /// \throws std::invalid_argument if the last dimensions are not head_dim (q, k) and
-  ///         value_dim (v, out), or heads / tokens disagree; then as the matrix overload.
+  ///         value_dim (v, out), or the batch sizes disagree; then as the matrix overload.
   void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
-               Index pos0 = 0) {
-    check_tensor(q.dimension(2), k.dimension(2), v.dimension(2), out.dimension(2), q.dimension(1),
-                 k.dimension(1), v.dimension(1), out.dimension(1));
-    run(as_matrix(q.data(), q.dimension(0), q.dimension(1) * q.dimension(2)),
-        as_matrix(k.data(), k.dimension(0), k.dimension(1) * k.dimension(2)),
-        as_matrix(v.data(), v.dimension(0), v.dimension(1) * v.dimension(2)), nullptr,
-        as_matrix(out.data(), out.dimension(0), out.dimension(1) * out.dimension(2)), pos0);
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
   }
   void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
-               Index pos0 = 0) {
-    check_tensor(q.dimension(3), k.dimension(3), v.dimension(3), out.dimension(3), q.dimension(2),
-                 k.dimension(2), v.dimension(2), out.dimension(2));
-    const Index batch = q.dimension(0);
-    detail::require(k.dimension(0) == batch && v.dimension(0) == batch && out.dimension(0) == batch,
-                    "LinearAttention", "q, k, v and out must have the same batch size (got ",
-                    batch, ", ", k.dimension(0), ", ", v.dimension(0), ", ", out.dimension(0), ")");
-    const Index nq = q.dimension(1), nk = k.dimension(1), wq = q.dimension(2) * q.dimension(3),
-                wv = v.dimension(2) * v.dimension(3);
-    for (Index b = 0; b < batch; ++b)
-      run(as_matrix(q.data() + b * nq * wq, nq, wq), as_matrix(k.data() + b * nk * wq, nk, wq),
-          as_matrix(v.data() + b * nk * wv, v.dimension(1), wv), nullptr,
-          as_matrix(out.data() + b * out.dimension(1) * wv, out.dimension(1), wv), pos0);
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
   }
 
   /// m, the feature dimension.
@@ -286,67 +250,50 @@ class LinearAttention {
  private:
   static constexpr Index kBlock = 256;  // non-causal rows per block: features stay in L2
 
-  static Eigen::Map<const RowMatrix<T>> as_matrix(const T* p, Index rows, Index cols) {
-    return Eigen::Map<const RowMatrix<T>>(p, rows, cols);
-  }
-  static Eigen::Map<RowMatrix<T>> as_matrix(T* p, Index rows, Index cols) {
-    return Eigen::Map<RowMatrix<T>>(p, rows, cols);
-  }
-  void check_tensor(Index dq, Index dk, Index dv, Index dout, Index hq, Index hk, Index hv,
-                    Index hout) const {
-    detail::require(dq == m_setup.d && dk == m_setup.d, "LinearAttention",
-                    "the last dimension of q and k must be head_dim=", m_setup.d, " (got ", dq,
-                    " and ", dk, ")");
-    detail::require(dv == m_setup.dv && dout == m_setup.dv, "LinearAttention",
-                    "the last dimension of v and out must be value_dim=", m_setup.dv, " (got ", dv,
-                    " and ", dout, ")");
-    detail::require(hk == hq && hv == hq && hout == hq, "LinearAttention",
-                    "q, k, v and out must have the same number of heads (got ", hq, ", ", hk, ", ",
-                    hv, ", ", hout, ")");
+  static constexpr const char* kWhere = "LinearAttention";
+
+  template <class Q, class O>
+  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
+                      Index pos0) {
+    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_setup.d, m_setup.dv, mask,
+                                 [&](auto qs, auto ks, auto vs, auto os, Index batch, Index len) {
+                                   run(qs, ks, vs, os, mask, pos0, batch, len);
+                                 });
   }
 
-  void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, const bool* valid,
-           MatrixRef<T> out, Index pos0) {
-    const char* where = "LinearAttention";
-    const Index d = m_setup.d;
-    detail::require(q.cols() >= d && q.cols() % d == 0, where,
-                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
-                    ", head_dim=", d, ")");
-    const Index heads = q.cols() / d, dv = m_setup.dv;
-    detail::require(k.cols() == q.cols(), where, "k.cols() must equal q.cols() (got k.cols()=",
-                    k.cols(), ", q.cols()=", q.cols(), ")");
-    detail::require(v.cols() == heads * dv, where, "v.cols() must be heads·value_dim=",
-                    heads * dv, " (got v.cols()=", v.cols(), ")");
-    detail::require(v.rows() == k.rows(), where, "v.rows() must equal k.rows() (got v.rows()=",
-                    v.rows(), ", k.rows()=", k.rows(), ")");
-    detail::require(!m_config.causal || q.rows() == k.rows(), where,
-                    "causal attention needs as many queries as keys (got q.rows()=", q.rows(),
-                    ", k.rows()=", k.rows(), ")");
-    detail::require(out.rows() == q.rows() && out.cols() == heads * dv, where, "out must be ",
-                    q.rows(), "x", heads * dv, " (got ", out.rows(), "x", out.cols(), ")");
-    detail::require(pos0 >= 0, where, "pos0 must be >= 0 (got ", pos0, ")");
-    check_disjoint(out, q, "q");
-    check_disjoint(out, k, "k");
-    check_disjoint(out, v, "v");
+  void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+           const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length) {
+    const detail::AttentionShape s =
+        detail::check_attention_shapes(kWhere, q, k, v, out, m_setup.d, m_setup.dv);
+    detail::check_mask_support(kWhere, mask, kMaskCausal | kMaskKeyLength | kMaskKeyValid,
+                               "linear attention factorises φ(q)ᵀ(Σ_j ϕ(k_j) v_jᵀ): a per-pair "
+                               "mask or bias has no such form");
+    detail::ResolvedMask::check(mask, s.n_q, s.n_k, s.heads, batch, kWhere);
+    m_causal = mask.causal;
+    detail::require(!m_causal || s.n_q == s.n_k, kWhere,
+                    "expected as many queries as keys for causal attention (got q.rows()=",
+                    s.n_q, ", k.rows()=", s.n_k, ")");
+    detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
+    detail::check_attention_overlap(kWhere, q, k, v, out);
     if (out.rows() == 0) return;
-    reserve(m_config.causal ? std::min(m_config.chunk_size, q.rows()) : kBlock);
-    for (Index h = 0; h < heads; ++h) {
+    const bool* valid =
+        detail::key_validity(mask, key_length, s.n_k, m_valid) ? m_valid.data() : nullptr;
+    const Index d = s.d, dv = s.d_v, qpos0 = pos0 + s.n_k - s.n_q;
+    detail::require(!m_setup.rope || qpos0 >= 0, kWhere,
+                    "expected pos0 + n_k - n_q >= 0 with RoPE: the first query's position (got ",
+                    qpos0, ")");
+    reserve(m_causal ? std::min(m_config.chunk_size, q.rows()) : kBlock);
+    for (Index h = 0; h < s.heads; ++h) {
+      const Index hk = h / s.group;
       auto qh = q.middleCols(h * d, d);
-      auto kh = k.middleCols(h * d, d);
-      auto vh = v.middleCols(h * dv, dv);
+      auto kh = k.middleCols(hk * d, d);
+      auto vh = v.middleCols(hk * dv, dv);
       auto oh = out.middleCols(h * dv, dv);
-      if (m_config.causal)
+      if (m_causal)
         causal_head(qh, kh, vh, valid, oh, pos0);
       else
-        full_head(qh, kh, vh, valid, oh, pos0);
+        full_head(qh, kh, vh, valid, oh, pos0, qpos0);
     }
-  }
-
-  template <class A, class B>
-  static void check_disjoint(const A& out, const B& x, const char* name) {
-    detail::require(!detail::blocks_overlap(out.data(), out.outerStride(), out.rows(), out.cols(),
-                                            x.data(), x.outerStride(), x.rows(), x.cols()),
-                    "LinearAttention", "out must not overlap ", name, " (got overlapping views)");
   }
 
   void reserve(Index rows) {
@@ -364,7 +311,7 @@ class LinearAttention {
       fit(m_xq, rows, d);
       fit(m_xk, rows, d);
     }
-    if (m_config.causal && m_config.causal_kernel == CausalKernel::Quadratic) fit(m_a, rows, rows);
+    if (m_causal && m_config.causal_kernel == CausalKernel::Quadratic) fit(m_a, rows, rows);
     fit(m_s, m, dv);
     if (m_z.size() != m) m_z.resize(m);
     if (m_zc.size() != m) m_zc.resize(m);
@@ -400,7 +347,7 @@ class LinearAttention {
       xs = m_xk.outerStride();
     }
     m_setup.mapper.keys(x, xs, n, m_phik.data(), m_phik.outerStride(),
-                        valid ? valid + r0 : nullptr, c, m_config.causal);
+                        valid ? valid + r0 : nullptr, c, m_causal);
     if (m_setup.rope_features) {
       m_phik_rot.topRows(n) = m_phik.topRows(n);
       m_setup.rope->apply(m_phik_rot.topRows(n), pos0 + r0);
@@ -415,7 +362,7 @@ class LinearAttention {
   // rotation of the inputs).
   template <class X>
   T key_shift(const X& kh, const bool* valid) {
-    if (!m_setup.mapper.exp_keys(m_config.causal)) return T(0);
+    if (!m_setup.mapper.exp_keys(m_causal)) return T(0);
     T c = -std::numeric_limits<T>::infinity();
     const auto d = static_cast<std::size_t>(m_setup.d);
     for (Index t = 0; t < kh.rows(); ++t)
@@ -425,7 +372,8 @@ class LinearAttention {
   }
 
   template <class Q, class K, class Vm, class O>
-  void full_head(const Q& qh, const K& kh, const Vm& vh, const bool* valid, O& oh, Index pos0) {
+  void full_head(const Q& qh, const K& kh, const Vm& vh, const bool* valid, O& oh, Index pos0,
+                 Index qpos0) {
     const Index nk = kh.rows(), nq = qh.rows(), m = m_setup.m, d = m_setup.d;
     const bool efficient = m_setup.mapper.kind() == FeatureMap::EfficientAttention;
     m_s.setZero();
@@ -480,7 +428,7 @@ class LinearAttention {
     }
     for (Index r0 = 0; r0 < nq; r0 += kBlock) {
       const Index n = std::min(kBlock, nq - r0);
-      map_queries(qh, r0, n, pos0);
+      map_queries(qh, r0, n, qpos0);
       auto ob = oh.middleRows(r0, n);
       ob.noalias() = num_q(n) * m_s;
       if (efficient) continue;
@@ -538,19 +486,9 @@ class LinearAttention {
   detail::LinearSetup<T> m_setup;
   RowMatrix<T> m_phiq, m_phik, m_phiq_rot, m_phik_rot, m_xq, m_xk, m_a, m_s;
   Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_zc, m_col, m_lq;
-  struct BoolBuf {
-    std::unique_ptr<bool[]> p;
-    Index n = 0;
-    void assign(const bool* b, const bool* e) {
-      const Index k = static_cast<Index>(e - b);
-      if (k > n) {
-        p.reset(new bool[static_cast<std::size_t>(k)]);
-        n = k;
-      }
-      std::copy(b, e, p.get());
-    }
-    const bool* data() const { return p.get(); }
-  } m_valid;
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> m_valid;  // per-key validity of the current call
+  bool m_causal = false;                            // mask.causal of the current call
+
 };
 
 /// Recurrent linear attention for token-by-token causal decoding (SPEC §5.3): per head
@@ -596,11 +534,13 @@ class LinearAttentionState {
   }
 
   /// Appends token t = tokens_seen() (position pos0 + t for RoPE) and writes its output.
-  /// q, k: (1 × H·d); v, out: (1 × H·d_v). out may alias q or v only if it is the same row.
-  /// \throws std::invalid_argument on a shape mismatch.
+  /// q, k: (1 × H·d); v, out: (1 × H·d_v). out must not overlap q, k or v (the contract's
+  /// overlap rule, attention/contract.hpp).
+  /// \throws std::invalid_argument on a shape mismatch or overlapping out.
   void step(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
     check(q, "q", m_setup.d);
     check(out, "out", m_setup.dv);
+    detail::check_attention_overlap("LinearAttentionState", q, k, v, out);
     push_impl(k, v);
     query_impl(q, out);
   }
@@ -622,8 +562,9 @@ class LinearAttentionState {
  private:
   template <class X>
   void check(const X& x, const char* name, Index width) const {
-    detail::require(x.rows() == 1 && x.cols() == m_heads * width, "LinearAttentionState", name,
-                    " must be 1x", m_heads * width, " (got ", x.rows(), "x", x.cols(), ")");
+    detail::require(x.rows() == 1 && x.cols() == m_heads * width, "LinearAttentionState",
+                    "expected ", name, " to be 1x", m_heads * width, " (got ", x.rows(), "x",
+                    x.cols(), ")");
   }
 
   void push_impl(ConstMatrixRef<T> k, ConstMatrixRef<T> v) {
@@ -704,13 +645,15 @@ class LinearAttentionState {
 /// calls). Float and double overloads, so T is never spelled out.
 inline void linear_attention(ConstMatrixRef<float> q, ConstMatrixRef<float> k,
                              ConstMatrixRef<float> v, MatrixRef<float> out,
-                             const LinearAttentionConfig<float>& config) {
-  LinearAttention<float>(config).forward(q, k, v, out);
+                             const LinearAttentionConfig<float>& config,
+                             const AttentionMask<float>& mask = {}) {
+  LinearAttention<float>(config).forward(q, k, v, out, mask);
 }
 inline void linear_attention(ConstMatrixRef<double> q, ConstMatrixRef<double> k,
                              ConstMatrixRef<double> v, MatrixRef<double> out,
-                             const LinearAttentionConfig<double>& config) {
-  LinearAttention<double>(config).forward(q, k, v, out);
+                             const LinearAttentionConfig<double>& config,
+                             const AttentionMask<double>& mask = {}) {
+  LinearAttention<double>(config).forward(q, k, v, out, mask);
 }
 
 XFMR_NAMESPACE_END

@@ -22,6 +22,8 @@
 #include "../simd/row.hpp"
 #include "../simd/vec.hpp"
 #include "../types.hpp"
+#include "contract.hpp"
+#include "mask.hpp"
 #include "random_features.hpp"
 
 XFMR_NAMESPACE_BEGIN
@@ -43,7 +45,6 @@ struct PerformerConfig {
   PerformerFeatures features = PerformerFeatures::Positive;
   ProjectionKind projection = ProjectionKind::Orthogonal;
   RowNorms row_norms = RowNorms::ChiDistributed;      ///< orthogonal rows only
-  bool causal = false;                                ///< key j visible to query i iff j <= i
   bool stabilize = true;                              ///< subtract maxima before exp (SPEC §6.3)
   std::uint64_t seed = 0;                             ///< seeds the generator of W
 };
@@ -178,18 +179,6 @@ class PerformerFeatureMap {
   T m_h_scale = 0, m_scale = 0;
 };
 
-template <typename T>
-inline void performer_require_disjoint(const T* out, Index out_stride, const T* x, Index x_stride,
-                                       Index rows_out, Index cols_out, Index rows_x, Index cols_x,
-                                       const char* name) {
-  if (rows_out == 0 || cols_out == 0 || rows_x == 0 || cols_x == 0) return;
-  const T* out_end = out + (rows_out - 1) * out_stride + cols_out;
-  const T* x_end = x + (rows_x - 1) * x_stride + cols_x;
-  const bool disjoint =
-      !(std::less<const T*>()(out, x_end) && std::less<const T*>()(x, out_end));
-  require(disjoint, "Performer", "out must not overlap ", name, " (got overlapping memory)");
-}
-
 }  // namespace detail
 
 /// FAVOR+ attention (Performer), several heads side by side:
@@ -199,15 +188,21 @@ inline void performer_require_disjoint(const T* out, Index out_stride, const T* 
 ///   causal (j <= i): prefix sums S_i = Σ_{j<=i} φ(k_j)v_jᵀ, evaluated in chunks of 64 tokens
 /// ```
 /// W (m × d) is drawn once from `seed` (and again by redraw()); the same W serves every head and
-/// every sequence. Shapes: q (batch·n_q × heads·d), k (batch·n_k × heads·d),
-/// v (batch·n_k × heads·d_v), out (batch·n_q × heads·d_v); head h at columns [h·d, (h+1)·d),
-/// sequence b at rows [b·n, (b+1)·n). out may be q itself and must not overlap k or v otherwise.
+/// every sequence. The contract of attention/contract.hpp: q (n_q × H·d), k (n_k × H_kv·d),
+/// v (n_k × H_kv·d_v), out (n_q × H·d_v), H_kv dividing H; d_v = v.cols() / H_kv; batches as
+/// [batch, tokens, heads, d] tensor views. out must not overlap q, k or v (never in place).
+/// Mask: causal (j <= i, needs n_q == n_k) and key padding (key_length / key_lengths /
+/// key_valid: a padded key contributes no features, nor to the stabiliser's maximum); segments,
+/// boolean masks and biases throw (no factorised form). pos0 is accepted and unused.
 ///
 /// Stabiliser (SPEC §6.3): query features use exp(u − max_l u_l) per query row (the factor
-/// cancels); key features use a single shift per sequence and head — the running maximum of
-/// max_l u_l(k_j) − ‖k_j'‖²/2 over the keys seen so far, with S and z multiplied by e^(−δ) when it
-/// grows by δ — so the largest key feature is 1 and nothing overflows. We take the max of
-/// u − h rather than of u (google-research) so that no key feature exceeds 1 [derived].
+/// cancels); key features are shifted by the running maximum M of max_l u_l(k_j) − ‖k_j'‖²/2
+/// over the (unpadded) keys seen so far, with S and z multiplied by e^(−δ) when it grows by δ —
+/// so the largest key feature is 1 and nothing overflows. Non-causal: one M per sequence and
+/// head. Causal: query i works at the scale of its own M_i (keys j <= i only), in the 64-token
+/// chunks too, so a large later key of the chunk cannot underflow the features an earlier query
+/// sees (tested with inputs in ±15). We take the max of u − h rather than of u
+/// (google-research) so that no key feature exceeds 1 [derived].
 /// Never shared across the batch. Output = exact formula up to rounding; a query whose
 /// normaliser underflows to 0 gets a zero row (NaN where the numerator is not finite).
 ///
@@ -218,9 +213,9 @@ inline void performer_require_disjoint(const T* out, Index out_stride, const T* 
 ///
 /// Allocation: scratch (blocks of 128 tokens × feature dim, and the m × d_v state) is sized on
 /// the first call and when d_v grows; Eigen's GEMM may allocate its packing buffers.
-/// Not thread-safe (attend uses the object's scratch; redraw replaces W): one object per thread;
+/// Not thread-safe (forward uses the object's scratch; redraw replaces W): one object per thread;
 /// distinct objects are independent, and equal seeds give equal W in every thread.
-/// \throws std::invalid_argument on bad configuration or shapes (see the constructor and attend).
+/// \throws std::invalid_argument on bad configuration or shapes (see the constructor and forward).
 template <typename T>
 class Performer {
   static_assert(detail::is_real_v<T>, "xfmr::Performer<T>: T must be float or double");
@@ -243,55 +238,27 @@ class Performer {
     m_map = detail::PerformerFeatureMap<T>(m_config, m_projection);
   }
 
-  /// Attention over `batch` equal-length sequences stacked by rows (see the class comment).
-  /// \throws std::invalid_argument if q.cols() is not a positive multiple of head_dim, k.cols()
-  ///         != q.cols(), v.cols() is not a multiple of the number of heads, k.rows() != v.rows(),
-  ///         batch < 1 or does not divide the row counts, causal with n_q != n_k, out has the
-  ///         wrong shape, or out overlaps k or v (or q partially).
-  void attend(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-              Index batch = 1) {
-    const Index d = m_config.head_dim;
-    detail::require(q.cols() >= d && q.cols() % d == 0, "Performer",
-                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
-                    ", head_dim=", d, ")");
-    const Index heads = q.cols() / d;
-    detail::require(k.cols() == q.cols(), "Performer", "k.cols() must equal q.cols() (got k.cols()=",
-                    k.cols(), ", q.cols()=", q.cols(), ")");
-    detail::require(v.cols() % heads == 0, "Performer",
-                    "v.cols() must be a multiple of the number of heads (got v.cols()=", v.cols(),
-                    ", heads=", heads, ")");
-    detail::require(v.rows() == k.rows(), "Performer", "v.rows() must equal k.rows() (got v.rows()=",
-                    v.rows(), ", k.rows()=", k.rows(), ")");
-    detail::require(batch >= 1 && q.rows() % batch == 0 && k.rows() % batch == 0, "Performer",
-                    "batch must be >= 1 and divide q.rows() and k.rows() (got batch=", batch,
-                    ", q.rows()=", q.rows(), ", k.rows()=", k.rows(), ")");
-    detail::require(!m_config.causal || q.rows() == k.rows(), "Performer",
-                    "causal attention needs as many queries as keys (got q.rows()=", q.rows(),
-                    ", k.rows()=", k.rows(), ")");
-    detail::require(out.rows() == q.rows() && out.cols() == v.cols(), "Performer", "out must be ",
-                    q.rows(), "x", v.cols(), " (got ", out.rows(), "x", out.cols(), ")");
-    detail::require_same_or_disjoint(q.data(), q.outerStride(), out.data(), out.outerStride(),
-                                     q.rows(), std::min(q.cols(), out.cols()), "Performer");
-    detail::require(out.data() != q.data() || q.cols() == out.cols() || q.rows() == 0, "Performer",
-                    "out may be q only when d_v == head_dim (got out.cols()=", out.cols(),
-                    ", q.cols()=", q.cols(), ")");
-    detail::performer_require_disjoint(out.data(), out.outerStride(), k.data(), k.outerStride(),
-                                       out.rows(), out.cols(), k.rows(), k.cols(), "k");
-    detail::performer_require_disjoint(out.data(), out.outerStride(), v.data(), v.outerStride(),
-                                       out.rows(), out.cols(), v.rows(), v.cols(), "v");
-    const Index dv = v.cols() / heads, nq = q.rows() / batch, nk = k.rows() / batch;
-    reserve(dv);
-    for (Index b = 0; b < batch; ++b)
-      for (Index h = 0; h < heads; ++h) {
-        auto qh = q.block(b * nq, h * d, nq, d);
-        auto kh = k.block(b * nk, h * d, nk, d);
-        auto vh = v.block(b * nk, h * dv, nk, dv);
-        auto oh = out.block(b * nq, h * dv, nq, dv);
-        if (m_config.causal)
-          attend_causal(qh, kh, vh, oh);
-        else
-          attend_full(qh, kh, vh, oh);
-      }
+  /// FAVOR+ attention of one sequence (see the class comment).
+  /// \throws std::invalid_argument on a shape mismatch (contract wording), an unsupported mask
+  ///         part, causal with n_q != n_k, pos0 < 0, or out overlapping q, k or v.
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    run(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1));
+  }
+
+  /// Row-major tensor views [tokens, heads, d] and [batch, tokens, heads, d]: each sequence
+  /// attends only to itself, with its own stabiliser shift (for_each_sequence).
+  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
+  using Tensor3 = TensorView<T, 3>;
+  using ConstTensor4 = ConstTensorView<T, 4>;
+  using Tensor4 = TensorView<T, 4>;
+  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
+  }
+  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
   }
 
   /// Exact (unstabilised) features φ(x) of one head, SPEC §6.1 with x' = d^(−1/4)·x, so that
@@ -322,15 +289,57 @@ class Performer {
   static constexpr Index kBlock = 128;  // tokens per GEMM block: U and φ stay in L2
   static constexpr Index kChunk = 64;   // causal chunk: the C×C masked product stays small
 
-  void reserve(Index dv) {
+  static constexpr const char* kWhere = "Performer";
+
+  template <class Q, class O>
+  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
+                      Index pos0) {
+    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_config.head_dim, 0, mask,
+                                 [&](auto qs, auto ks, auto vs, auto os, Index batch, Index len) {
+                                   run(qs, ks, vs, os, mask, pos0, batch, len);
+                                 });
+  }
+
+  void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+           const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length) {
+    const detail::AttentionShape s =
+        detail::check_attention_shapes(kWhere, q, k, v, out, m_config.head_dim, 0);
+    detail::check_mask_support(kWhere, mask, kMaskCausal | kMaskKeyLength | kMaskKeyValid,
+                               "random-feature attention factorises φ(q)ᵀ(Σ_j φ(k_j) v_jᵀ): a "
+                               "per-pair mask or bias has no such form");
+    detail::ResolvedMask::check(mask, s.n_q, s.n_k, s.heads, batch, kWhere);
+    detail::require(!mask.causal || s.n_q == s.n_k, kWhere,
+                    "expected as many queries as keys for causal attention (got q.rows()=",
+                    s.n_q, ", k.rows()=", s.n_k, ")");
+    detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
+    detail::check_attention_overlap(kWhere, q, k, v, out);
+    if (s.n_q == 0) return;
+    m_validp = detail::key_validity(mask, key_length, s.n_k, m_valid) ? m_valid.data() : nullptr;
+    const Index d = s.d, dv = s.d_v;
+    reserve(dv, mask.causal);
+    for (Index h = 0; h < s.heads; ++h) {
+      const Index hk = h / s.group;
+      auto qh = q.middleCols(h * d, d);
+      auto kh = k.middleCols(hk * d, d);
+      auto vh = v.middleCols(hk * dv, dv);
+      auto oh = out.middleCols(h * dv, dv);
+      if (mask.causal)
+        attend_causal(qh, kh, vh, oh);
+      else
+        attend_full(qh, kh, vh, oh);
+    }
+  }
+
+  void reserve(Index dv, bool causal) {
     const Index m = m_config.num_features, f = m_map.feature_dim();
     const Index pad = detail::performer_pad<T>();  // see PerformerFeatureMap
     if (m_u.rows() != kBlock || m_u.cols() != m + pad) m_u.resize(kBlock, m + pad);
     if (m_phi.rows() != kBlock || m_phi.cols() != f + pad) m_phi.resize(kBlock, f + pad);
-    if (m_config.causal && (m_phik.rows() != kChunk || m_phik.cols() != f + pad)) {
+    if (causal && (m_phik.rows() != kChunk || m_phik.cols() != f + pad)) {
       m_phik.resize(kChunk, f + pad);
       m_phikt.resize(f, kChunk + pad);
       m_a.resize(kChunk, kChunk + pad);
+      m_kshift.resize(kChunk);
     }
     if (m_s.rows() != f || m_s.cols() != dv + pad) m_s.resize(f, dv + pad);
     if (m_z.size() != f) m_z.resize(f);
@@ -348,7 +357,7 @@ class Performer {
     T block_max = -std::numeric_limits<T>::infinity();
     for (Index j = 0; j < r; ++j) {
       m_h[j] = m_map.half_norm2(k.row(r0 + j).data());
-      if (m_map.stabilize())
+      if (m_map.stabilize() && valid(r0 + j))
         block_max = std::max(block_max, m_map.key_exponent_max(u.row(j).data(), m_h[j]));
     }
     if (m_map.stabilize() && block_max > shift) {
@@ -360,7 +369,12 @@ class Performer {
       shift = block_max;
     }
     const T s = m_map.stabilize() ? shift : T(0);
-    for (Index j = 0; j < r; ++j) m_map.key_features(u.row(j).data(), m_h[j], s, phi.row(j).data());
+    for (Index j = 0; j < r; ++j) {
+      if (valid(r0 + j))
+        m_map.key_features(u.row(j).data(), m_h[j], s, phi.row(j).data());
+      else  // a padded key contributes nothing, whatever its row holds
+        phi.row(j).setZero();
+    }
   }
 
   // Query features of rows [r0, r0 + r) into m_phi.
@@ -389,11 +403,20 @@ class Performer {
                                 m_s.data(), m_s.outerStride(), o.data(), o.outerStride(), false);
   }
 
+  bool valid(Index j) const noexcept { return m_validp == nullptr || m_validp[j]; }
+
+  // o_i /= den_i; den_i = 0 (every feature underflowed, or no key) gives the zero row (NaN where
+  // the numerator is not finite). A subnormal den divides: 1/den would overflow to inf.
   template <typename O>
   void normalise(O& o, Index r) {
     for (Index i = 0; i < r; ++i) {
       const T den = m_den[i];
-      o.row(i) *= den != T(0) ? T(1) / den : T(0);
+      if (std::abs(den) >= std::numeric_limits<T>::min())
+        o.row(i) *= T(1) / den;
+      else if (den != T(0))
+        o.row(i) /= den;
+      else
+        o.row(i) *= T(0);
     }
   }
 
@@ -419,15 +442,47 @@ class Performer {
     }
   }
 
+  // Causal key features of rows [r0, r0 + r): key j scaled by e^(−M_j), M_j the running
+  // maximum of the key exponents up to key j (from `shift`, the maximum before the chunk), so no
+  // key's feature underflows against a LATER key of its chunk; M_j into m_kshift. S and z are
+  // not touched.
+  template <typename K, typename Phi>
+  void key_block_causal(const K& k, Index r0, Index r, Phi& phi, T shift) {
+    auto u = m_u.topLeftCorner(r, m_config.num_features);
+    m_map.project(k.middleRows(r0, r), u);
+    T run = shift;
+    for (Index j = 0; j < r; ++j) {
+      if (!valid(r0 + j)) {  // a padded key contributes nothing, whatever its row holds
+        phi.row(j).setZero();
+        m_kshift[j] = run;
+        continue;
+      }
+      const T h = m_map.half_norm2(k.row(r0 + j).data());
+      if (m_map.stabilize()) run = std::max(run, m_map.key_exponent_max(u.row(j).data(), h));
+      m_kshift[j] = run;
+      m_map.key_features(u.row(j).data(), h, m_map.stabilize() ? run : T(0), phi.row(j).data());
+    }
+  }
+
+  // Causal prefix sums in chunks of kChunk. Query i of a chunk works at the scale e^(−M_i) of
+  // its own running key maximum (as PerformerState does): the state S, z (at e^(−M_prev)) is
+  // weighted by e^(M_prev − M_i) and the in-chunk weight A_ij (key j at e^(−M_j)) by
+  // e^(M_j − M_i) <= 1; the factors cancel between numerator and denominator. When the maximum
+  // does not move inside the chunk (the common case) every factor is 1 and is skipped.
   template <typename Q, typename K, typename V, typename O>
   void attend_causal(const Q& q, const K& k, const V& v, O& out) {
+    const T ninf = -std::numeric_limits<T>::infinity();
     m_s.setZero();
     m_z.setZero();
-    T shift = m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0);
+    T shift = m_map.stabilize() ? ninf : T(0);
     for (Index r0 = 0; r0 < k.rows(); r0 += kChunk) {
       const Index r = std::min(kChunk, k.rows() - r0);
       auto phik = m_phik.topLeftCorner(r, m_map.feature_dim());
-      key_block(k, r0, r, phik, shift);  // rescales S, z first: all keys <= r0 + r share `shift`
+      const T prev = shift;
+      key_block_causal(k, r0, r, phik, prev);
+      const T last = m_kshift[r - 1];
+      // S and z are zero while prev = −inf (no key yet), so their factor does not matter then.
+      const bool uniform = (prev == last || prev == ninf) && m_kshift[0] == last;
       query_block(q, r0, r);
       auto phiq = m_phi.topLeftCorner(r, m_map.feature_dim());
       // A = φ(Q_c) φ(K_c)ᵀ with the kernel: φ(K_c) transposed once into padded scratch.
@@ -438,15 +493,36 @@ class Performer {
                                   phikt.data(), phikt.outerStride(), a.data(), a.outerStride(),
                                   false);
       a.template triangularView<Eigen::StrictlyUpper>().setZero();
-      // Read q's rows before writing out (out may be q): both were consumed by query_block.
+      auto g = m_h.head(r);  // per-query factor of the state terms
+      if (!uniform) {
+        for (Index i = 0; i < r; ++i) {
+          const T mi = m_kshift[i];
+          g[i] = prev == ninf ? T(1) : std::exp(prev - mi);
+          for (Index j = 0; j < i; ++j)
+            if (m_kshift[j] != mi) a(i, j) *= std::exp(m_kshift[j] - mi);
+        }
+      }
       auto o = out.middleRows(r0, r);
       m_den.head(r).noalias() = phiq * m_z;
+      if (!uniform) m_den.head(r).array() *= g.array();
       m_den.head(r).noalias() += a.rowwise().sum();
       query_times_state(phiq, o, r);
+      if (!uniform)
+        for (Index i = 0; i < r; ++i) o.row(i) *= g[i];
       detail::performer_matmul<T>(r, o.cols(), r, a.data(), a.outerStride(), 1,
                                   v.data() + r0 * v.outerStride(), v.outerStride(), o.data(),
                                   o.outerStride(), true);
+      if (!uniform) {  // bring S, z and the chunk's keys to the scale e^(−last)
+        if (prev != ninf) {
+          const T f = std::exp(prev - last);
+          m_s *= f;
+          m_z *= f;
+        }
+        for (Index j = 0; j < r; ++j)
+          if (m_kshift[j] != last) phik.row(j) *= std::exp(m_kshift[j] - last);
+      }
       add_key_outer(phik, v, r0, r);
+      shift = last;
       normalise(o, r);
     }
   }
@@ -456,12 +532,14 @@ class Performer {
   RowMatrix<double> m_projection;
   detail::PerformerFeatureMap<T> m_map;
   // Scratch.
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> m_valid;  // per-key validity of the current sequence
+  const bool* m_validp = nullptr;                   // m_valid.data(), or nullptr: all valid
   RowMatrix<T> m_u, m_phi, m_phik, m_phikt, m_a, m_s;
-  Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den, m_kshift;
 };
 
 /// Recurrent FAVOR+ for token-by-token decoding: after t steps, out equals row t − 1 of the
-/// causal Performer::attend on the same tokens (up to rounding). Per head it keeps
+/// causal Performer::forward on the same tokens (up to rounding). Per head it keeps
 /// S = Σ_j e^(−M)φ(k_j)v_jᵀ (F × d_v), z = Σ_j e^(−M)φ(k_j) and the running key maximum M; when a
 /// key raises M by δ, S and z are multiplied by e^(−δ) [derived, SPEC §6.3].
 /// The feature map (W) is copied at construction: a later redraw() of the Performer does not
@@ -493,18 +571,22 @@ class PerformerState {
     reset();
   }
 
-  /// One token: q, k (1 × heads·d), v, out (1 × heads·d_v). out may be q when d_v == d.
-  /// \throws std::invalid_argument on a shape mismatch.
+  /// One token: q, k (1 × heads·d), v, out (1 × heads·d_v). out must not overlap q, k or v
+  /// (the contract's overlap rule, attention/contract.hpp).
+  /// \throws std::invalid_argument on a shape mismatch or overlapping out.
   void step(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
     const Index f = m_map.feature_dim();
-    detail::require(q.rows() == 1 && q.cols() == m_heads * m_d, "PerformerState", "q must be 1x",
+    const char* where = "PerformerState";
+    detail::require(q.rows() == 1 && q.cols() == m_heads * m_d, where, "expected q to be 1x",
                     m_heads * m_d, " (got ", q.rows(), "x", q.cols(), ")");
-    detail::require(k.rows() == 1 && k.cols() == m_heads * m_d, "PerformerState", "k must be 1x",
+    detail::require(k.rows() == 1 && k.cols() == m_heads * m_d, where, "expected k to be 1x",
                     m_heads * m_d, " (got ", k.rows(), "x", k.cols(), ")");
-    detail::require(v.rows() == 1 && v.cols() == m_heads * m_dv, "PerformerState",
-                    "v must be 1x", m_heads * m_dv, " (got ", v.rows(), "x", v.cols(), ")");
-    detail::require(out.rows() == 1 && out.cols() == m_heads * m_dv, "PerformerState",
-                    "out must be 1x", m_heads * m_dv, " (got ", out.rows(), "x", out.cols(), ")");
+    detail::require(v.rows() == 1 && v.cols() == m_heads * m_dv, where, "expected v to be 1x",
+                    m_heads * m_dv, " (got ", v.rows(), "x", v.cols(), ")");
+    detail::require(out.rows() == 1 && out.cols() == m_heads * m_dv, where,
+                    "expected out to be 1x", m_heads * m_dv, " (got ", out.rows(), "x", out.cols(),
+                    ")");
+    detail::check_attention_overlap(where, q, k, v, out);
     for (Index h = 0; h < m_heads; ++h) {
       auto s = m_s.middleRows(h * f, f);
       auto z = m_z.row(h);
@@ -533,7 +615,12 @@ class PerformerState {
       const T den = m_phiq.row(0).dot(z);
       auto o = out.block(0, h * m_dv, 1, m_dv);
       o.noalias() = m_phiq * s;
-      o *= den != T(0) ? T(1) / den : T(0);
+      if (std::abs(den) >= std::numeric_limits<T>::min())
+        o *= T(1) / den;
+      else if (den != T(0))
+        o /= den;  // subnormal: 1/den would overflow
+      else
+        o *= T(0);
     }
     ++m_tokens;
   }

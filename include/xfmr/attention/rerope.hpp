@@ -16,6 +16,8 @@
 #include "../position/rope.hpp"
 #include "../position/rope_scaling.hpp"
 #include "../types.hpp"
+#include "contract.hpp"
+#include "mask.hpp"
 
 XFMR_NAMESPACE_BEGIN
 
@@ -38,25 +40,28 @@ struct ReRopeConfig {
 ///   logit(i, j) = scale · q_iᵀ R_{−rel(i−j)} k_j = scale · ⟨R_{rel} q_i, k_j⟩
 ///   out_i = Σ_{j <= i} softmax_j(logit(i, ·)) v_j
 /// ```
-/// q and k are NOT rotated by the caller (the key cache stays pre-RoPE). prefill() computes the
+/// q and k are NOT rotated by the caller (the key cache stays pre-RoPE). forward() computes the
 /// two score sets of the paper, S1 = ⟨R_i q_i, R_j k_j⟩ (plain RoPE) and S2 = ⟨R_w q_i, k_j⟩
 /// (ReRoPE) or ⟨R_{w+(i−w)/k} q_i, R_{j/k} k_j⟩ (leaky), and selects S1 where i − j < w, tile by
 /// tile with the online softmax (key tiles entirely inside or outside the window compute only
-/// one set). decode() scores one query against the cache in one pass, ⟨R_rel q, k_j⟩ with the
+/// one set). A single query (n_q = 1, decoding) is scored against the cache in one pass, ⟨R_rel q, k_j⟩ with the
 /// raw q rotated by rel(i − j) per key inside the window; beyond it ReRoPE needs one rotation,
 /// R_w q against the raw keys, and leaky ReRoPE rotates q by rel per key (O(n·d) sin/cos).
 /// Angles are evaluated in double for real-valued positions.
 ///
 /// Shapes: q (n_q × Hq·d), k (n_k × Hk·d), v (n_k × Hk·d_v), out (n_q × Hq·d_v); Hk divides Hq
-/// (grouped-query: q head h reads kv head h / (Hq/Hk)). Query row t has position
-/// n_k − n_q + t (the queries are the last n_q tokens of the keys), so n_q <= n_k.
+/// (grouped-query: q head h reads kv head h / (Hq/Hk)); d_v = v.cols() / Hk. Query row t has
+/// position n_k − n_q + t (the queries are the last n_q tokens of the keys: the contract's
+/// bottom-right alignment, attention/contract.hpp), so n_q <= n_k; decoding is n_q < n_k.
+/// Mask: ReRoPE is causal by construction (mask.causal may be set or not: it is implied); every
+/// other AttentionMask part throws. pos0 is accepted and ignored (the logits depend on i − j).
 /// Allocation: rotated copies (n × d per head) and tile scratch, sized on the first call and
 /// when a call needs more; cost 2× the score FLOPs of plain attention in the window-crossing
 /// tiles, plus O((n_q + n_k)·d) sin/cos per head.
 /// Non-finite input is never silent (tested, prefill and decode): a NaN or inf in q_i makes row
 /// i NaN, a NaN in k_j every row i >= j, an inf in v_j makes rows i >= j non-finite (rows
 /// before j in its tile of 64 keys may turn non-finite too: a zero weight times inf).
-/// Not thread-safe (prefill and decode use the object's scratch): one object per thread;
+/// Not thread-safe (forward uses the object's scratch): one object per thread;
 /// distinct objects are independent.
 /// \throws std::invalid_argument on a bad configuration or shapes.
 template <typename T>
@@ -98,10 +103,61 @@ class ReRopeAttention {
     return leaky() ? w + (dd - w) / m_config.leaky_factor : w;
   }
 
-  /// Causal prefill (or a chunk of queries at the end of the keys), see the class comment.
-  /// out may not overlap q, k or v.
-  void prefill(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
-    const Shape s = check(q, k, v, out, "prefill");
+  /// Causal ReRoPE attention of the n_q queries at the end of the n_k keys (see the class
+  /// comment and the contract in attention/contract.hpp). out must not overlap q, k or v.
+  /// \throws std::invalid_argument on a shape mismatch, n_q > n_k, an unsupported mask part,
+  ///         pos0 < 0, or overlapping out.
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    detail::check_mask_support(kWhere, mask, kMaskCausal,
+                               "ReRoPE attention is causal by construction; padding, segments, "
+                               "boolean masks and biases are not implemented");
+    detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
+    const Shape s = check(q, k, v, out);
+    if (q.rows() == 0) return;
+    if (q.rows() == 1)
+      decode_one(q, k, v, out, s);
+    else
+      prefill(q, k, v, out, s);
+  }
+
+  /// Row-major tensor views [tokens, heads, d] and [batch, tokens, heads, d]
+  /// (detail::for_each_sequence); each sequence attends only to itself.
+  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
+  using Tensor3 = TensorView<T, 3>;
+  using ConstTensor4 = ConstTensorView<T, 4>;
+  using Tensor4 = TensorView<T, 4>;
+  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
+  }
+  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
+  }
+
+  /// The configuration, with rotary_dim resolved.
+  const ReRopeConfig& config() const noexcept { return m_config; }
+
+ private:
+  static constexpr const char* kWhere = "ReRopeAttention";
+  static constexpr Index kTile = 64;
+  struct Shape {
+    Index hq, hk, group, dv;
+  };
+
+  template <class Q, class O>
+  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
+                      Index pos0) {
+    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_config.head_dim, 0, mask,
+                                 [&](auto qs, auto ks, auto vs, auto os, Index, Index) {
+                                   forward(qs, ks, vs, os, mask, pos0);
+                                 });
+  }
+
+  // The n_q >= 2 path (see the class comment).
+  void prefill(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+               const Shape& s) {
     const Index d = m_config.head_dim, nq = q.rows(), nk = k.rows(), off = nk - nq;
     const Index w = m_config.window;
     const double kf = m_config.leaky_factor;
@@ -167,13 +223,10 @@ class ReRopeAttention {
     }
   }
 
-  /// One query at position i = n − 1 against the unrotated key/value cache of n tokens (the
-  /// cache includes the query's own key): q (1 × Hq·d), k (n × Hk·d), v (n × Hk·d_v),
-  /// out (1 × Hq·d_v). Equals the last row of prefill over the same tokens.
-  void decode(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
-    detail::require(q.rows() == 1, "ReRopeAttention", "decode takes one query row (got q.rows()=",
-                    q.rows(), ")");
-    const Shape s = check(q, k, v, out, "decode");
+  // One query at position i = n − 1 against the unrotated key/value cache of n tokens (the
+  // cache includes the query's own key), one pass; equals the last row of prefill.
+  void decode_one(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v,
+                  MatrixRef<T> out, const Shape& s) {
     const Index d = m_config.head_dim, n = k.rows(), i = n - 1, w = m_config.window;
     m_scores.resize(n);
     m_q1.resize(1, d);
@@ -208,58 +261,18 @@ class ReRopeAttention {
     }
   }
 
-  /// The configuration, with rotary_dim resolved.
-  const ReRopeConfig& config() const noexcept { return m_config; }
-
- private:
-  static constexpr Index kTile = 64;
-  struct Shape {
-    Index hq, hk, group, dv;
-  };
-
   bool leaky() const noexcept { return m_config.leaky_factor != 0; }
 
-  Shape check(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-              const char* /*call*/) const {
-    const char* where = "ReRopeAttention";
-    const Index d = m_config.head_dim;
-    detail::require(q.cols() >= d && q.cols() % d == 0, where,
-                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
-                    ", head_dim=", d, ")");
-    detail::require(k.cols() >= d && k.cols() % d == 0, where,
-                    "k.cols() must be a positive multiple of head_dim (got k.cols()=", k.cols(),
-                    ", head_dim=", d, ")");
-    const Index hq = q.cols() / d, hk = k.cols() / d;
-    detail::require(hq % hk == 0, where,
-                    "the number of kv heads must divide the number of query heads (got q heads=",
-                    hq, ", kv heads=", hk, ")");
-    detail::require(v.rows() == k.rows(), where, "v.rows() must equal k.rows() (got v.rows()=",
-                    v.rows(), ", k.rows()=", k.rows(), ")");
-    detail::require(v.cols() >= hk && v.cols() % hk == 0, where,
-                    "v.cols() must be a positive multiple of the kv heads (got v.cols()=", v.cols(),
-                    ", kv heads=", hk, ")");
-    detail::require(k.rows() >= 1 && q.rows() <= k.rows(), where,
-                    "need 1 <= q.rows() <= k.rows(): queries are the last tokens of the keys "
+  Shape check(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v,
+              MatrixRef<T> out) const {
+    const detail::AttentionShape s =
+        detail::check_attention_shapes(kWhere, q, k, v, out, m_config.head_dim, 0);
+    detail::require(q.rows() <= k.rows(), kWhere,
+                    "expected q.rows() <= k.rows(): the queries are the last tokens of the keys "
                     "(got q.rows()=",
                     q.rows(), ", k.rows()=", k.rows(), ")");
-    const Index dv = v.cols() / hk;
-    detail::require(out.rows() == q.rows() && out.cols() == hq * dv, where, "out must be ",
-                    q.rows(), "x", hq * dv, " (got ", out.rows(), "x", out.cols(), ")");
-    disjoint(out, q.data(), q.outerStride(), q.rows(), q.cols(), "q");
-    disjoint(out, k.data(), k.outerStride(), k.rows(), k.cols(), "k");
-    disjoint(out, v.data(), v.outerStride(), v.rows(), v.cols(), "v");
-    return Shape{hq, hk, hq / hk, dv};
-  }
-
-  static void disjoint(const MatrixRef<T>& out, const T* x, Index stride, Index rows, Index cols,
-                       const char* name) {
-    if (out.size() == 0 || rows == 0 || cols == 0) return;
-    const T* o_end = out.data() + (out.rows() - 1) * out.outerStride() + out.cols();
-    const T* x_end = x + (rows - 1) * stride + cols;
-    const bool ok = !(std::less<const T*>()(out.data(), x_end) &&
-                      std::less<const T*>()(x, o_end));
-    detail::require(ok, "ReRopeAttention", "out must not overlap ", name,
-                    " (got overlapping memory)");
+    detail::check_attention_overlap(kWhere, q, k, v, out);
+    return Shape{s.heads, s.kv_heads, s.group, s.d_v};
   }
 
   // y = R_pos x for one head (pos real): pairs (a_r, b_r) rotated by pos·θ_r, the channels past

@@ -22,6 +22,7 @@
 #include "../simd/softmax.hpp"
 #include "../simd/transpose.hpp"
 #include "../types.hpp"
+#include "contract.hpp"
 #include "mask.hpp"
 #include "scale.hpp"
 
@@ -70,21 +71,6 @@ void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, cons
                  ConstStridedMap<T>(b, k, n, Eigen::OuterStride<>(ldb));
 }
 
-/// Element overlap of two row-strided blocks (disjoint ranges, or the same stride with column
-/// windows that do not meet).
-template <typename T>
-bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* b, Index bs,
-                             Index br, Index bc) {
-  if (ar == 0 || ac == 0 || br == 0 || bc == 0) return false;
-  const T* a_end = a + (ar - 1) * as + ac;
-  const T* b_end = b + (br - 1) * bs + bc;
-  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
-  if (as != bs || as < ac || as < bc) return true;
-  std::ptrdiff_t off = (b - a) % as;
-  if (off < 0) off += as;
-  return !(off >= ac && off + bc <= as);
-}
-
 }  // namespace detail
 
 /// Softmax attention, per head h (SPEC §4.1, §4.3):
@@ -97,8 +83,12 @@ bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* 
 ///
 /// Shapes: q (n_q × H·d), k (n_k × H_kv·d), v (n_k × H_kv·d_v), out (n_q × H·d_v), head h at
 /// columns [h·d, (h+1)·d). H_kv must divide H (grouped-query: head h reads K/V head
-/// h / (H/H_kv)). Query i sits at absolute position n_k − n_q + i, so decoding one query
-/// against a cache of n_k keys is the n_q = 1 case. out must not overlap q, k or v.
+/// h / (H/H_kv)). The attention contract (attention/contract.hpp): key j sits at absolute
+/// position pos0 + j and query i at pos0 + n_k − n_q + i, so decoding one query against a cache
+/// of n_k keys is the n_q = 1 case; pos0 feeds the log-position scale only (the mask is aligned
+/// bottom-right whatever pos0). Every AttentionMask part is supported. out must not overlap q,
+/// k or v (never in place). QK normalisation (KeyNorm, cosine, QK-RMSNorm): QkNorm::forward on
+/// q and k first (attention/keynorm.hpp).
 ///
 /// Non-finite input is never silent (checked by tests on both tile paths and decoding):
 ///   - a NaN or ±inf in q_i makes row i NaN (q rows are checked while they are read, O(d));
@@ -141,51 +131,33 @@ class SoftmaxAttention {
     m_ws.resize(static_cast<std::size_t>(config.threads));
   }
 
-  /// See the class comment. \throws std::invalid_argument on a shape mismatch (q, k, v, out,
-  /// mask, bias), widths that are not multiples of head_dim / value_dim, key/value heads that
-  /// do not divide the query heads, or overlapping out.
+  /// See the class comment and the contract (attention/contract.hpp): key row j at absolute
+  /// position pos0 + j, query row i at pos0 + n_k − n_q + i (pos0 feeds the log-position scale
+  /// only). Every AttentionMask part is supported. \throws std::invalid_argument on a shape
+  /// mismatch (q, k, v, out, mask, bias), widths that are not multiples of head_dim /
+  /// value_dim, key/value heads that do not divide the query heads, pos0 < 0, or out
+  /// overlapping q, k or v.
   void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-               const AttentionMask<T>& mask = {}) {
-    run(q, k, v, out, mask, 1, mask.key_lengths.size() > 0 ? mask.key_lengths[0] : mask.key_length);
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    run(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1));
   }
 
   /// Row-major tensor views [tokens, heads, dim] and [batch, tokens, heads, dim], mapped onto
-  /// the matrix path without a copy. Batch sequences attend only to themselves; the mask
-  /// (and bias) is shared by the batch, except mask.key_lengths, one per sequence.
+  /// the matrix path without a copy (detail::for_each_sequence). Batch sequences attend only to
+  /// themselves; the mask (and bias) is shared by the batch, except mask.key_lengths, one per
+  /// sequence.
   using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
   using Tensor3 = TensorView<T, 3>;
   using ConstTensor4 = ConstTensorView<T, 4>;
   using Tensor4 = TensorView<T, 4>;
 
   void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
-               const AttentionMask<T>& mask = {}) {
-    check_tensor(q.dimension(2), k.dimension(2), v.dimension(2), out.dimension(2));
-    run(cmap(q.data(), q.dimension(0), q.dimension(1) * q.dimension(2)),
-        cmap(k.data(), k.dimension(0), k.dimension(1) * k.dimension(2)),
-        cmap(v.data(), v.dimension(0), v.dimension(1) * v.dimension(2)),
-        map(out.data(), out.dimension(0), out.dimension(1) * out.dimension(2)), mask, 1,
-        mask.key_lengths.size() > 0 ? mask.key_lengths[0] : mask.key_length);
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
   }
   void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
-               const AttentionMask<T>& mask = {}) {
-    check_tensor(q.dimension(3), k.dimension(3), v.dimension(3), out.dimension(3));
-    const Index batch = q.dimension(0);
-    detail::require(k.dimension(0) == batch && v.dimension(0) == batch && out.dimension(0) == batch,
-                    "SoftmaxAttention", "q, k, v and out must have the same batch size (got ",
-                    batch, ", ", k.dimension(0), ", ", v.dimension(0), ", ", out.dimension(0), ")");
-    const Index nq = q.dimension(1), nk = k.dimension(1), nv = v.dimension(1),
-                no = out.dimension(1), wq = q.dimension(2) * q.dimension(3),
-                wk = k.dimension(2) * k.dimension(3), wv = v.dimension(2) * v.dimension(3),
-                wo = out.dimension(2) * out.dimension(3);
-    for (Index b = 0; b < batch; ++b) {
-      const Index len = mask.key_lengths.size() == 0   ? mask.key_length
-                        : mask.key_lengths.size() == 1 ? mask.key_lengths[0]
-                                                       : mask.key_lengths[std::min<Index>(
-                                                             b, mask.key_lengths.size() - 1)];
-      run(cmap(q.data() + b * nq * wq, nq, wq), cmap(k.data() + b * nk * wk, nk, wk),
-          cmap(v.data() + b * nv * wv, nv, wv), map(out.data() + b * no * wo, no, wo), mask,
-          batch, len);
-    }
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
   }
 
   const SoftmaxAttentionConfig& config() const noexcept { return m_config; }
@@ -202,26 +174,12 @@ class SoftmaxAttention {
     return (m_config.query_tile + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
   }
 
-  static Eigen::Map<const RowMatrix<T>> cmap(const T* p, Index rows, Index cols) {
-    return Eigen::Map<const RowMatrix<T>>(p, rows, cols);
-  }
-  static Eigen::Map<RowMatrix<T>> map(T* p, Index rows, Index cols) {
-    return Eigen::Map<RowMatrix<T>>(p, rows, cols);
-  }
-  void check_tensor(Index dq, Index dk, Index dv, Index dout) const {
-    detail::require(dq == m_config.head_dim && dk == m_config.head_dim, kWhere,
-                    "the last dimension of q and k must be head_dim=", m_config.head_dim,
-                    " (got ", dq, " and ", dk, ")");
-    detail::require(dv == m_config.value_dim && dout == m_config.value_dim, kWhere,
-                    "the last dimension of v and out must be value_dim=", m_config.value_dim,
-                    " (got ", dv, " and ", dout, ")");
-  }
-  template <class A, class B>
-  static void check_disjoint(const A& out, const B& x, const char* name) {
-    detail::require(!detail::attention_views_overlap(out.data(), out.outerStride(), out.rows(),
-                                                     out.cols(), x.data(), x.outerStride(),
-                                                     x.rows(), x.cols()),
-                    kWhere, "out must not overlap ", name, " (got overlapping views)");
+  template <class Q, class O>
+  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
+                      Index pos0) {
+    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_config.head_dim, m_config.value_dim,
+                                 mask, [&](auto qs, auto ks, auto vs, auto os, Index batch,
+                                           Index len) { run(qs, ks, vs, os, mask, pos0, batch, len); });
   }
 
   // Everything one call shares between heads, tiles and threads (read-only during the call).
@@ -238,28 +196,14 @@ class SoftmaxAttention {
   };
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-           const AttentionMask<T>& mask, Index batch, Index key_length) {
-    const Index d = m_config.head_dim, dv = m_config.value_dim;
-    detail::require(q.cols() >= d && q.cols() % d == 0, kWhere,
-                    "q.cols() must be a positive multiple of head_dim (got q.cols()=", q.cols(),
-                    ", head_dim=", d, ")");
-    detail::require(k.cols() >= d && k.cols() % d == 0, kWhere,
-                    "k.cols() must be a positive multiple of head_dim (got k.cols()=", k.cols(),
-                    ", head_dim=", d, ")");
-    const Index heads = q.cols() / d, kv_heads = k.cols() / d;
-    detail::require(heads % kv_heads == 0, kWhere,
-                    "the key/value heads must divide the query heads (got ", heads,
-                    " query heads, ", kv_heads, " key/value heads)");
-    detail::require(v.cols() == kv_heads * dv, kWhere, "v.cols() must be kv_heads·value_dim=",
-                    kv_heads * dv, " (got v.cols()=", v.cols(), ")");
-    detail::require(v.rows() == k.rows(), kWhere, "v.rows() must equal k.rows() (got v.rows()=",
-                    v.rows(), ", k.rows()=", k.rows(), ")");
-    detail::require(out.rows() == q.rows() && out.cols() == heads * dv, kWhere, "out must be ",
-                    q.rows(), "x", heads * dv, " (got ", out.rows(), "x", out.cols(), ")");
-    check_disjoint(out, q, "q");
-    check_disjoint(out, k, "k");
-    check_disjoint(out, v, "v");
-    const Index nq = q.rows(), nk = k.rows();
+           const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length) {
+    const Index d = m_config.head_dim;
+    const detail::AttentionShape shape =
+        detail::check_attention_shapes(kWhere, q, k, v, out, d, m_config.value_dim);
+    detail::check_attention_overlap(kWhere, q, k, v, out);
+    detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
+    const Index heads = shape.heads, kv_heads = shape.kv_heads, dv = shape.d_v;
+    const Index nq = shape.n_q, nk = shape.n_k;
     detail::ResolvedMask::check(mask, nq, nk, heads, batch, kWhere);
     if (nq == 0) return;
 
@@ -277,7 +221,7 @@ class SoftmaxAttention {
                    (mask.allowed.size() == 0 || mask.allowed(i, j));
       }
       m_lambda[std::size_t(i)] =
-          static_cast<T>(detail::row_scale(m_config.scale, base, count, nk - nq + i));
+          static_cast<T>(detail::row_scale(m_config.scale, base, count, pos0 + nk - nq + i));
     }
 
     Call c{q.data(), k.data(),       v.data(),       out.data(), q.outerStride(),
