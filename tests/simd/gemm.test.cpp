@@ -221,7 +221,7 @@ void sweep_tile_edges() {
   });
 }
 
-/// K across kc blocks (partial sums between blocks) and M across mc row blocks.
+/// K across kc blocks (partial sums between blocks) and M across row blocks (row_block(k)).
 template <typename T>
 void sweep_blocks() {
   auto rng = xfmr_test::make_rng(100 + sizeof(T));
@@ -239,15 +239,26 @@ void sweep_blocks() {
           cs.packed_a = layout < 2;
           if (cs.packed_a) check_case<T, Isa>(rng, cs);
         }
-    for (const Index m : {S::mc - 1, S::mc, S::mc + 1, 2 * S::mc + 7})
-      for (int layout = 0; layout < 8; ++layout) {
-        ++rot;
-        Case cs{m, 21, 37, (layout & 1) != 0, (layout & 2) != 0, (layout & 4) != 0,
-                kAllEpi[rot % 8], 1.0, m % 2 ? 0.0 : 1.0, 1};
-        check_case<T, Isa>(rng, cs);
-        cs.packed_a = layout < 2;
-        if (cs.packed_a) check_case<T, Isa>(rng, cs);
-      }
+    // The row block is S::row_block(k): mc_max for a short k (one kc block); for kmid a value
+    // between mc and mc_max, with several kc blocks on the vector ISAs (partial sums of every row
+    // of the block; the scalar tier's kc = 2048 for float is larger than kmid).
+    const Index kmid = (Index(1) << 20) / (static_cast<Index>(sizeof(T)) * 200);
+    REQUIRE(S::row_block(37) == S::mc_max);
+    REQUIRE(S::row_block(kmid) > S::mc);
+    REQUIRE(S::row_block(kmid) < S::mc_max);
+    REQUIRE(S::row_block(Index(1) << 20) == S::mc);
+    for (const Index k : {Index(37), kmid}) {
+      const Index mb = S::row_block(k);
+      for (const Index m : {mb - 1, mb, mb + 1, 2 * mb + 7})
+        for (int layout = 0; layout < 8; layout += k == 37 ? 1 : 2) {
+          ++rot;
+          Case cs{m, 21, k, (layout & 1) != 0, (layout & 2) != 0, (layout & 4) != 0,
+                  kAllEpi[rot % 8], 1.0, m % 2 ? 0.0 : 1.0, 1};
+          check_case<T, Isa>(rng, cs);
+          cs.packed_a = layout < 2;
+          if (cs.packed_a) check_case<T, Isa>(rng, cs);
+        }
+    }
   });
 }
 

@@ -49,8 +49,11 @@ enum class GemmPhase { Only, First, Middle, Last };
 /// vector of ncols (<= NV·lanes) columns of C, v = α·acc + β·C (β == 0: C not read), then
 /// v = epi(v, …), then a store (masked on the tail: nothing past ncols is touched).
 /// part: MR rows of NV·lanes partial sums (row stride NV·lanes) for the multi-block phases.
-template <class Isa, typename T, int MR, int NV, class Epi>
-XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T* b, T* part,
+/// RS, CS: Index, or std::integral_constant<Index, s> for a stride known at compile time (unit
+/// column stride of a row-major A, the packed A's constant strides): fewer live registers and
+/// plain base + index addressing in the k loop.
+template <class Isa, typename T, int MR, int NV, class Epi, class RS, class CS>
+XFMR_INLINE void gemm_micro(Index kc, const T* a, RS rsa, CS csa, const T* b, T* part,
                             GemmPhase phase, T alpha, T beta, T* c, Index ldc, Index i0, Index j0,
                             Index ncols, const Epi& epi) noexcept {
   using V = Vec<T, Isa>;
@@ -59,8 +62,8 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T*
   R acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int t = 0; t < NV; ++t) acc[r][t] = V::zero();
-  Index ro[MR];
-  for (int r = 0; r < MR; ++r) ro[r] = r * rsa;
+  const T* ar[MR];  // row r of the tile at ar[r][p·csa]
+  for (int r = 0; r < MR; ++r) ar[r] = a + r * static_cast<Index>(rsa);
 #if defined(__GNUC__)
   // C is read at the end (β ≠ 0): when it lives in L3 (a large Gram accumulated block by block)
   // its lines arrive during the k loop instead of stalling the stores.
@@ -70,7 +73,6 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T*
       __builtin_prefetch(c + r * ldc + ncols - 1, 1);
     }
 #endif
-  const T* ap = a;
   // Unrolled by 4 (GCC): measured faster than 1; pinning the B vectors in registers with an
   // empty asm (as the former whitening kernel did) was slower on this 6 × 2-vector tile.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -80,10 +82,9 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, Index rsa, Index csa, const T*
     R bv[NV];
     for (int t = 0; t < NV; ++t) bv[t] = V::load(b + p * NR + t * L);
     for (int r = 0; r < MR; ++r) {
-      const R x = V::set1(ap[ro[r]]);
+      const R x = V::set1(ar[r][p * static_cast<Index>(csa)]);
       for (int t = 0; t < NV; ++t) acc[r][t] = V::fmadd(x, bv[t], acc[r][t]);
     }
-    ap += csa;
   }
   if (phase == GemmPhase::First || phase == GemmPhase::Middle) {
     for (int r = 0; r < MR; ++r)
@@ -127,14 +128,16 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
   using S = GemmShape<T, Isa>;
   constexpr int MR = static_cast<int>(S::mr), NV = static_cast<int>(S::nv);
   constexpr Index NR = S::nr;
-  static_assert(S::mc % S::mr == 0, "xfmr::simd::gemm: row tiles (and PackedA tiles) start at "
-                                    "multiples of mr, so mc must be one");
+  static_assert(S::mc % S::mr == 0 && S::mc_max % S::mr == 0 && S::mc <= S::mc_max,
+                "xfmr::simd::gemm: row tiles (and PackedA tiles) start at multiples of mr, so mc "
+                "and mc_max must be ones");
   if (m <= 0 || n <= 0) return;
   if (alpha == T(0)) k = 0;  // A and B are not read
   const Index kblocks = k <= S::kc ? 1 : (k + S::kc - 1) / S::kc;
-  alignas(64) T partial[S::mc * NR];  // partial sums, only when kblocks > 1
-  for (Index i0 = 0; i0 < m; i0 += S::mc) {
-    const Index mb = std::min(S::mc, m - i0);
+  const Index mc = S::row_block(k);
+  alignas(64) T partial[S::mc_max * NR];  // partial sums, only when kblocks > 1
+  for (Index i0 = 0; i0 < m; i0 += mc) {
+    const Index mb = std::min(mc, m - i0);
     for (Index j0 = 0; j0 < n; j0 += NR) {
       const Index cols = std::min(NR, n - j0);
       // Lower: rows of this block that meet the panel's columns (row >= j0).
@@ -156,8 +159,9 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
         auto tile = [&](auto rows_tag, Index i) {
           constexpr int rows = decltype(rows_tag)::value;
           const Index gi = i0 + i;
-          gemm_micro<Isa, T, rows, NV>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR, phase,
-                                       alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols, epi);
+          gemm_micro<Isa, T, rows, NV>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR,
+                                       phase, alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols,
+                                       epi);
         };
         Index i = ibeg;
         for (; i + MR <= iend; i += MR) tile(std::integral_constant<int, MR>{}, i);
@@ -177,19 +181,28 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
   }
 }
 
-/// A as the driver reads it: the first element of row i from column k0, and the strides.
-template <typename T>
+template <Index S>
+using GemmStride = std::integral_constant<Index, S>;
+
+/// A as the driver reads it: the first element of row i from column k0, and the strides (Index,
+/// or GemmStride<s> when known at compile time).
+template <typename T, class RS, class CS>
 struct StridedAOp {
   const T* data;
-  Index rs, cs;
-  XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept { return data + i * rs + k0 * cs; }
+  RS rs;
+  CS cs;
+  XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept {
+    return data + i * static_cast<Index>(rs) + k0 * static_cast<Index>(cs);
+  }
 };
-template <typename T>
+template <typename T, Index MR>
 struct PackedAOp {  // row tiles start at multiples of mr (mc is a multiple of mr)
   const T* data;
-  Index k, rs, cs;  // rs = 1, cs = mr
+  Index k;
+  GemmStride<1> rs;
+  GemmStride<MR> cs;
   XFMR_INLINE const T* ptr(Index i, Index k0) const noexcept {
-    return data + (i / cs) * k * cs + k0 * cs;
+    return data + (i / MR) * k * MR + k0 * MR;
   }
 };
 
@@ -229,20 +242,28 @@ void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T be
 /// value with its row, column and the old C; default: none. m, n, k >= 0; any leading
 /// dimensions; no alignment required; nothing outside C(m×n) (or its part, GemmPart) is read or
 /// written. C must not overlap A, B or an epilogue's operands other than C itself. noexcept, no
-/// allocation (≤ 16 KiB + mc·nr values of stack), thread-safe (no shared state).
+/// allocation (≤ 16 KiB + mc_max·nr values of stack: 34 KiB with AVX2), thread-safe (no shared
+/// state).
 template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, B b, T beta, T* c, Index ldc,
           const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
-  detail::gemm_b<Isa>(m, n, k, alpha, detail::StridedAOp<T>{a.data, a.row_stride, a.col_stride},
-                      b, beta, c, ldc, epi, part);
+  if (a.col_stride == 1)  // row-major A: unit stride along k, known to the micro-kernel
+    detail::gemm_b<Isa>(m, n, k, alpha,
+                        detail::StridedAOp<T, Index, detail::GemmStride<1>>{a.data, a.row_stride,
+                                                                            {}},
+                        b, beta, c, ldc, epi, part);
+  else
+    detail::gemm_b<Isa>(m, n, k, alpha,
+                        detail::StridedAOp<T, Index, Index>{a.data, a.row_stride, a.col_stride}, b,
+                        beta, c, ldc, epi, part);
 }
 template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, T alpha, PackedA<T> a, B b, T beta, T* c, Index ldc,
           const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
   XFMR_ASSERT(a.k == k && a.m >= m);
   constexpr Index mr = GemmShape<T, Isa>::mr;
-  detail::gemm_b<Isa>(m, n, k, alpha, detail::PackedAOp<T>{a.data, a.k, 1, mr}, b, beta, c, ldc,
-                      epi, part);
+  detail::gemm_b<Isa>(m, n, k, alpha, detail::PackedAOp<T, mr>{a.data, a.k, {}, {}}, b, beta, c,
+                      ldc, epi, part);
 }
 
 /// C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C, all row-major with leading dimensions (lda >= k, ldb >= k,

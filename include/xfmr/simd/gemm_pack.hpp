@@ -19,7 +19,9 @@ namespace simd {
 ///   mr × nr: the C tile held in registers, nr = nv vectors (6 × 2 vectors: 12 accumulators,
 ///            2 B vectors and a broadcast of the 16 ymm registers);
 ///   kc:      rows of a B panel per pass (kc·nr values = 16 KiB, stays in L1);
-///   mc:      rows of A per block (mc·kc values stay in L2 while the panels of B go by).
+///   mc:      least rows of A per block; row_block(k) takes more rows, up to mc_max, while the
+///            block's mc·k values stay within 1 MiB (half of L2): each B panel (packed by the call,
+///            or streamed from memory when prepacked) then serves more row tiles.
 template <typename T, class Isa>
 struct GemmShape {
   static constexpr Index mr = 6;
@@ -27,6 +29,12 @@ struct GemmShape {
   static constexpr Index nr = nv * static_cast<Index>(Vec<T, Isa>::lanes);
   static constexpr Index kc = 16384 / (nr * static_cast<Index>(sizeof(T)));
   static constexpr Index mc = 144;
+  static constexpr Index mc_max = 288;
+  /// Rows of A per block for a product over k: a multiple of mr in [mc, mc_max].
+  static constexpr Index row_block(Index k) noexcept {
+    const Index fit = (Index(1) << 20) / (static_cast<Index>(sizeof(T)) * (k > 0 ? k : 1));
+    return std::min(mc_max, std::max(mc, fit / mr * mr));
+  }
 };
 
 /// op(B) (k×n) in the caller's memory: element (p, j) at data[p·ld + j] (row-major k×n), or at
