@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <utility>
 
 #include "../detail/eigen.hpp"
 
@@ -233,6 +234,52 @@ void for_each_sequence(const char* where, const Q& q, const K& k, const V& v, O&
 }
 
 }  // namespace detail
+
+/// The forward overloads every attention flavour shares (CRTP): one sequence as matrices, and
+/// row-major tensor views [tokens, heads, d] and [batch, tokens, heads, d] mapped onto the
+/// matrix path without a copy (detail::for_each_sequence: each sequence attends only to itself,
+/// the mask is shared by the batch except mask.key_lengths, one padding length per sequence).
+/// All three reach Derived::run(q, k, v, out, mask, pos0, batch, key_length) once per sequence
+/// (batch: the number of sequences in the call; key_length: this sequence's padding length from
+/// the mask, −1 for none). Derived befriends this class and provides run(), kWhere (its name in
+/// messages) and tensor_dims() (head_dim, and value_dim or 0 for v's own width).
+/// \throws std::invalid_argument as Derived::run, and for tensor views whose last dimensions or
+///         batch sizes disagree.
+template <class Derived, typename T>
+class AttentionForward {
+ public:
+  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
+  using Tensor3 = TensorView<T, 3>;
+  using ConstTensor4 = ConstTensorView<T, 4>;
+  using Tensor4 = TensorView<T, 4>;
+
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    self().run(q, k, v, out, mask, pos0, 1,
+               detail::sequence_key_length(Derived::kWhere, mask, 0, 1));
+  }
+  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
+  }
+  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
+               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    forward_tensor(q, k, v, out, mask, pos0);
+  }
+
+ private:
+  Derived& self() noexcept { return static_cast<Derived&>(*this); }
+
+  template <class Q, class O>
+  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
+                      Index pos0) {
+    const auto dims = self().tensor_dims();
+    detail::for_each_sequence<T>(Derived::kWhere, q, k, v, out, dims.first, dims.second, mask,
+                                 [&](auto qs, auto ks, auto vs, auto os, Index batch, Index len) {
+                                   self().run(qs, ks, vs, os, mask, pos0, batch, len);
+                                 });
+  }
+};
 
 XFMR_NAMESPACE_END
 

@@ -205,7 +205,9 @@ XFMR_INLINE void normalise_row(Row&& x, T den, const T* z, Index m) {
 /// Not thread-safe (forward uses the object's scratch): one object per thread.
 /// \throws std::invalid_argument on a bad configuration or shapes (see the constructor, forward).
 template <typename T>
-class LinearAttention {
+class LinearAttention : public AttentionForward<LinearAttention<T>, T> {
+  friend class AttentionForward<LinearAttention<T>, T>;
+
   static_assert(detail::is_real_v<T>, "xfmr::LinearAttention<T>: T must be float or double");
 
  public:
@@ -218,29 +220,8 @@ class LinearAttention {
   /// See the class comment and attention/contract.hpp. \throws std::invalid_argument on a
   /// shape mismatch, an unsupported mask part (segments, allowed, bias), causal with
   /// n_q != n_k, pos0 < 0, or out overlapping q, k or v.
-  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    run(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1));
-  }
-
-  /// Row-major tensor views: [tokens, heads, dim] and [batch, tokens, heads, dim] (each batch
-  /// sequence attends only to itself, every sequence starting at pos0; mask.key_lengths: one
-  /// length per sequence). Mapped onto the matrix path without a copy (for_each_sequence).
-  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
-  using Tensor3 = TensorView<T, 3>;
-  using ConstTensor4 = ConstTensorView<T, 4>;
-  using Tensor4 = TensorView<T, 4>;
-
-  /// \throws std::invalid_argument if the last dimensions are not head_dim (q, k) and
-  ///         value_dim (v, out), or the batch sizes disagree; then as the matrix overload.
-  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
-  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
+  /// Tensor views: every batch sequence starts at pos0.
+  using AttentionForward<LinearAttention<T>, T>::forward;
 
   /// m, the feature dimension.
   Index feature_dim() const noexcept { return m_setup.m; }
@@ -252,14 +233,7 @@ class LinearAttention {
 
   static constexpr const char* kWhere = "LinearAttention";
 
-  template <class Q, class O>
-  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
-                      Index pos0) {
-    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_setup.d, m_setup.dv, mask,
-                                 [&](auto qs, auto ks, auto vs, auto os, Index batch, Index len) {
-                                   run(qs, ks, vs, os, mask, pos0, batch, len);
-                                 });
-  }
+  std::pair<Index, Index> tensor_dims() const noexcept { return {m_setup.d, m_setup.dv}; }
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
            const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length) {

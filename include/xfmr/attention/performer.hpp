@@ -217,7 +217,9 @@ class PerformerFeatureMap {
 /// distinct objects are independent, and equal seeds give equal W in every thread.
 /// \throws std::invalid_argument on bad configuration or shapes (see the constructor and forward).
 template <typename T>
-class Performer {
+class Performer : public AttentionForward<Performer<T>, T> {
+  friend class AttentionForward<Performer<T>, T>;
+
   static_assert(detail::is_real_v<T>, "xfmr::Performer<T>: T must be float or double");
 
  public:
@@ -241,25 +243,8 @@ class Performer {
   /// FAVOR+ attention of one sequence (see the class comment).
   /// \throws std::invalid_argument on a shape mismatch (contract wording), an unsupported mask
   ///         part, causal with n_q != n_k, pos0 < 0, or out overlapping q, k or v.
-  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    run(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1));
-  }
-
-  /// Row-major tensor views [tokens, heads, d] and [batch, tokens, heads, d]: each sequence
-  /// attends only to itself, with its own stabiliser shift (for_each_sequence).
-  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
-  using Tensor3 = TensorView<T, 3>;
-  using ConstTensor4 = ConstTensorView<T, 4>;
-  using Tensor4 = TensorView<T, 4>;
-  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
-  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
+  /// Tensor views: each batch sequence has its own stabiliser shift.
+  using AttentionForward<Performer<T>, T>::forward;
 
   /// Exact (unstabilised) features φ(x) of one head, SPEC §6.1 with x' = d^(−1/4)·x, so that
   /// φ(x)·φ(y) is an unbiased estimate of exp(x·y/√d). x: (n × d), out: (n × feature_dim()).
@@ -291,14 +276,7 @@ class Performer {
 
   static constexpr const char* kWhere = "Performer";
 
-  template <class Q, class O>
-  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
-                      Index pos0) {
-    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_config.head_dim, 0, mask,
-                                 [&](auto qs, auto ks, auto vs, auto os, Index batch, Index len) {
-                                   run(qs, ks, vs, os, mask, pos0, batch, len);
-                                 });
-  }
+  std::pair<Index, Index> tensor_dims() const noexcept { return {m_config.head_dim, 0}; }
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
            const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length) {

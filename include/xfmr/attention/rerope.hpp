@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "../detail/eigen.hpp"
@@ -65,7 +66,9 @@ struct ReRopeConfig {
 /// distinct objects are independent.
 /// \throws std::invalid_argument on a bad configuration or shapes.
 template <typename T>
-class ReRopeAttention {
+class ReRopeAttention : public AttentionForward<ReRopeAttention<T>, T> {
+  friend class AttentionForward<ReRopeAttention<T>, T>;
+
   static_assert(detail::is_real_v<T>, "xfmr::ReRopeAttention<T>: T must be float or double");
 
  public:
@@ -107,34 +110,7 @@ class ReRopeAttention {
   /// comment and the contract in attention/contract.hpp). out must not overlap q, k or v.
   /// \throws std::invalid_argument on a shape mismatch, n_q > n_k, an unsupported mask part,
   ///         pos0 < 0, or overlapping out.
-  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    detail::check_mask_support(kWhere, mask, kMaskCausal,
-                               "ReRoPE attention is causal by construction; padding, segments, "
-                               "boolean masks and biases are not implemented");
-    detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
-    const Shape s = check(q, k, v, out);
-    if (q.rows() == 0) return;
-    if (q.rows() == 1)
-      decode_one(q, k, v, out, s);
-    else
-      prefill(q, k, v, out, s);
-  }
-
-  /// Row-major tensor views [tokens, heads, d] and [batch, tokens, heads, d]
-  /// (detail::for_each_sequence); each sequence attends only to itself.
-  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
-  using Tensor3 = TensorView<T, 3>;
-  using ConstTensor4 = ConstTensorView<T, 4>;
-  using Tensor4 = TensorView<T, 4>;
-  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
-  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
+  using AttentionForward<ReRopeAttention<T>, T>::forward;
 
   /// The configuration, with rotary_dim resolved.
   const ReRopeConfig& config() const noexcept { return m_config; }
@@ -146,13 +122,21 @@ class ReRopeAttention {
     Index hq, hk, group, dv;
   };
 
-  template <class Q, class O>
-  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
-                      Index pos0) {
-    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_config.head_dim, 0, mask,
-                                 [&](auto qs, auto ks, auto vs, auto os, Index, Index) {
-                                   forward(qs, ks, vs, os, mask, pos0);
-                                 });
+  std::pair<Index, Index> tensor_dims() const noexcept { return {m_config.head_dim, 0}; }
+
+  // One sequence (AttentionForward): batch and key_length are not used (padding is refused).
+  void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
+           const AttentionMask<T>& mask, Index pos0, Index /*batch*/, Index /*key_length*/) {
+    detail::check_mask_support(kWhere, mask, kMaskCausal,
+                               "ReRoPE attention is causal by construction; padding, segments, "
+                               "boolean masks and biases are not implemented");
+    detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
+    const Shape s = check(q, k, v, out);
+    if (q.rows() == 0) return;
+    if (q.rows() == 1)
+      decode_one(q, k, v, out, s);
+    else
+      prefill(q, k, v, out, s);
   }
 
   // The n_q >= 2 path (see the class comment).

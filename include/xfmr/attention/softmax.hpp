@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "../detail/eigen.hpp"
@@ -109,7 +110,9 @@ void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, cons
 /// Eigen's products may allocate packing buffers for large tiles. threads > 1 starts that many
 /// std::threads per call. Not thread-safe: one object per calling thread.
 template <typename T>
-class SoftmaxAttention {
+class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
+  friend class AttentionForward<SoftmaxAttention<T>, T>;
+
   static_assert(detail::is_real_v<T>, "xfmr::SoftmaxAttention<T>: T must be float or double");
 
  public:
@@ -137,28 +140,7 @@ class SoftmaxAttention {
   /// mismatch (q, k, v, out, mask, bias), widths that are not multiples of head_dim /
   /// value_dim, key/value heads that do not divide the query heads, pos0 < 0, or out
   /// overlapping q, k or v.
-  void forward(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    run(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1));
-  }
-
-  /// Row-major tensor views [tokens, heads, dim] and [batch, tokens, heads, dim], mapped onto
-  /// the matrix path without a copy (detail::for_each_sequence). Batch sequences attend only to
-  /// themselves; the mask (and bias) is shared by the batch, except mask.key_lengths, one per
-  /// sequence.
-  using ConstTensor3 = ConstTensorView<T, 3>;  // include xfmr/tensor.hpp to build the views
-  using Tensor3 = TensorView<T, 3>;
-  using ConstTensor4 = ConstTensorView<T, 4>;
-  using Tensor4 = TensorView<T, 4>;
-
-  void forward(const ConstTensor3& q, const ConstTensor3& k, const ConstTensor3& v, Tensor3 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
-  void forward(const ConstTensor4& q, const ConstTensor4& k, const ConstTensor4& v, Tensor4 out,
-               const AttentionMask<T>& mask = {}, Index pos0 = 0) {
-    forward_tensor(q, k, v, out, mask, pos0);
-  }
+  using AttentionForward<SoftmaxAttention<T>, T>::forward;
 
   const SoftmaxAttentionConfig& config() const noexcept { return m_config; }
 
@@ -174,13 +156,7 @@ class SoftmaxAttention {
     return (m_config.query_tile + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
   }
 
-  template <class Q, class O>
-  void forward_tensor(const Q& q, const Q& k, const Q& v, O& out, const AttentionMask<T>& mask,
-                      Index pos0) {
-    detail::for_each_sequence<T>(kWhere, q, k, v, out, m_config.head_dim, m_config.value_dim,
-                                 mask, [&](auto qs, auto ks, auto vs, auto os, Index batch,
-                                           Index len) { run(qs, ks, vs, os, mask, pos0, batch, len); });
-  }
+  std::pair<Index, Index> tensor_dims() const noexcept { return {m_config.head_dim, m_config.value_dim}; }
 
   // Everything one call shares between heads, tiles and threads (read-only during the call).
   struct Call {
