@@ -19,13 +19,6 @@
 
 namespace {
 
-template <typename T>
-std::vector<T> uniform(std::mt19937_64& rng, std::size_t n, double lo, double hi) {
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(u(rng));
-  return x;
-}
 
 /// Spacing of T at |ref| (the smallest subnormal below the normal range).
 template <typename T>
@@ -62,7 +55,7 @@ TEMPLATE_TEST_CASE("elu_plus_one_row against long double",
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       INFO("isa " << Isa::name << ", n " << n);
       // Half the draws on [exp_lo, 0] (the exponential, its flush), half on [0, 20].
-      std::vector<T> x0 = uniform<T>(rng, n, exp_lo<T>(), 20);
+      std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, n, exp_lo<T>(), 20);
       for (std::size_t i = 0; i < n; i += 2) x0[i] = T(-std::fabs(double(x0[i])) / 5);
       std::vector<T> y(n);
       xfmr::simd::elu_plus_one_row<Isa, T>(x0.data(), y.data(), n);
@@ -114,7 +107,7 @@ TEMPLATE_TEST_CASE("relu_row: max(x, 0) + eps rounded once, placement", "[simd][
     using Isa = decltype(isa);
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       INFO("isa " << Isa::name << ", n " << n);
-      std::vector<T> x0 = uniform<T>(rng, n, -5, 5);
+      std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, n, -5, 5);
       if (n > 2) x0[n / 2] = std::numeric_limits<T>::quiet_NaN();  // must stay NaN
       std::vector<T> y(n);
       xfmr::simd::relu_row<Isa, T>(x0.data(), y.data(), n, eps);
@@ -150,7 +143,7 @@ TEMPLATE_TEST_CASE("exp_shift_row against long double",
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       for (const T shift : {T(3), T(-2), T(0)}) {
         INFO("isa " << Isa::name << ", n " << n << ", shift " << shift);
-        const std::vector<T> x0 = uniform<T>(rng, n, -70, 12);
+        const std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, n, -70, 12);
         std::vector<T> y(n);
         const T sum = xfmr::simd::exp_shift_row<Isa, T>(x0.data(), y.data(), n, shift);
         long bad = 0;
@@ -182,9 +175,9 @@ TEMPLATE_TEST_CASE("exp_sub_accumulate_row against long double",
     using Isa = decltype(isa);
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       INFO("isa " << Isa::name << ", n " << n);
-      const std::vector<T> x0 = uniform<T>(rng, n, -30, 5);
-      const std::vector<T> s0 = uniform<T>(rng, n, -5, 30);
-      const std::vector<T> c0 = uniform<T>(rng, n, 0, 10);
+      const std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, n, -30, 5);
+      const std::vector<T> s0 = xfmr_test::uniform_vector<T>(rng, n, -5, 30);
+      const std::vector<T> c0 = xfmr_test::uniform_vector<T>(rng, n, 0, 10);
       for (const std::size_t o : xfmr_test::kKernelOffsets) {
         const std::size_t o2 = (o + 1) % 4;
         xfmr_test::Guarded<T> x(n, o), s(n, o2), y(n, o2), c(n, o);
@@ -226,7 +219,7 @@ TEMPLATE_TEST_CASE("one_plus_cosine_row against long double",
     for (const std::size_t d : xfmr_test::kernel_sizes<T, Isa>()) {
       for (const double mag : {1.0, 1e30, 1e-30}) {
         INFO("isa " << Isa::name << ", d " << d << ", magnitude " << mag);
-        std::vector<T> x0 = uniform<T>(rng, d, -mag, mag);
+        std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, d, -mag, mag);
         std::vector<T> y(d + 1);
         xfmr::simd::one_plus_cosine_row<Isa, T>(x0.data(), y.data(), d);
         long double norm2 = 0;

@@ -18,13 +18,6 @@
 
 namespace {
 
-template <typename T>
-std::vector<T> uniform(std::mt19937_64& rng, std::size_t n, double lo, double hi) {
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(u(rng));
-  return x;
-}
 
 enum class Kind { Layer, Rms, L2 };
 
@@ -72,13 +65,13 @@ TEMPLATE_TEST_CASE("layer_norm_row, rms_norm_row and l2_normalize_row against lo
     using Isa = decltype(isa);
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       if (n == 0) continue;  // the kernels need n >= 1
-      const std::vector<T> g = uniform<T>(rng, n, 0.5, 2), b = uniform<T>(rng, n, -1, 1);
+      const std::vector<T> g = xfmr_test::uniform_vector<T>(rng, n, 0.5, 2), b = xfmr_test::uniform_vector<T>(rng, n, -1, 1);
       for (const Kind kind : {Kind::Layer, Kind::Rms, Kind::L2}) {
         for (const double offset : {0.0, 100.0}) {
           for (const bool affine : {false, true}) {
             INFO("isa " << Isa::name << ", n " << n << ", kind " << int(kind) << ", offset "
                         << offset << ", affine " << affine);
-            const std::vector<T> x0 = uniform<T>(rng, n, offset - 3, offset + 3);
+            const std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, n, offset - 3, offset + 3);
             const T* gp = affine ? g.data() : nullptr;
             const T* bp = affine ? b.data() : nullptr;
             const auto ref = reference(kind, x0, gp, bp, eps, scale);

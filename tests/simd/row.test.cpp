@@ -15,18 +15,6 @@
 #include "support/kernel_contract.hpp"
 #include "support/random.hpp"
 
-namespace {
-
-template <typename T>
-std::vector<T> uniform(std::mt19937_64& rng, std::size_t n, double lo, double hi) {
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(u(rng));
-  return x;
-}
-
-}  // namespace
-
 TEMPLATE_TEST_CASE("row_max and row_min_max: exact, NaN entries ignored, -inf/+inf when empty",
                    "[simd][row]", float, double) {
   using T = TestType;
@@ -38,7 +26,7 @@ TEMPLATE_TEST_CASE("row_max and row_min_max: exact, NaN entries ignored, -inf/+i
       INFO("isa " << Isa::name << ", n " << n);
       for (const std::size_t o : xfmr_test::kKernelOffsets) {
         xfmr_test::Guarded<T> x(n, o);
-        const auto v = uniform<T>(rng, n, -1e3, 1e3);
+        const auto v = xfmr_test::uniform_vector<T>(rng, n, -1e3, 1e3);
         std::copy(v.begin(), v.end(), x.data());
         T mx = -inf, mn = inf;
         for (const T e : v) mx = std::max(mx, e), mn = std::min(mn, e);
@@ -66,7 +54,7 @@ TEMPLATE_TEST_CASE("row_max and row_min_max: exact, NaN entries ignored, -inf/+i
         CHECK(hi == -inf);
       }
       // ±inf entries are ordinary values.
-      std::vector<T> w = uniform<T>(rng, n, -1, 1);
+      std::vector<T> w = xfmr_test::uniform_vector<T>(rng, n, -1, 1);
       if (n >= 2) {
         w[0] = inf;
         w[n - 1] = -inf;
@@ -90,8 +78,8 @@ TEMPLATE_TEST_CASE("scale_row, dot_row and zero_row against long double",
     using Isa = decltype(isa);
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       INFO("isa " << Isa::name << ", n " << n);
-      const auto x0 = uniform<T>(rng, n, -10, 10);
-      const auto y0 = uniform<T>(rng, n, -10, 10);
+      const auto x0 = xfmr_test::uniform_vector<T>(rng, n, -10, 10);
+      const auto y0 = xfmr_test::uniform_vector<T>(rng, n, -10, 10);
       const T a = T(-0.37);
       // scale_row: one rounded product per element, so exactly a·x in T.
       std::vector<T> s(n);

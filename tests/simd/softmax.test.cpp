@@ -19,13 +19,6 @@
 
 namespace {
 
-template <typename T>
-std::vector<T> uniform(std::mt19937_64& rng, std::size_t n, double lo, double hi) {
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(u(rng));
-  return x;
-}
 
 template <typename T>
 constexpr long double eps_of() {
@@ -44,7 +37,7 @@ TEMPLATE_TEST_CASE("scale_bias_max: lambda s (+ b) and the exact maximum of the 
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       for (const bool with_bias : {false, true}) {
         INFO("isa " << Isa::name << ", n " << n << ", bias " << with_bias);
-        const std::vector<T> s0 = uniform<T>(rng, n, -30, 30), b0 = uniform<T>(rng, n, -5, 5);
+        const std::vector<T> s0 = xfmr_test::uniform_vector<T>(rng, n, -30, 30), b0 = xfmr_test::uniform_vector<T>(rng, n, -5, 5);
         const T lambda = T(-0.7);
         for (const std::size_t o : xfmr_test::kKernelOffsets) {
           xfmr_test::Guarded<T> s(n, o), b(n, 3 - o);
@@ -80,7 +73,7 @@ TEMPLATE_TEST_CASE("mask_tail, mask_bool and exp_sum against long double",
     using Isa = decltype(isa);
     for (const std::size_t n : xfmr_test::kernel_sizes<T, Isa>()) {
       INFO("isa " << Isa::name << ", n " << n);
-      const std::vector<T> s0 = uniform<T>(rng, n, -40, 20);
+      const std::vector<T> s0 = xfmr_test::uniform_vector<T>(rng, n, -40, 20);
       std::vector<char> allow(n + 1);
       for (std::size_t j = 0; j < n; ++j) allow[j] = (j * 7) % 3 != 0;
       for (const std::size_t o : xfmr_test::kKernelOffsets) {
@@ -136,8 +129,8 @@ TEMPLATE_TEST_CASE("online_softmax_columns equals the two-pass softmax",
       for (const std::size_t rows : {std::size_t(1), std::size_t(2), std::size_t(11)}) {
         INFO("isa " << Isa::name << ", cols " << cols << ", rows " << rows);
         const std::size_t lds = cols + 2;
-        std::vector<T> s1 = uniform<T>(rng, rows * lds, -20, 20);
-        std::vector<T> s2 = uniform<T>(rng, rows * lds, -20, 20);
+        std::vector<T> s1 = xfmr_test::uniform_vector<T>(rng, rows * lds, -20, 20);
+        std::vector<T> s2 = xfmr_test::uniform_vector<T>(rng, rows * lds, -20, 20);
         for (std::size_t j = 0; j < rows; ++j) s1[j * lds] = ninf;  // column 0: nothing in tile 1
         if (cols > 1)
           for (std::size_t j = 0; j < rows; ++j) s1[j * lds + 1] = s2[j * lds + 1] = ninf;  // none

@@ -16,18 +16,6 @@
 #include "support/kernel_contract.hpp"
 #include "support/random.hpp"
 
-namespace {
-
-template <typename T>
-std::vector<T> uniform(std::mt19937_64& rng, std::size_t n, double lo, double hi) {
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(u(rng));
-  return x;
-}
-
-}  // namespace
-
 // f_n(max(x, floor)) within 4(n + 1) eps of sum |x^k/k!|, the returned sum, placement.
 TEMPLATE_TEST_CASE("taylor_exp_row against long double",
                    "[simd][taylor]", float, double) {
@@ -42,7 +30,7 @@ TEMPLATE_TEST_CASE("taylor_exp_row against long double",
         for (const T floor : {ninf, T(-2)}) {
           INFO("isa " << Isa::name << ", n " << n << ", order " << order << ", floor " << floor);
           const double r = order > 10 ? 3 : 8;
-          const std::vector<T> x0 = uniform<T>(rng, n, -r, r);
+          const std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, n, -r, r);
           std::vector<T> y(n);
           const T sum = xfmr::simd::taylor_exp_row<Isa, T>(x0.data(), y.data(), n, order, floor);
           long bad = 0;
@@ -88,7 +76,7 @@ TEMPLATE_TEST_CASE("taylor2_row: layout and the order-2 kernel identity",
       INFO("isa " << Isa::name << ", d " << d);
       const std::size_t m = 1 + d + d * (d + 1) / 2;
       const T s = T(0.7);
-      const std::vector<T> q = uniform<T>(rng, d, -2, 2), k = uniform<T>(rng, d, -2, 2);
+      const std::vector<T> q = xfmr_test::uniform_vector<T>(rng, d, -2, 2), k = xfmr_test::uniform_vector<T>(rng, d, -2, 2);
       std::vector<T> pq(m), pk(m);
       xfmr::simd::taylor2_row<Isa, T>(q.data(), pq.data(), d, s);
       xfmr::simd::taylor2_row<Isa, T>(k.data(), pk.data(), d, s);

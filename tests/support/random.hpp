@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <xfmr/types.hpp>
@@ -14,6 +15,15 @@ namespace xfmr_test {
 /// One generator per test case, seeded from Catch::rngSeed() and a per-call salt.
 inline std::mt19937_64 make_rng(std::uint64_t salt = 0) {
   return std::mt19937_64(Catch::rngSeed() * 0x9E3779B97F4A7C15ull + salt);
+}
+
+/// n values drawn uniformly from [lo, hi) in double, rounded to T.
+template <typename T>
+std::vector<T> uniform_vector(std::mt19937_64& rng, std::size_t n, double lo, double hi) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<T> x(n);
+  for (auto& v : x) v = static_cast<T>(u(rng));
+  return x;
 }
 
 template <typename T>
