@@ -156,6 +156,17 @@ void check_attention_overlap(const char* where, const Q& q, const K& k, const V&
   check(v, "v");
 }
 
+/// f(q_h, k_h, v_h, out_h) for every query head h, with the column blocks of its own q and out
+/// and of the key/value head h / group it reads (grouped-query attention).
+template <class Q, class K, class V, class O, class F>
+void for_each_head(const AttentionShape& s, const Q& q, const K& k, const V& v, O& out, F&& f) {
+  for (Index h = 0; h < s.heads; ++h) {
+    const Index hk = h / s.group;
+    f(q.middleCols(h * s.d, s.d), k.middleCols(hk * s.d, s.d), v.middleCols(hk * s.d_v, s.d_v),
+      out.middleCols(h * s.d_v, s.d_v));
+  }
+}
+
 /// Throws "xfmr::<where>: <part> masks are not supported (<why>)" for the first part of `mask`
 /// that is set and not in `supported`.
 template <typename T>

@@ -252,22 +252,17 @@ class LinearAttention : public AttentionForward<LinearAttention<T>, T> {
     if (out.rows() == 0) return;
     const bool* valid =
         detail::key_validity(mask, key_length, s.n_k, m_valid) ? m_valid.data() : nullptr;
-    const Index d = s.d, dv = s.d_v, qpos0 = pos0 + s.n_k - s.n_q;
+    const Index qpos0 = pos0 + s.n_k - s.n_q;
     detail::require(!m_setup.rope || qpos0 >= 0, kWhere,
                     "expected pos0 + n_k - n_q >= 0 with RoPE: the first query's position (got ",
                     qpos0, ")");
     reserve(m_causal ? std::min(m_config.chunk_size, q.rows()) : kBlock);
-    for (Index h = 0; h < s.heads; ++h) {
-      const Index hk = h / s.group;
-      auto qh = q.middleCols(h * d, d);
-      auto kh = k.middleCols(hk * d, d);
-      auto vh = v.middleCols(hk * dv, dv);
-      auto oh = out.middleCols(h * dv, dv);
+    detail::for_each_head(s, q, k, v, out, [&](auto qh, auto kh, auto vh, auto oh) {
       if (m_causal)
         causal_head(qh, kh, vh, valid, oh, pos0);
       else
         full_head(qh, kh, vh, valid, oh, pos0, qpos0);
-    }
+    });
   }
 
   void reserve(Index rows) {

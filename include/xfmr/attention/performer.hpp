@@ -293,19 +293,13 @@ class Performer : public AttentionForward<Performer<T>, T> {
     detail::check_attention_overlap(kWhere, q, k, v, out);
     if (s.n_q == 0) return;
     m_validp = detail::key_validity(mask, key_length, s.n_k, m_valid) ? m_valid.data() : nullptr;
-    const Index d = s.d, dv = s.d_v;
-    reserve(dv, mask.causal);
-    for (Index h = 0; h < s.heads; ++h) {
-      const Index hk = h / s.group;
-      auto qh = q.middleCols(h * d, d);
-      auto kh = k.middleCols(hk * d, d);
-      auto vh = v.middleCols(hk * dv, dv);
-      auto oh = out.middleCols(h * dv, dv);
+    reserve(s.d_v, mask.causal);
+    detail::for_each_head(s, q, k, v, out, [&](auto qh, auto kh, auto vh, auto oh) {
       if (mask.causal)
         attend_causal(qh, kh, vh, oh);
       else
         attend_full(qh, kh, vh, oh);
-    }
+    });
   }
 
   void reserve(Index dv, bool causal) {
