@@ -4,7 +4,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(cmake g++ clang libeigen3-dev catch2 libbenchmark-dev)
+packages=(cmake g++ clang libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -33,6 +33,13 @@ using CoordinateMatrix =
     Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstCoordinatesRef = const Eigen::Ref<const CoordinateMatrix, 0, Eigen::OuterStride<>>&;
 
+/// Token ids (vocabulary rows, token types): one per token, int64 as HF's input_ids; a padded
+/// batch of sequences is a row-major (batch × n) IdMatrix.
+using IdVector = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;
+using ConstIdsRef = const Eigen::Ref<const IdVector>&;
+using IdMatrix = Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstIdMatrixRef = const Eigen::Ref<const IdMatrix, 0, Eigen::OuterStride<>>&;
+
 namespace detail {
 inline constexpr double kPi = 3.141592653589793238462643383279502884;
 }  // namespace detail
