@@ -7,6 +7,7 @@
 #include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 #include <xfmr/attention/linear.hpp>
+#include <xfmr/attention/recurrent_state.hpp>
 
 #include "common.hpp"
 
@@ -89,7 +90,7 @@ BENCHMARK(BM_linear_attention)
 void BM_linear_attention_decode(benchmark::State& state) {
   const Index d = state.range(0), heads = state.range(1);
   xfmr::LinearAttentionConfig<float> c = w4_config(d, 64);
-  xfmr::LinearAttentionState<float> s(c, heads);
+  xfmr::RecurrentAttentionState<float> s(c, heads);
   Inputs x(1, heads * d);
   for (auto _ : state) {
     s.step(x.q, x.k, x.v, x.out);

@@ -11,6 +11,7 @@
 
 #include "common.hpp"
 #include "xfmr/attention/performer.hpp"
+#include "xfmr/attention/recurrent_state.hpp"
 
 namespace {
 
@@ -67,7 +68,7 @@ BENCHMARK(BM_performer_attend)
 void BM_performer_decode(benchmark::State& state) {
   const Index d = state.range(0), m = state.range(1);
   xfmr::Performer<float> p(w5_config(d, m));
-  xfmr::PerformerState<float> s(p, 1, d);
+  xfmr::RecurrentAttentionState<float> s(p, 1, d);
   PerformerInputs x(64, d);
   Index t = 0;
   for (auto _ : state) {

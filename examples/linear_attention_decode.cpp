@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include <xfmr/attention/linear.hpp>
+#include <xfmr/attention/recurrent_state.hpp>
 
 int main() {
   using xfmr::Index;
@@ -32,7 +33,7 @@ int main() {
 
   // Decoding: the prompt goes through the state token by token (its outputs are the prefill
   // outputs), then each generated token costs one step against the fixed-size state.
-  xfmr::LinearAttentionState<float> state(config, heads);
+  xfmr::RecurrentAttentionState<float> state(config, heads);
   RowMatrix<float> decoded(total, heads * head_dim);
   for (Index t = 0; t < prompt; ++t)
     state.step(q.row(t), k.row(t), v.row(t), decoded.row(t));

@@ -34,6 +34,7 @@
 #include "attention/mask.hpp"
 #include "attention/performer.hpp"
 #include "attention/random_features.hpp"
+#include "attention/recurrent_state.hpp"
 #include "attention/rerope.hpp"
 #include "attention/scale.hpp"
 #include "attention/softmax.hpp"

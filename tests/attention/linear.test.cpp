@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// LinearAttention / LinearAttentionState against the explicit O(n²) long-double reference, the
+// LinearAttention / RecurrentAttentionState against the explicit O(n²) long-double reference, the
 // SPEC §5.5 properties and argument errors (the feature-map and scan kernels are tested in
 // tests/simd/feature_map.test.cpp and tests/simd/linear_scan.test.cpp).
 #include <cmath>
@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/attention/linear.hpp>
+#include <xfmr/attention/recurrent_state.hpp>
 #include <xfmr/tensor.hpp>
 
 #include "reference/linear_attention.hpp"
@@ -171,7 +172,7 @@ TEST_CASE("Parallel (one chunk) = chunked = recurrent to 1e-12 in double", "[lin
     auto pc = make_config<double>(f, d, dv, n + 5);  // one chunk: the masked quadratic form
     pc.causal_kernel = xfmr::CausalKernel::Quadratic;
     xfmr::LinearAttention<double>(pc).forward(q, k, v, parallel, causal_mask<double>(true));
-    xfmr::LinearAttentionState<double> state(make_config<double>(f, d, dv), h);
+    xfmr::RecurrentAttentionState<double> state(make_config<double>(f, d, dv), h);
     for (Index t = 0; t < n; ++t) {
       state.step(q.row(t), k.row(t), v.row(t), recurrent.row(t));
       REQUIRE(state.tokens_seen() == t + 1);
@@ -279,7 +280,7 @@ TEMPLATE_TEST_CASE("Extreme inputs stay finite", "[linear]", float, double) {
         xfmr::LinearAttention<T>(make_config<T>(f, d, dv, 5)).forward(q, k, v, out, causal_mask<T>(causal));
         REQUIRE(out.allFinite());
         if (causal) {
-          xfmr::LinearAttentionState<T> state(make_config<T>(f, d, dv), h);
+          xfmr::RecurrentAttentionState<T> state(make_config<T>(f, d, dv), h);
           RowMatrix<T> o(1, h * dv);
           for (Index t = 0; t < n; ++t) {
             state.step(q.row(t), k.row(t), v.row(t), o);
@@ -330,7 +331,7 @@ TEMPLATE_TEST_CASE("RoPE with linear attention equals the explicit rotated compu
       auto r0 = make_ref(cs.f, d, causal);
       REQUIRE(rel_error(out, xfmr_ref::linear_attention(r0, q, k, v)) > 1e-3);
       if (causal) {  // recurrent decoding with the same positions
-        xfmr::LinearAttentionState<T> state(c, h);
+        xfmr::RecurrentAttentionState<T> state(c, h);
         RowMatrix<T> rec(n, h * dv);
         for (Index t = 0; t < n; ++t) state.step(q.row(t), k.row(t), v.row(t), rec.row(t));
         REQUIRE(rel_error(rec, ref) < tol<T>() * 5);
@@ -489,7 +490,7 @@ TEST_CASE("Linear attention rejects bad configurations and shapes with clear mes
   }
   {
     C c = base();
-    XFMR_REQUIRE_INVALID((xfmr::LinearAttentionState<float>{c, 0}), "heads must be >= 1 (got heads=0)");
+    XFMR_REQUIRE_INVALID((xfmr::RecurrentAttentionState<float>{c, 0}), "heads must be >= 1 (got 0)");
   }
   xfmr::LinearAttention<float> attn(base());
   const RowMatrix<float> q = RowMatrix<float>::Random(5, 8), k = RowMatrix<float>::Random(6, 8);
@@ -526,7 +527,7 @@ TEST_CASE("Linear attention rejects bad configurations and shapes with clear mes
   xfmr::AttentionMask<float> seg;
   seg.set_segment_ids(Eigen::VectorXi::Zero(6));
   XFMR_REQUIRE_INVALID(attn.forward(q, k, v, out, seg), "segment (UniLM) masks are not supported");
-  xfmr::LinearAttentionState<float> state(base(), 2);
+  xfmr::RecurrentAttentionState<float> state(base(), 2);
   RowMatrix<float> row(1, 8);
   XFMR_REQUIRE_INVALID(state.step(q.topRows(2), k.topRows(1), v.topRows(1), row),
                        "expected q to be 1x8 (got 2x8)");
@@ -534,7 +535,7 @@ TEST_CASE("Linear attention rejects bad configurations and shapes with clear mes
                        "expected v to be 1x8 (got 1x4)");
   RowMatrix<float> qrow = q.topRows(1);
   XFMR_REQUIRE_INVALID(state.step(qrow, k.topRows(1), v.topRows(1), qrow),
-                       "xfmr::LinearAttentionState: expected out not to overlap q");
+                       "xfmr::RecurrentAttentionState: expected out not to overlap q");
 }
 
 TEST_CASE("out must not overlap q, k or v; column slices of one fused buffer are fine",

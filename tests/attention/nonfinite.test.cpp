@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/attention/keynorm.hpp>
+#include <xfmr/attention/recurrent_state.hpp>
 #include <xfmr/attention/linear.hpp>
 #include <xfmr/attention/mask.hpp>
 #include <xfmr/attention/performer.hpp>
@@ -316,7 +317,7 @@ TEMPLATE_TEST_CASE("Linear attention: non-finite input propagates (parallel, chu
     }
     {  // recurrent state, one token per step
       Runner<T> run = [&](const Inputs<T>& in, RowMatrix<T>& out) {
-        xfmr::LinearAttentionState<T> st(c, 1);
+        xfmr::RecurrentAttentionState<T> st(c, 1);
         for (Index t = 0; t < n; ++t) {
           RowMatrix<T> o(1, d);
           st.step(in.q.row(t), in.k.row(t), in.v.row(t), o);
@@ -350,7 +351,7 @@ TEMPLATE_TEST_CASE("Performer: non-finite input propagates (full, causal, recurr
                  [&](Index i, Index j) { return !causal || j <= i; }, [](Index) { return false; });
       if (!causal) continue;
       Runner<T> rec = [&](const Inputs<T>& in, RowMatrix<T>& out) {
-        xfmr::PerformerState<T> st(p, 1, d);
+        xfmr::RecurrentAttentionState<T> st(p, 1, d);
         for (Index t = 0; t < n; ++t) {
           RowMatrix<T> o(1, d);
           st.step(in.q.row(t), in.k.row(t), in.v.row(t), o);

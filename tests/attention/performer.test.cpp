@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/attention/performer.hpp>
+#include <xfmr/attention/recurrent_state.hpp>
 #include <xfmr/tensor.hpp>
 
 #include "reference/performer.hpp"
@@ -124,7 +125,7 @@ TEMPLATE_TEST_CASE("Performer: different numbers of queries and keys (non-causal
   CHECK(max_head_error(p, q, k, v, out, false) < tolerance<T>());
 }
 
-TEMPLATE_TEST_CASE("PerformerState (recurrent) equals the causal Performer", "[performer]", float,
+TEMPLATE_TEST_CASE("RecurrentAttentionState (recurrent) equals the causal Performer", "[performer]", float,
                    double) {
   using T = TestType;
   auto rng = xfmr_test::make_rng(3);
@@ -140,7 +141,7 @@ TEMPLATE_TEST_CASE("PerformerState (recurrent) equals the causal Performer", "[p
   xfmr::Performer<T> p(make_config(d, m, kind));
   RowMatrix<T> batch_out(n, heads * dv), step_out(n, heads * dv);
   p.forward(q, k, v, batch_out, causal_mask<T>(true));
-  xfmr::PerformerState<T> state(p, heads, dv);
+  xfmr::RecurrentAttentionState<T> state(p, heads, dv);
   for (Index t = 0; t < n; ++t)
     state.step(q.row(t), k.row(t), v.row(t), step_out.row(t));
   CHECK(state.tokens_seen() == n);
@@ -199,7 +200,7 @@ TEST_CASE("Performer: the stabiliser prevents overflow for large inputs", "[perf
 // Formerly a known defect: the causal path shared one key shift per 64-token chunk, so when a
 // later key of the chunk was e^88 larger, the earlier keys' features underflowed and the queries
 // that saw only those keys got a zero row (and normalise() multiplied by an infinite 1/den for a
-// subnormal den). Each query now works at its own running key maximum, as PerformerState does.
+// subnormal den). Each query now works at its own running key maximum, as RecurrentAttentionState does.
 TEST_CASE("Performer: causal, large inputs, equals the exact kernel sums", "[performer]") {
   auto rng = xfmr_test::make_rng(5);
   const Index n = 100, d = 16, m = 64;
@@ -378,8 +379,8 @@ TEST_CASE("Performer rejects bad configurations and shapes", "[performer][errors
   XFMR_REQUIRE_INVALID(p.forward(q, k20, v20, out, causal_mask<float>(true)),
                        "expected as many queries as keys for causal attention (got q.rows()=10, "
                        "k.rows()=20)");
-  XFMR_REQUIRE_INVALID(xfmr::PerformerState<float>(p, 0, 8), "heads must be >= 1 (got 0)");
-  xfmr::PerformerState<float> state(p, 2, 8);
+  XFMR_REQUIRE_INVALID(xfmr::RecurrentAttentionState<float>(p, 0, 8), "heads must be >= 1 (got 0)");
+  xfmr::RecurrentAttentionState<float> state(p, 2, 8);
   RowMatrix<float> r16(1, 16), r8(1, 8);
   XFMR_REQUIRE_INVALID(state.step(r8, r16, r16, r16), "expected q to be 1x16 (got 1x8)");
   XFMR_REQUIRE_INVALID(state.step(r16, r16, r16, r8), "expected out to be 1x16 (got 1x8)");

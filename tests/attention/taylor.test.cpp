@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/attention/linear.hpp>
+#include <xfmr/attention/recurrent_state.hpp>
 #include <xfmr/attention/taylor.hpp>
 
 #include "reference/linear_attention.hpp"
@@ -143,7 +144,7 @@ TEMPLATE_TEST_CASE("Taylor linear attention equals quadratic Taylor-softmax atte
       const double err = (out.template cast<long double>() - ref).cwiseAbs().maxCoeff();
       REQUIRE(err < tol);
       if (causal) {
-        xfmr::LinearAttentionState<T> state(c, h);
+        xfmr::RecurrentAttentionState<T> state(c, h);
         RowMatrix<T> rec(n, h * d);
         for (Index t = 0; t < n; ++t) state.step(q.row(t), k.row(t), v.row(t), rec.row(t));
         REQUIRE((rec.template cast<long double>() - ref).cwiseAbs().maxCoeff() < tol);

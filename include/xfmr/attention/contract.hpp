@@ -42,8 +42,8 @@ XFMR_NAMESPACE_BEGIN
 //       LinearAttention / Taylor: RoPE on features or inputs (config.rope);
 //       ReRoPE: nothing (its logits depend on i − j only; pos0 is accepted and ignored);
 //       Performer: nothing (no position-dependent part).
-//     Decoding states (LinearAttentionState, PerformerState) count positions themselves:
-//     step(q, k, v, out) appends the next token (LinearAttentionState: token t at
+//     The decoding state (RecurrentAttentionState, for linear attention and Performer) counts
+//     positions itself: step(q, k, v, out) appends the next token (token t at
 //     set_position_offset() + t). QK normalisation is a transform with the same positions:
 //     QkNorm::forward(q, k, pos0), then any flavour (attention/keynorm.hpp).
 //

@@ -45,7 +45,7 @@ enum class RopePlacement { Auto, Features, Inputs };
 ///              then S += ϕ(K_c)^T V_c: four Eigen GEMMs per chunk, C/d extra FLOPs.
 enum class CausalKernel { Scan, Quadratic };
 
-/// Configuration of LinearAttention and LinearAttentionState.
+/// Configuration of LinearAttention and RecurrentAttentionState.
 template <typename T>
 struct LinearAttentionConfig {
   Index head_dim = 0;               ///< d: query/key size per head, >= 1
@@ -63,7 +63,7 @@ struct LinearAttentionConfig {
 };
 
 /// Configuration of order-2 Taylor linear attention: sim(q, k) = f_2(q·k/√d) = φ(q)·φ(k) with
-/// the compressed map and x' = d^(−1/4)·x, so LinearAttention (or LinearAttentionState) equals
+/// the compressed map and x' = d^(−1/4)·x, so LinearAttention (or RecurrentAttentionState) equals
 /// quadratic attention with Taylor-softmax weights f_2(q_i·k_j/√d) / Σ_j f_2(q_i·k_j/√d). The
 /// normaliser is >= n_k/2 (f_2 >= 1/2), so eps is 0. Use RopePlacement::Auto (rotation of q, k
 /// before the map: exact for the rotated kernel, SPEC §5.4). Cost O(n·d²·d_v/2): practical for
@@ -458,156 +458,6 @@ class LinearAttention : public AttentionForward<LinearAttention<T>, T> {
   Eigen::Matrix<bool, Eigen::Dynamic, 1> m_valid;  // per-key validity of the current call
   bool m_causal = false;                            // mask.causal of the current call
 
-};
-
-/// Recurrent linear attention for token-by-token causal decoding (SPEC §5.3): per head
-///   S_t = S_{t−1} + ϕ(k_t) v_t^T,  z_t = z_{t−1} + ϕ(k_t),  out_t = φ(q_t)^T S_t / (φ(q_t)^T z_t + eps)
-/// (with RoPE on features the numerator uses R_t φ(q_t) and S accumulates R_t ϕ(k_t) v_t^T). After
-/// t steps out equals row t of the causal LinearAttention on the same rows (tested).
-/// O(H·m·d_v) time and memory per token, no allocation after construction.
-/// Exp keys use a running maximum shift c; when a larger key arrives, S and z are rescaled by
-/// e^{c_old − c_new} (exact, see FeatureMap). Non-causal efficient attention has no recurrent
-/// form: the state uses its causal variant (ϕ(k) = e^k with the normaliser).
-/// Non-finite input propagates as in LinearAttention: a NaN or inf in a step's q gives a NaN
-/// output; a NaN in k or an inf in v enters the state, and every later output is non-finite.
-/// Not thread-safe (step, push and reset update the state and its scratch): one object per
-/// decoding stream; distinct objects are independent.
-template <typename T>
-class LinearAttentionState {
-  static_assert(detail::is_real_v<T>, "xfmr::LinearAttentionState<T>: T must be float or double");
-
- public:
-  /// \throws std::invalid_argument as LinearAttention, or if heads < 1.
-  LinearAttentionState(const LinearAttentionConfig<T>& config, Index heads)
-      : m_config(config), m_setup(config, "LinearAttentionState"), m_heads(heads) {
-    detail::require(heads >= 1, "LinearAttentionState", "heads must be >= 1 (got heads=", heads,
-                    ")");
-    const Index m = m_setup.m, d = m_setup.d;
-    m_s.resize(heads * m, m_setup.dv);
-    m_z.resize(heads, m);
-    m_c.resize(heads);
-    m_phiq.resize(1, m);
-    m_phik.resize(1, m);
-    m_phiq_rot.resize(1, m);
-    m_phik_rot.resize(1, m);
-    m_x.resize(1, d);
-    reset();
-  }
-
-  /// Forgets every token.
-  void reset() noexcept {
-    m_s.setZero();
-    m_z.setZero();
-    m_c.setConstant(-std::numeric_limits<T>::infinity());
-    m_tokens = 0;
-  }
-
-  /// Appends token t = tokens_seen() (position pos0 + t for RoPE) and writes its output.
-  /// q, k: (1 × H·d); v, out: (1 × H·d_v). out must not overlap q, k or v (the contract's
-  /// overlap rule, attention/contract.hpp).
-  /// \throws std::invalid_argument on a shape mismatch or overlapping out.
-  void step(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
-    check(q, "q", m_setup.d);
-    check(out, "out", m_setup.dv);
-    detail::check_attention_overlap("LinearAttentionState", q, k, v, out);
-    push_impl(k, v);
-    query_impl(q, out);
-  }
-
-  /// Appends a key/value without a query (prefill of a prompt whose outputs are not needed).
-  void push(ConstMatrixRef<T> k, ConstMatrixRef<T> v) { push_impl(k, v); }
-
-  Index tokens_seen() const noexcept { return m_tokens; }
-  Index heads() const noexcept { return m_heads; }
-  Index feature_dim() const noexcept { return m_setup.m; }
-  /// The m × d_v state S of head h (scaled by e^{−c_h} for Exp keys).
-  auto state(Index h) const { return m_s.middleRows(h * m_setup.m, m_setup.m); }
-  /// Position offset for RoPE: token t has position pos0 + t (default 0).
-  void set_position_offset(Index pos0) {
-    detail::require(pos0 >= 0, "LinearAttentionState", "pos0 must be >= 0 (got ", pos0, ")");
-    m_pos0 = pos0;
-  }
-
- private:
-  template <class X>
-  void check(const X& x, const char* name, Index width) const {
-    detail::require(x.rows() == 1 && x.cols() == m_heads * width, "LinearAttentionState",
-                    "expected ", name, " to be 1x", m_heads * width, " (got ", x.rows(), "x",
-                    x.cols(), ")");
-  }
-
-  void push_impl(ConstMatrixRef<T> k, ConstMatrixRef<T> v) {
-    check(k, "k", m_setup.d);
-    check(v, "v", m_setup.dv);
-    const Index m = m_setup.m, d = m_setup.d, dv = m_setup.dv;
-    const Index pos = m_pos0 + m_tokens;
-    const bool exp_keys = m_setup.mapper.exp_keys(true);
-    for (Index h = 0; h < m_heads; ++h) {
-      const T* x = k.data() + h * d;
-      if (m_setup.rope_inputs) {
-        m_x = k.middleCols(h * d, d);
-        m_setup.rope->apply(m_x, pos);
-        x = m_x.data();
-      }
-      T c = 0;
-      if (exp_keys) {
-        const T mk = simd::row_max<simd::native_isa, T>(x, static_cast<std::size_t>(d));
-        if (std::isfinite(mk) && !(mk <= m_c[h])) {  // new running maximum: rescale
-          if (std::isfinite(m_c[h])) {
-            const T scale = std::exp(m_c[h] - mk);
-            m_s.middleRows(h * m, m) *= scale;
-            m_z.row(h) *= scale;
-          }
-          m_c[h] = mk;
-        }
-        c = std::isfinite(m_c[h]) ? m_c[h] : T(0);
-      }
-      m_setup.mapper.key_row(x, m_phik.data(), c, true);
-      auto s = m_s.middleRows(h * m, m);
-      if (m_setup.rope_features) {
-        m_phik_rot = m_phik;
-        m_setup.rope->apply(m_phik_rot, pos);
-        s.noalias() += m_phik_rot.transpose() * v.middleCols(h * dv, dv);
-      } else {
-        s.noalias() += m_phik.transpose() * v.middleCols(h * dv, dv);
-      }
-      m_z.row(h) += m_phik;
-    }
-    ++m_tokens;
-  }
-
-  void query_impl(ConstMatrixRef<T> q, MatrixRef<T> out) {
-    const Index m = m_setup.m, d = m_setup.d, dv = m_setup.dv;
-    const Index pos = m_pos0 + m_tokens - 1;
-    for (Index h = 0; h < m_heads; ++h) {
-      const T* x = q.data() + h * d;
-      if (m_setup.rope_inputs) {
-        m_x = q.middleCols(h * d, d);
-        m_setup.rope->apply(m_x, pos);
-        x = m_x.data();
-      }
-      const T lq = m_setup.mapper.query_row(x, m_phiq.data());
-      const T c = std::isfinite(m_c[h]) ? m_c[h] : T(0);
-      const T den = m_phiq.row(0).dot(m_z.row(h)) +
-                    detail::LinearSetup<T>::eps_term(m_config.eps, lq, c);
-      auto o = out.middleCols(h * dv, dv);
-      const auto s = m_s.middleRows(h * m, m);
-      if (m_setup.rope_features) {
-        m_phiq_rot = m_phiq;
-        m_setup.rope->apply(m_phiq_rot, pos);
-        o.noalias() = m_phiq_rot * s;
-      } else {
-        o.noalias() = m_phiq * s;
-      }
-      detail::normalise_row(o, den, m_z.row(h).data(), m);
-    }
-  }
-
-  LinearAttentionConfig<T> m_config;
-  detail::LinearSetup<T> m_setup;
-  Index m_heads = 1, m_tokens = 0, m_pos0 = 0;
-  RowMatrix<T> m_s, m_z, m_phiq, m_phik, m_phiq_rot, m_phik_rot, m_x;
-  Eigen::Matrix<T, Eigen::Dynamic, 1> m_c;
 };
 
 /// One-shot linear attention (builds a LinearAttention: allocates; keep the object for repeated

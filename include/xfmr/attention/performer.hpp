@@ -79,7 +79,8 @@ constexpr Index performer_pad() noexcept {
   return static_cast<Index>(64 / sizeof(T));
 }
 
-/// The feature map of one head, shared by Performer<T> (batch) and PerformerState<T> (decoding).
+/// The feature map of one head, shared by Performer<T> (batch) and RecurrentAttentionState<T>
+/// (decoding).
 /// Holds W' = d^(−1/4)·W transposed (d × m) so that U = X·W' is one GEMM per block of tokens.
 /// Thread-safe: immutable after construction, every method const and scratch-free.
 template <typename T>
@@ -206,8 +207,8 @@ class PerformerFeatureMap {
 /// Never shared across the batch. Output = exact formula up to rounding; a query whose
 /// normaliser underflows to 0 gets a zero row (NaN where the numerator is not finite).
 ///
-/// Non-finite input is never silent (tested, causal and not, and PerformerState): a NaN or inf
-/// in q_i makes row i NaN; a NaN in k_j makes every row that sees key j NaN; an inf in v_j
+/// Non-finite input is never silent (tested, causal and not, and RecurrentAttentionState): a NaN
+/// or inf in q_i makes row i NaN; a NaN in k_j makes every row that sees key j NaN; an inf in v_j
 /// makes them non-finite. In the causal chunks, rows before j in j's chunk of 64 may turn
 /// non-finite too (a zero weight times inf in the chunk product), never a wrong finite value.
 ///
@@ -267,7 +268,7 @@ class Performer : public AttentionForward<Performer<T>, T> {
   /// m for positive features, 2m for hyperbolic and trigonometric.
   Index feature_dim() const noexcept { return m_map.feature_dim(); }
   const PerformerConfig& config() const noexcept { return m_config; }
-  /// The current feature map (shared with PerformerState).
+  /// The current feature map (shared with RecurrentAttentionState).
   const detail::PerformerFeatureMap<T>& feature_map() const noexcept { return m_map; }
 
  private:
@@ -437,7 +438,7 @@ class Performer : public AttentionForward<Performer<T>, T> {
   }
 
   // Causal prefix sums in chunks of kChunk. Query i of a chunk works at the scale e^(−M_i) of
-  // its own running key maximum (as PerformerState does): the state S, z (at e^(−M_prev)) is
+  // its own running key maximum (as RecurrentAttentionState does): the state S, z (at e^(−M_prev)) is
   // weighted by e^(M_prev − M_i) and the in-chunk weight A_ij (key j at e^(−M_j)) by
   // e^(M_j − M_i) <= 1; the factors cancel between numerator and denominator. When the maximum
   // does not move inside the chunk (the common case) every factor is 1 and is skipped.
@@ -508,110 +509,6 @@ class Performer : public AttentionForward<Performer<T>, T> {
   const bool* m_validp = nullptr;                   // m_valid.data(), or nullptr: all valid
   RowMatrix<T> m_u, m_phi, m_phik, m_phikt, m_a, m_s;
   Eigen::Matrix<T, Eigen::Dynamic, 1> m_z, m_h, m_den, m_kshift;
-};
-
-/// Recurrent FAVOR+ for token-by-token decoding: after t steps, out equals row t − 1 of the
-/// causal Performer::forward on the same tokens (up to rounding). Per head it keeps
-/// S = Σ_j e^(−M)φ(k_j)v_jᵀ (F × d_v), z = Σ_j e^(−M)φ(k_j) and the running key maximum M; when a
-/// key raises M by δ, S and z are multiplied by e^(−δ) [derived, SPEC §6.3].
-/// The feature map (W) is copied at construction: a later redraw() of the Performer does not
-/// affect the state. No allocation in step(). Non-finite input: a NaN or inf in q gives a NaN
-/// output; a NaN in k or inf in v enters the state, and every later output is non-finite.
-/// Not thread-safe (step and reset update the state): one object per decoding stream; states
-/// made from one Performer share nothing, so distinct streams may step concurrently.
-template <typename T>
-class PerformerState {
-  static_assert(detail::is_real_v<T>, "xfmr::PerformerState<T>: T must be float or double");
-
- public:
-  /// \throws std::invalid_argument if heads < 1 or value_dim < 1.
-  PerformerState(const Performer<T>& performer, Index heads, Index value_dim)
-      : m_map(performer.feature_map()),
-        m_d(performer.config().head_dim),
-        m_heads(heads),
-        m_dv(value_dim) {
-    detail::require(heads >= 1, "PerformerState", "heads must be >= 1 (got ", heads, ")");
-    detail::require(value_dim >= 1, "PerformerState", "value_dim must be >= 1 (got ", value_dim,
-                    ")");
-    const Index f = m_map.feature_dim();
-    m_s.resize(heads * f, value_dim);
-    m_z.resize(heads, f);
-    m_shift.resize(heads);
-    m_u.resize(1, performer.config().num_features);
-    m_phik.resize(1, f);
-    m_phiq.resize(1, f);
-    reset();
-  }
-
-  /// One token: q, k (1 × heads·d), v, out (1 × heads·d_v). out must not overlap q, k or v
-  /// (the contract's overlap rule, attention/contract.hpp).
-  /// \throws std::invalid_argument on a shape mismatch or overlapping out.
-  void step(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out) {
-    const Index f = m_map.feature_dim();
-    const char* where = "PerformerState";
-    detail::require(q.rows() == 1 && q.cols() == m_heads * m_d, where, "expected q to be 1x",
-                    m_heads * m_d, " (got ", q.rows(), "x", q.cols(), ")");
-    detail::require(k.rows() == 1 && k.cols() == m_heads * m_d, where, "expected k to be 1x",
-                    m_heads * m_d, " (got ", k.rows(), "x", k.cols(), ")");
-    detail::require(v.rows() == 1 && v.cols() == m_heads * m_dv, where, "expected v to be 1x",
-                    m_heads * m_dv, " (got ", v.rows(), "x", v.cols(), ")");
-    detail::require(out.rows() == 1 && out.cols() == m_heads * m_dv, where,
-                    "expected out to be 1x", m_heads * m_dv, " (got ", out.rows(), "x", out.cols(),
-                    ")");
-    detail::check_attention_overlap(where, q, k, v, out);
-    for (Index h = 0; h < m_heads; ++h) {
-      auto s = m_s.middleRows(h * f, f);
-      auto z = m_z.row(h);
-      // Key: update the running max, rescale, accumulate.
-      m_map.project(k.block(0, h * m_d, 1, m_d), m_u);
-      const T hk = m_map.half_norm2(k.data() + h * m_d);
-      T& shift = m_shift[h];
-      if (m_map.stabilize()) {
-        const T e = m_map.key_exponent_max(m_u.data(), hk);
-        if (e > shift) {
-          if (shift != -std::numeric_limits<T>::infinity()) {
-            const T g = std::exp(shift - e);
-            s *= g;
-            z *= g;
-          }
-          shift = e;
-        }
-      }
-      m_map.key_features(m_u.data(), hk, m_map.stabilize() ? shift : T(0), m_phik.data());
-      s.noalias() += m_phik.transpose() * v.block(0, h * m_dv, 1, m_dv);
-      z += m_phik;
-      // Query.
-      m_map.project(q.block(0, h * m_d, 1, m_d), m_u);
-      const T hq = m_map.stabilize() ? T(0) : m_map.half_norm2(q.data() + h * m_d);
-      m_map.query_features(m_u.data(), hq, m_phiq.data());
-      const T den = m_phiq.row(0).dot(z);
-      auto o = out.block(0, h * m_dv, 1, m_dv);
-      o.noalias() = m_phiq * s;
-      if (std::abs(den) >= std::numeric_limits<T>::min())
-        o *= T(1) / den;
-      else if (den != T(0))
-        o /= den;  // subnormal: 1/den would overflow
-      else
-        o *= T(0);
-    }
-    ++m_tokens;
-  }
-
-  /// Forgets every token seen.
-  void reset() noexcept {
-    m_s.setZero();
-    m_z.setZero();
-    m_shift.setConstant(m_map.stabilize() ? -std::numeric_limits<T>::infinity() : T(0));
-    m_tokens = 0;
-  }
-  Index tokens_seen() const noexcept { return m_tokens; }
-
- private:
-  detail::PerformerFeatureMap<T> m_map;
-  Index m_d, m_heads, m_dv;
-  RowMatrix<T> m_s, m_z, m_u, m_phik, m_phiq;
-  Eigen::Matrix<T, Eigen::Dynamic, 1> m_shift;
-  Index m_tokens = 0;
 };
 
 XFMR_NAMESPACE_END
