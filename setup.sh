@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs xfmr's build dependencies from Debian, only those that are missing.
-# Idempotent and silent when everything is already installed.
+# Idempotent and silent when everything is already installed. Extra package names as arguments
+# (.ci/run: the sanitizer and fuzzer runtime) are installed the same way.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(cmake g++ clang libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev)
+packages=(cmake g++ clang libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev "$@")
 
 missing=()
 for p in "${packages[@]}"; do
