@@ -74,17 +74,7 @@ class ReRopeAttention : public AttentionForward<ReRopeAttention<T>, T> {
  public:
   explicit ReRopeAttention(const ReRopeConfig& config) : m_config(config) {
     const char* where = "ReRopeAttention";
-    detail::require(config.head_dim > 0, where, "head_dim must be > 0 (got head_dim=",
-                    config.head_dim, ")");
-    if (m_config.rotary_dim == 0) m_config.rotary_dim = config.head_dim;
-    detail::require(m_config.rotary_dim > 0 && m_config.rotary_dim % 2 == 0 &&
-                        m_config.rotary_dim <= config.head_dim,
-                    where, "rotary_dim must be even and <= head_dim (got rotary_dim=",
-                    config.rotary_dim, ", head_dim=", config.head_dim, ")");
-    detail::require(config.layout == RopeLayout::Interleaved ||
-                        config.layout == RopeLayout::HalfSplit,
-                    where, "layout must be RopeLayout::Interleaved or HalfSplit (got ",
-                    static_cast<int>(config.layout), ")");
+    detail::resolve_rotary_shape(m_config, where);
     detail::require(config.window >= 1, where, "window must be >= 1 (got window=", config.window,
                     ")");
     detail::require(config.leaky_factor == 0 ||

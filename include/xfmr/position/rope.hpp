@@ -36,6 +36,26 @@ struct RopeConfig {
   Index cached_positions = 4096;  ///< positions [0, cached) are tabulated; later ones computed
 };
 
+namespace detail {
+
+/// Checks head_dim > 0, the layout, and rotary_dim (0 means head_dim; then even, > 0 and
+/// <= head_dim) of a rotary configuration (RopeConfig, ReRopeConfig), completing rotary_dim.
+/// \throws std::invalid_argument naming the field, as `where`.
+template <class Config>
+void resolve_rotary_shape(Config& c, const char* where) {
+  require(c.head_dim > 0, where, "head_dim must be > 0 (got head_dim=", c.head_dim, ")");
+  const Index given = c.rotary_dim;
+  if (c.rotary_dim == 0) c.rotary_dim = c.head_dim;
+  require(c.rotary_dim > 0 && c.rotary_dim % 2 == 0 && c.rotary_dim <= c.head_dim, where,
+          "rotary_dim must be even and <= head_dim (got rotary_dim=", given,
+          ", head_dim=", c.head_dim, ")");
+  require(c.layout == RopeLayout::Interleaved || c.layout == RopeLayout::HalfSplit, where,
+          "layout must be RopeLayout::Interleaved or HalfSplit (got ", static_cast<int>(c.layout),
+          ")");
+}
+
+}  // namespace detail
+
 /// Rotary position embedding. Token t of every head is rotated pair by pair:
 ///   y[a_r] = x[a_r]·cos(pθ_r) − x[b_r]·sin(pθ_r)
 ///   y[b_r] = x[a_r]·sin(pθ_r) + x[b_r]·cos(pθ_r),     r < d_rot/2,
@@ -59,17 +79,7 @@ class Rope {
   ///         base is not finite and > 1, cached_positions < 0, or the scaling is inconsistent.
   explicit Rope(const RopeConfig& config) : m_config(config) {
     const char* where = "Rope";
-    detail::require(config.head_dim > 0, where, "head_dim must be > 0 (got head_dim=",
-                    config.head_dim, ")");
-    if (m_config.rotary_dim == 0) m_config.rotary_dim = config.head_dim;
-    detail::require(m_config.rotary_dim > 0 && m_config.rotary_dim % 2 == 0 &&
-                        m_config.rotary_dim <= config.head_dim,
-                    where, "rotary_dim must be even and <= head_dim (got rotary_dim=",
-                    config.rotary_dim, ", head_dim=", config.head_dim, ")");
-    detail::require(config.layout == RopeLayout::Interleaved ||
-                        config.layout == RopeLayout::HalfSplit,
-                    where, "layout must be RopeLayout::Interleaved or HalfSplit (got ",
-                    static_cast<int>(config.layout), ")");
+    detail::resolve_rotary_shape(m_config, where);
     detail::require(config.cached_positions >= 0, where, "cached_positions must be >= 0 (got ",
                     config.cached_positions, ")");
     validate_rope_frequencies(m_config.rotary_dim, config.base, config.scaling, where);
