@@ -357,6 +357,11 @@ class SafetensorsFile {
            header_len == 0 ? std::string("an empty header")
                            : "the byte 0x" + io::hex_bytes(header, 1),
            ")");
+    // nlohmann's lexer takes a NUL for the end of the input and would accept "{}\0garbage";
+    // JSON allows no raw NUL anywhere (not even in strings), so any NUL is an error.
+    if (const void* nul = std::memchr(header, 0, header_len))
+      fail("expected no NUL byte in the header (got one at header offset ",
+           static_cast<const unsigned char*>(nul) - header, ")");
     m_data_offset = 8 + header_len;
 
     Json root = parse_json(reinterpret_cast<const char*>(header), header_len);
