@@ -24,6 +24,10 @@
 #include "support/random.hpp"
 #include "support/throws.hpp"
 
+#ifndef XFMR_TEST_GOLDEN_DIR  // set by tests/CMakeLists.txt; this default serves syntax-only passes
+#define XFMR_TEST_GOLDEN_DIR "tests/golden"
+#endif
+
 using Catch::Contains;
 using xfmr::Dtype;
 using xfmr::Index;
