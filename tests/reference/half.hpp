@@ -24,7 +24,8 @@ inline long double small_float_value(std::uint16_t bits, int exponent_bits, int 
   } else if (e == 0) {
     v = std::ldexp(static_cast<long double>(m), 1 - bias - mantissa_bits);
   } else {
-    v = std::ldexp(static_cast<long double>(m + (1u << mantissa_bits)), int(e) - bias - mantissa_bits);
+    v = std::ldexp(static_cast<long double>(m + (1u << mantissa_bits)),
+                   int(e) - bias - mantissa_bits);
   }
   return negative ? -v : v;
 }

@@ -12,6 +12,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -35,10 +36,10 @@ using xfmr::RowMatrix;
 using xfmr::SafetensorsFile;
 
 /// expr throws xfmr::format_error whose what() contains text. Evaluates expr twice.
-#define XFMR_REQUIRE_FORMAT(expr, text)                 \
-  do {                                                  \
-    REQUIRE_THROWS_AS(expr, xfmr::format_error);        \
-    REQUIRE_THROWS_WITH(expr, Contains(text));          \
+#define XFMR_REQUIRE_FORMAT(expr, text)          \
+  do {                                           \
+    REQUIRE_THROWS_AS(expr, xfmr::format_error); \
+    REQUIRE_THROWS_WITH(expr, Contains(text));   \
   } while (false)
 
 namespace {
@@ -71,9 +72,8 @@ std::uint64_t bits_of(T v) {
 Bytes raw_file(const std::string& header, const Bytes& data = {},
                std::uint64_t declared = std::numeric_limits<std::uint64_t>::max()) {
   Bytes out;
-  put_le<std::uint64_t>(out, declared == std::numeric_limits<std::uint64_t>::max()
-                                 ? header.size()
-                                 : declared);
+  put_le<std::uint64_t>(
+      out, declared == std::numeric_limits<std::uint64_t>::max() ? header.size() : declared);
   out.insert(out.end(), header.begin(), header.end());
   out.insert(out.end(), data.begin(), data.end());
   return out;
@@ -199,25 +199,25 @@ TEST_CASE("safetensors: a file written by the Python safetensors library", "[wei
   CHECK(first == float_bits(-1.0f));
 }
 
-TEMPLATE_TEST_CASE("safetensors: F32 round trip at every alignment of the data", "[weights]",
-                   float, double) {
+TEMPLATE_TEST_CASE("safetensors: F32 round trip at every alignment of the data", "[weights]", float,
+                   double) {
   auto rng = xfmr_test::make_rng(101);
   const Index rows = 7, cols = 13;
   const RowMatrix<float> m = xfmr_test::random_matrix<float>(rng, rows, cols, -3.0, 3.0);
   const auto v = xfmr_test::uniform_vector<float>(rng, 5, -1.0, 1.0);
   std::vector<float> mv(m.data(), m.data() + m.size());
+  std::set<std::uintptr_t> residues;  // address % 4 of the F32 matrix: all four must occur
   for (std::size_t pad = 0; pad < 8; ++pad) {
     CAPTURE(pad);
     // The data buffer starts at 8 + header length (pad moves it); the F16 first shifts m by 2.
-    const Bytes file = write_file({{"h", "F16", {1}, u16_bytes({0x3c00})},
-                                   {"m", "F32", {std::uint64_t(rows), std::uint64_t(cols)},
-                                    f32_bytes(mv)},
-                                   {"v", "F32", {5}, f32_bytes(v)}},
-                                  pad);
+    const Bytes file =
+        write_file({{"h", "F16", {1}, u16_bytes({0x3c00})},
+                    {"m", "F32", {std::uint64_t(rows), std::uint64_t(cols)}, f32_bytes(mv)},
+                    {"v", "F32", {5}, f32_bytes(v)}},
+                   pad);
     const SafetensorsFile f = parse(file);
-    const auto data_start = std::uintptr_t(f.raw_data("h"));
     CHECK(f.raw_data("m") == f.raw_data("h") + 2);
-    INFO("data buffer at address % 4 = " << data_start % 4);
+    residues.insert(reinterpret_cast<std::uintptr_t>(f.raw_data("m")) % 4);
     const RowMatrix<TestType> got = f.matrix<TestType>("m", rows, cols);
     for (Index i = 0; i < m.size(); ++i)
       CHECK(bits_of(got.data()[i]) == bits_of(static_cast<TestType>(m.data()[i])));
@@ -225,14 +225,15 @@ TEMPLATE_TEST_CASE("safetensors: F32 round trip at every alignment of the data",
     for (int k = 0; k < 5; ++k) CHECK(gv(k) == TestType(v[std::size_t(k)]));
     CHECK(f.flat<TestType>("h")(0) == TestType(1));
   }
+  CHECK(residues.size() == 4);
 }
 
 TEST_CASE("safetensors: F16 and BF16 convert exactly, all 65536 patterns", "[weights]") {
   std::vector<std::uint16_t> all(65536);
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = std::uint16_t(i);
-  const Bytes file = write_file({{"b", "BF16", {65536}, u16_bytes(all)},
-                                 {"h", "F16", {256, 256}, u16_bytes(all)}},
-                                /*pad=*/3);  // misaligned data
+  const Bytes file =
+      write_file({{"b", "BF16", {65536}, u16_bytes(all)}, {"h", "F16", {256, 256}, u16_bytes(all)}},
+                 /*pad=*/3);  // misaligned data
   const SafetensorsFile f = parse(file);
   const Eigen::VectorXf hf = f.flat<float>("h");
   const Eigen::VectorXd hd = f.flat<double>("h");
@@ -253,8 +254,10 @@ TEST_CASE("safetensors: F16 and BF16 convert exactly, all 65536 patterns", "[wei
     }
     // BF16 is the upper half of a float, NaN payload included.
     bad += !(float_bits(b) == (u << 16));
-    if (!std::isnan(bref)) bad += !(static_cast<long double>(bd(u)) == bref);
-    else bad += !std::isnan(bd(u));
+    if (!std::isnan(bref))
+      bad += !(static_cast<long double>(bd(u)) == bref);
+    else
+      bad += !std::isnan(bd(u));
   }
   CHECK(bad == 0);
 }
@@ -301,20 +304,24 @@ TEST_CASE("safetensors: valid edge cases the reference reader accepts", "[weight
 }
 
 TEST_CASE("safetensors: the length field and the header bytes", "[weights]") {
-  XFMR_REQUIRE_FORMAT(parse(Bytes{}), "expected at least 8 bytes for the header length (got a file of 0 bytes)");
+  XFMR_REQUIRE_FORMAT(parse(Bytes{}),
+                      "expected at least 8 bytes for the header length (got a file of 0 bytes)");
   XFMR_REQUIRE_FORMAT(parse(Bytes(7, 0)), "(got a file of 7 bytes)");
   XFMR_REQUIRE_FORMAT(parse(raw_file("{}", {}, 100000001)),
                       "expected a header length <= 100000000 bytes (got 100000001)");
   XFMR_REQUIRE_FORMAT(parse(raw_file("{}", {}, std::numeric_limits<std::uint64_t>::max() - 1)),
                       "expected a header length <= 100000000 bytes (got 18446744073709551614)");
-  XFMR_REQUIRE_FORMAT(parse(raw_file("{}", {}, 3)),
-                      "header length 3 does not fit in the file: expected 8 + 3 <= file size (got 10 bytes)");
-  XFMR_REQUIRE_FORMAT(parse_header(""), "expected the header to start with '{' (got an empty header)");
+  XFMR_REQUIRE_FORMAT(
+      parse(raw_file("{}", {}, 3)),
+      "header length 3 does not fit in the file: expected 8 + 3 <= file size (got 10 bytes)");
+  XFMR_REQUIRE_FORMAT(parse_header(""),
+                      "expected the header to start with '{' (got an empty header)");
   XFMR_REQUIRE_FORMAT(parse_header(" {}"), "start with '{' (got the byte 0x20)");
   XFMR_REQUIRE_FORMAT(parse_header("[]"), "start with '{' (got the byte 0x5b)");
   XFMR_REQUIRE_FORMAT(parse_header("\xef\xbb\xbf{}"), "start with '{' (got the byte 0xef)");  // BOM
   // Strict UTF-8 as Rust's from_utf8: stray, overlong, surrogate, above U+10FFFF, truncated.
-  XFMR_REQUIRE_FORMAT(parse_header("{\"\xff\":1}"), "expected a UTF-8 header (got the invalid byte 0xff at header offset 2)");
+  XFMR_REQUIRE_FORMAT(parse_header("{\"\xff\":1}"),
+                      "expected a UTF-8 header (got the invalid byte 0xff at header offset 2)");
   XFMR_REQUIRE_FORMAT(parse_header("{\"\xc0\xaf\":1}"), "invalid byte 0xc0 at header offset 2");
   XFMR_REQUIRE_FORMAT(parse_header("{\"\xe0\x80\xaf\":1}"), "invalid byte 0xe0");
   XFMR_REQUIRE_FORMAT(parse_header("{\"\xed\xa0\x80\":1}"), "invalid byte 0xed");
@@ -333,7 +340,8 @@ TEST_CASE("safetensors: the length field and the header bytes", "[weights]") {
   // Deep nesting (in an ignored field) stops at 64 levels, before any recursion could.
   std::string deep = std::string(70, '[') + std::string(70, ']');
   XFMR_REQUIRE_FORMAT(
-      parse_header(one("{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,0],\"x\":" + deep + "}")),
+      parse_header(
+          one("{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,0],\"x\":" + deep + "}")),
       "expected a header nested at most 64 levels deep");
 }
 
@@ -342,19 +350,23 @@ TEST_CASE("safetensors: duplicate keys are rejected", "[weights]") {
   XFMR_REQUIRE_FORMAT(parse_header("{\"a\":" + e + ",\"a\":" + e + "}"),
                       "expected unique keys in the header (got 'a' twice)");
   XFMR_REQUIRE_FORMAT(
-      parse_header(one("{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[0],\"data_offsets\":[0,0]}")),
+      parse_header(
+          one("{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[0],\"data_offsets\":[0,0]}")),
       "(got 'dtype' twice)");
-  XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}"), "(got 'k' twice)");
+  XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}"),
+                      "(got 'k' twice)");
   XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":{},\"__metadata__\":{}}"),
                       "(got '__metadata__' twice)");
   // The same key in different objects is fine.
-  CHECK(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":{\"a\":1}}}")
+  CHECK(parse_header(
+            "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":{\"a\":1}}}")
             .size() == 1);
 }
 
 TEST_CASE("safetensors: entries, dtypes, shapes and metadata", "[weights]") {
-  XFMR_REQUIRE_FORMAT(parse_header("{\"t\":3}"),
-                      "tensor 't': expected an object with dtype, shape and data_offsets (got number)");
+  XFMR_REQUIRE_FORMAT(
+      parse_header("{\"t\":3}"),
+      "tensor 't': expected an object with dtype, shape and data_offsets (got number)");
   XFMR_REQUIRE_FORMAT(parse_header(one("{\"shape\":[],\"data_offsets\":[0,0]}")),
                       "tensor 't': expected a \"dtype\" (got none)");
   XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":1,\"shape\":[],\"data_offsets\":[0,0]}")),
@@ -366,39 +378,47 @@ TEST_CASE("safetensors: entries, dtypes, shapes and metadata", "[weights]") {
   for (const char* d : {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3",
                         "F6_E3M2", "I16", "U16", "I32", "U32", "F64", "U64", "C64"}) {
     CAPTURE(d);
-    XFMR_REQUIRE_FORMAT(
-        parse_header(one(std::string("{\"dtype\":\"") + d + "\",\"shape\":[0],\"data_offsets\":[0,0]}")),
-        std::string("tensor 't': expected dtype F32, F16, BF16 or I64 (got ") + d +
-            ", which xfmr does not support)");
+    XFMR_REQUIRE_FORMAT(parse_header(one(std::string("{\"dtype\":\"") + d +
+                                         "\",\"shape\":[0],\"data_offsets\":[0,0]}")),
+                        std::string("tensor 't': expected dtype F32, F16, BF16 or I64 (got ") + d +
+                            ", which xfmr does not support)");
   }
   XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"data_offsets\":[0,0]}")),
                       "expected a \"shape\" (got none)");
   XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":3,\"data_offsets\":[0,0]}")),
                       "expected \"shape\" to be an array (got number)");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}")),
-                      "expected \"shape\" entries to be non-negative integers (got -1)");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}")),
-                      "non-negative integers (got 2.0)");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}")),
-                      "non-negative integers (got \"2\")");
   XFMR_REQUIRE_FORMAT(
-      parse_header(one("{\"dtype\":\"F32\",\"shape\":[0,9223372036854775808],\"data_offsets\":[0,0]}")),
+      parse_header(one("{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}")),
+      "expected \"shape\" entries to be non-negative integers (got -1)");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(one("{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}")),
+      "non-negative integers (got 2.0)");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(one("{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}")),
+      "non-negative integers (got \"2\")");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(
+          one("{\"dtype\":\"F32\",\"shape\":[0,9223372036854775808],\"data_offsets\":[0,0]}")),
       "expected \"shape\" entries <= 9223372036854775807 (got 9223372036854775808)");
   XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[]}")),
                       "expected \"data_offsets\" (got none)");
-  for (const char* offsets : {"[0]", "[0,4,4]", "[-1,4]", "[0,4.0]", "{}", "4", "[0,18446744073709551616]"}) {
+  for (const char* offsets :
+       {"[0]", "[0,4,4]", "[-1,4]", "[0,4.0]", "{}", "4", "[0,18446744073709551616]"}) {
     CAPTURE(offsets);
     XFMR_REQUIRE_FORMAT(
-        parse_header(one(std::string("{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":") + offsets + "}"),
-                     f32_bytes({1})),
+        parse_header(
+            one(std::string("{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":") + offsets + "}"),
+            f32_bytes({1})),
         "expected \"data_offsets\" to be [begin, end] of non-negative integers (got ");
   }
   XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":[]}"),
                       "expected \"__metadata__\" to be an object of strings (got array)");
-  XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":null}"),
-                      "expected \"__metadata__\" to be an object of strings (got null)");
-  XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":{\"n\":1}}"),
-                      "expected \"__metadata__\" to be an object of strings (got number for key 'n')");
+  CHECK(parse_header("{\"__metadata__\":null}").metadata().empty());  // serde: Option::None
+  XFMR_REQUIRE_FORMAT(parse_header("{\"__metadata__\":\"x\"}"),
+                      "expected \"__metadata__\" to be an object of strings (got string)");
+  XFMR_REQUIRE_FORMAT(
+      parse_header("{\"__metadata__\":{\"n\":1}}"),
+      "expected \"__metadata__\" to be an object of strings (got number for key 'n')");
 }
 
 TEST_CASE("safetensors: offsets tile the buffer; byte counts match shape x dtype", "[weights]") {
@@ -414,30 +434,42 @@ TEST_CASE("safetensors: offsets tile the buffer; byte counts match shape x dtype
                       "by begin tile the data buffer without gap or overlap (got [4, 8])");
   XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[5,9]"), Bytes(9, 0)),
                       "tensor 'b': expected data_offsets [4, end >= 4]");
-  XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[2,6]"), eight), "tensor 'b': expected data_offsets [4,");
+  XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[2,6]"), eight),
+                      "tensor 'b': expected data_offsets [4,");
   XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[0,4]"), eight), "(got [0, 4])");
-  XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[4,2]"), eight), "tensor 'b': expected data_offsets [4, end >= 4]");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,18446744073709551615]}")),
-                      "expected 0 bytes for dtype F32 and shape [0]");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}"), eight),
-                      "(got [4, 0])");
+  XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[4,2]"), eight),
+                      "tensor 'b': expected data_offsets [4, end >= 4]");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(
+          one("{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,18446744073709551615]}")),
+      "expected 0 bytes for dtype F32 and shape [0]");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(one("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}"), eight),
+      "(got [4, 0])");
   // end - begin against numel x size.
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}"), Bytes(20, 0)),
-                      "tensor 't': expected 24 bytes for dtype F32 and shape [2, 3] (got "
-                      "data_offsets [0, 20], 20 bytes)");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}"), eight),
-                      "expected 6 bytes for dtype BF16 and shape [3]");
-  XFMR_REQUIRE_FORMAT(parse_header(one("{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,4]}"), Bytes(4, 0)),
-                      "expected 8 bytes for dtype I64 and shape []");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(one("{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}"),
+                   Bytes(20, 0)),
+      "tensor 't': expected 24 bytes for dtype F32 and shape [2, 3] (got "
+      "data_offsets [0, 20], 20 bytes)");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(one("{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}"), eight),
+      "expected 6 bytes for dtype BF16 and shape [3]");
+  XFMR_REQUIRE_FORMAT(
+      parse_header(one("{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,4]}"), Bytes(4, 0)),
+      "expected 8 bytes for dtype I64 and shape []");
   // Overflow of the element count and of the byte count (checked before comparing).
   XFMR_REQUIRE_FORMAT(
-      parse_header(one("{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}")),
+      parse_header(
+          one("{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}")),
       "tensor 't': the element count of shape [4294967296, 4294967296] overflows 64 bits");
   XFMR_REQUIRE_FORMAT(
-      parse_header(one("{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4,0],\"data_offsets\":[0,0]}")),
+      parse_header(
+          one("{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4,0],\"data_offsets\":[0,0]}")),
       "the element count of shape [4611686018427387904, 4, 0] overflows 64 bits");
   XFMR_REQUIRE_FORMAT(
-      parse_header(one("{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}")),
+      parse_header(
+          one("{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}")),
       "tensor 't': the byte count of shape [4611686018427387904] × F32 overflows 64 bits");
   // The last end must be the buffer's size: trailing bytes, or a truncated buffer.
   XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[4,8]"), Bytes(9, 0)),
@@ -445,7 +477,8 @@ TEST_CASE("safetensors: offsets tile the buffer; byte counts match shape x dtype
                       "tensors ending at byte 8)");
   XFMR_REQUIRE_FORMAT(parse_header(two("[0,4]", "[4,8]"), Bytes(7, 0)),
                       "data buffer of 7 bytes exactly (got tensors ending at byte 8)");
-  XFMR_REQUIRE_FORMAT(parse_header("{}", Bytes(1, 0)), "data buffer of 1 bytes exactly (got tensors ending at byte 0)");
+  XFMR_REQUIRE_FORMAT(parse_header("{}", Bytes(1, 0)),
+                      "data buffer of 1 bytes exactly (got tensors ending at byte 0)");
 }
 
 TEST_CASE("safetensors: wrong calls throw std::invalid_argument naming the tensor", "[weights]") {
@@ -459,19 +492,24 @@ TEST_CASE("safetensors: wrong calls throw std::invalid_argument naming the tenso
   XFMR_REQUIRE_INVALID(f.raw_data("nope"), "'nope'");
   XFMR_REQUIRE_INVALID(f.matrix<float>("v"),
                        "tensor 'v' in <memory>: expected rank 2 for matrix() (got shape [2])");
-  XFMR_REQUIRE_INVALID(f.vector<float>("m"), "tensor 'm' in <memory>: expected rank 1 for vector() (got shape [2, 3])");
+  XFMR_REQUIRE_INVALID(f.vector<float>("m"),
+                       "tensor 'm' in <memory>: expected rank 1 for vector() (got shape [2, 3])");
   XFMR_REQUIRE_INVALID(f.matrix<float>("m", 3, 2),
                        "tensor 'm' in <memory>: expected shape [3, 2] (got [2, 3])");
   XFMR_REQUIRE_INVALID(f.matrix<double>("v", 1, 2), "expected shape [1, 2] (got [2])");
-  XFMR_REQUIRE_INVALID(f.vector<float>("v", 3), "tensor 'v' in <memory>: expected shape [3] (got [2])");
+  XFMR_REQUIRE_INVALID(f.vector<float>("v", 3),
+                       "tensor 'v' in <memory>: expected shape [3] (got [2])");
   XFMR_REQUIRE_INVALID(f.vector<float>("m", 6), "expected shape [6] (got [2, 3])");
   CHECK(f.matrix<float>("m", 2, 3)(1, 2) == 6.0f);
 }
 
 TEST_CASE("safetensors: open() names the file", "[weights]") {
   REQUIRE_THROWS_AS(SafetensorsFile::open("/nonexistent/dir/x.safetensors"), std::runtime_error);
-  REQUIRE_THROWS_WITH(SafetensorsFile::open("/nonexistent/dir/x.safetensors"),
-                      Contains("xfmr::SafetensorsFile: cannot open '/nonexistent/dir/x.safetensors'"));
+  REQUIRE_THROWS_WITH(
+      SafetensorsFile::open("/nonexistent/dir/x.safetensors"),
+      Contains("xfmr::SafetensorsFile: cannot open '/nonexistent/dir/x.safetensors'"));
+  REQUIRE_THROWS_WITH(SafetensorsFile::open("."),
+                      Contains("cannot read '.' (a directory, expected a file)"));
   const std::string path = "xfmr_test_safetensors_truncated.safetensors";
   {
     Bytes b = write_file({{"m", "F32", {2}, f32_bytes({1, 2})}});
