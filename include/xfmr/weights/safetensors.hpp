@@ -176,9 +176,10 @@ inline std::size_t utf8_invalid_at(const unsigned char* s, std::size_t n) noexce
 /// reference reader, a shape entry must fit in xfmr::Index (int64) and the JSON may nest at most
 /// 64 levels.
 ///
-/// Reading converts element by element from the bytes (little-endian, never through a typed
-/// pointer, so data that is misaligned in the file, as with older writers, is read correctly):
-/// F32, F16 (exact, subnormals, ±inf and NaN included) and BF16 (exact) to float or double.
+/// Reading converts from the bytes (little-endian; memcpy or byte loads, never a typed pointer into
+/// the file, so data that is misaligned in it, as older writers left it, reads correctly): F32,
+/// F16 (exact: subnormals, ±inf and NaN included) and BF16 (exact) to float or double. Each call
+/// returns a new matrix or vector; the file keeps its bytes (about the file's size in memory).
 ///
 /// Thread safety: after construction every member is const and may be called from several
 /// threads at once.
@@ -545,8 +546,12 @@ class SafetensorsFile {
     const auto n = static_cast<std::size_t>(t.numel());
     switch (t.dtype) {
       case Dtype::F32:
-        for (std::size_t i = 0; i < n; ++i)
-          out[i] = static_cast<T>(io::detail_bin::decode<float>(p + 4 * i));
+        if constexpr (std::is_same_v<T, float> && io::detail_bin::kHostLittleEndian) {
+          if (n != 0) std::memcpy(out, p, 4 * n);  // the file's bytes are the floats
+        } else {
+          for (std::size_t i = 0; i < n; ++i)
+            out[i] = static_cast<T>(io::detail_bin::decode<float>(p + 4 * i));
+        }
         break;
       case Dtype::F16:
         for (std::size_t i = 0; i < n; ++i)
