@@ -61,7 +61,7 @@ int main() {
   for (Index t = 0; t < len; ++t) hidden(t, t) = 1.0f;
   std::vector<float> scores(static_cast<std::size_t>(H * n * n));
   const xfmr::ScoreTensor<float> view(scores.data(), 1, H, n, n);
-  const std::vector<Index> lengths = {len};
+  const xfmr::IdVector lengths = xfmr::IdVector::Constant(1, len);
   gp.scores(hidden, lengths, view);
 
   const auto spans = xfmr::decode_spans(view, lengths);  // score > 0

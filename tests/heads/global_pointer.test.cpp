@@ -108,6 +108,10 @@ void check_decoded(const std::vector<xfmr::Span>& spans,
   REQUIRE(positives > 0);  // the comparison was not vacuous
 }
 
+xfmr::IdVector ids(const std::vector<Index>& v) {
+  return Eigen::Map<const xfmr::IdVector>(v.data(), static_cast<Index>(v.size()));
+}
+
 struct Case {
   Index hidden, types, head, n;
   std::vector<Index> lengths;
@@ -161,7 +165,7 @@ TEMPLATE_TEST_CASE("GlobalPointer scores equal q^T R_{j-i} k / sqrt(d) with padd
     const RowMatrix<T> wide = make_hidden<T>(rng, c);
     const auto hidden = wide.middleCols(2, c.hidden);  // strided view
     auto out = poisoned<T>(batch, c.types, c.n);
-    gp.scores(hidden, c.lengths, as_tensor(out, batch, c.types, c.n), c.offset);
+    gp.scores(hidden, ids(c.lengths), as_tensor(out, batch, c.types, c.n), c.offset);
 
     std::vector<std::vector<xfmr_ref::GpScores>> ref;
     for (Index b = 0; b < batch; ++b) {
@@ -172,12 +176,12 @@ TEMPLATE_TEST_CASE("GlobalPointer scores equal q^T R_{j-i} k / sqrt(d) with padd
     REQUIRE(compare(out, ref, c.types, c.n, c.mask_value) == 0);
 
     // Decoding the library's scores gives the reference's positive spans.
-    const auto spans = xfmr::decode_spans(as_tensor(out, batch, c.types, c.n), c.lengths);
+    const auto spans = xfmr::decode_spans(as_tensor(out, batch, c.types, c.n), ids(c.lengths));
     if (c.n > 1) check_decoded<T>(spans, ref, c.n);
 
     // A second call reuses the grown scratch and gives the same bits.
     auto again = poisoned<T>(batch, c.types, c.n);
-    gp.scores(hidden, c.lengths, as_tensor(again, batch, c.types, c.n), c.offset);
+    gp.scores(hidden, ids(c.lengths), as_tensor(again, batch, c.types, c.n), c.offset);
     REQUIRE(std::equal(out.begin(), out.end(), again.begin(), [](T x, T y) {
       return x == y || (std::isnan(x) && std::isnan(y));
     }));
@@ -208,7 +212,7 @@ TEMPLATE_TEST_CASE("EfficientGlobalPointer scores equal the bert4keras formula w
     const RowMatrix<T> wide = make_hidden<T>(rng, c);
     const auto hidden = wide.middleCols(1, c.hidden);
     auto out = poisoned<T>(batch, c.types, c.n);
-    egp.scores(hidden, c.lengths, as_tensor(out, batch, c.types, c.n), c.offset);
+    egp.scores(hidden, ids(c.lengths), as_tensor(out, batch, c.types, c.n), c.offset);
 
     std::vector<std::vector<xfmr_ref::GpScores>> ref;
     for (Index b = 0; b < batch; ++b) {
@@ -218,7 +222,7 @@ TEMPLATE_TEST_CASE("EfficientGlobalPointer scores equal the bert4keras formula w
           c.head, c.tril));
     }
     REQUIRE(compare(out, ref, c.types, c.n, c.mask_value) == 0);
-    const auto spans = xfmr::decode_spans(as_tensor(out, batch, c.types, c.n), c.lengths);
+    const auto spans = xfmr::decode_spans(as_tensor(out, batch, c.types, c.n), ids(c.lengths));
     if (c.n > 1) check_decoded<T>(spans, ref, c.n);
   }
 }
@@ -386,7 +390,7 @@ TEST_CASE("decode_spans returns exactly the spans scoring strictly above the thr
   at(1, 1, 0, 2) = nan;           // NaN is not > threshold
   at(1, 1, 2, 2) = std::numeric_limits<float>::infinity();
   const Tensor4 scores(s.data(), batch, types, n, n);
-  const std::vector<Index> lengths = {5, 3};
+  const xfmr::IdVector lengths = ids({5, 3});
 
   auto keys = [](const std::vector<xfmr::Span>& spans) {
     std::vector<SpanKey> k;
@@ -418,9 +422,9 @@ TEST_CASE("decode_spans returns exactly the spans scoring strictly above the thr
   XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, lengths, kInf), "threshold must be finite");
   XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, lengths, std::nan("")),
                        "threshold must be finite");
-  XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, {5}), "lengths.size() == 2 (got 1)");
-  XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, {5, 6}), "lengths must be in [0, 5]");
-  XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, {-1, 2}), "(got lengths[0]=-1)");
+  XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, ids({5})), "lengths.size() == 2 (got 1)");
+  XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, ids({5, 6})), "lengths must be in [0, 5]");
+  XFMR_REQUIRE_INVALID(xfmr::decode_spans(scores, ids({-1, 2})), "(got lengths[0]=-1)");
   const Tensor4 not_square(s.data(), batch, types, n, n - 1);
   XFMR_REQUIRE_INVALID(xfmr::decode_spans(not_square), "equal last two dimensions (got 5x4)");
 }
@@ -472,7 +476,7 @@ TEST_CASE("GlobalPointer and EGP reject bad configurations, weights and shapes",
                        "hidden must have hidden_size=6 columns (got 6x5)");
   XFMR_REQUIRE_INVALID(gp.scores(RowMatrix<float>::Ones(5, 6), Tensor4(buf.data(), 2, 2, 3, 3)),
                        "hidden must have batch*n = 6 rows");
-  const std::vector<Index> one = {3}, too_long = {3, 4}, negative = {3, -1};
+  const xfmr::IdVector one = ids({3}), too_long = ids({3, 4}), negative = ids({3, -1});
   XFMR_REQUIRE_INVALID(gp.scores(hidden, one, Tensor4(buf.data(), 2, 2, 3, 3)),
                        "lengths.size() == batch=2 (got 1)");
   XFMR_REQUIRE_INVALID(gp.scores(hidden, too_long, Tensor4(buf.data(), 2, 2, 3, 3)),
@@ -497,7 +501,7 @@ TEST_CASE("GlobalPointer and EGP reject bad configurations, weights and shapes",
   XFMR_REQUIRE_INVALID(egp.scores(hidden, too_long, Tensor4(buf.data(), 2, 2, 3, 3)),
                        "xfmr::EfficientGlobalPointer: lengths must be in [0, n=3]");
   // Zero weights and a zero-length sequence: everything in the padded sequence is masked.
-  const std::vector<Index> lens = {3, 0};
+  const xfmr::IdVector lens = ids({3, 0});
   egp.scores(hidden, lens, Tensor4(buf.data(), 2, 2, 3, 3));
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (std::size_t e = 18; e < buf.size(); ++e) REQUIRE(buf[e] == neg_inf);
@@ -523,7 +527,7 @@ TEMPLATE_TEST_CASE("The [batch, n, hidden] tensor overloads equal the matrix pat
                   random_row<T>(rng, 2 * types));
   const RowMatrix<T> hidden = xfmr_test::random_matrix<T>(rng, batch * n, D);
   const xfmr::HiddenTensor<T> tensor(hidden.data(), batch, n, D);
-  const std::vector<Index> lengths = {7, 4, 0};
+  const xfmr::IdVector lengths = ids({7, 4, 0});
   auto a = poisoned<T>(batch, types, n), b = poisoned<T>(batch, types, n);
   gp.scores(hidden, lengths, as_tensor(a, batch, types, n));
   gp.scores(tensor, lengths, as_tensor(b, batch, types, n));

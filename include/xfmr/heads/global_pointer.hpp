@@ -85,7 +85,7 @@ Eigen::Map<const RowMatrix<T>> hidden_matrix(const HiddenTensor<T>& hidden,
 
 template <typename T>
 Index validate_scores_call(const GlobalPointerConfig& c, ConstMatrixRef<T> hidden,
-                           const std::vector<Index>* lengths, const ScoreTensor<T>& out,
+                           const Eigen::Ref<const IdVector>* lengths, const ScoreTensor<T>& out,
                            Index position_offset, const char* where) {
   const Index batch = out.dimension(0), n = out.dimension(2);
   require(out.dimension(1) == c.types && out.dimension(3) == n, where,
@@ -97,10 +97,10 @@ Index validate_scores_call(const GlobalPointerConfig& c, ConstMatrixRef<T> hidde
           "hidden must have batch*n = ", batch * n, " rows for out [", batch, ", ", c.types, ", ",
           n, ", ", n, "] (got ", hidden.rows(), "x", hidden.cols(), ")");
   if (lengths != nullptr) {
-    require(static_cast<Index>(lengths->size()) == batch, where,
+    require(lengths->size() == batch, where,
             "one length per sequence: lengths.size() == batch=", batch, " (got ",
             lengths->size(), ")");
-    for (std::size_t b = 0; b < lengths->size(); ++b)
+    for (Index b = 0; b < lengths->size(); ++b)
       require((*lengths)[b] >= 0 && (*lengths)[b] <= n, where, "lengths must be in [0, n=", n,
               "] (got lengths[", b, "]=", (*lengths)[b], ")");
   }
@@ -108,6 +108,38 @@ Index validate_scores_call(const GlobalPointerConfig& c, ConstMatrixRef<T> hidde
           ")");
   return n;
 }
+
+/// The scores() overloads of GlobalPointer and EfficientGlobalPointer (CRTP): Derived provides
+/// run(hidden, lengths or nullptr, out, position_offset).
+template <class Derived, typename T>
+class SpanScores {
+ public:
+  /// Scores of a padded batch (see the class comment). out: [batch, types, n, n]; batch and n
+  /// are read from out; lengths[b] in [0, n] real tokens of sequence b (without lengths: all n).
+  /// RoPE positions are position_offset + t (the scores depend only on j − i, so any offset
+  /// gives the same scores up to rounding).
+  /// \throws std::logic_error before set_weights; std::invalid_argument if out is not
+  ///         [batch, types, n, n], hidden is not (batch·n × hidden_size), lengths.size() !=
+  ///         batch, a length is outside [0, n], or position_offset < 0.
+  void scores(ConstMatrixRef<T> hidden, ConstIdsRef lengths, ScoreTensor<T> out,
+              Index position_offset = 0) {
+    self().run(hidden, &lengths, out, position_offset);
+  }
+  void scores(ConstMatrixRef<T> hidden, ScoreTensor<T> out, Index position_offset = 0) {
+    self().run(hidden, nullptr, out, position_offset);
+  }
+  /// Tensor input [batch, n, hidden_size], mapped onto the matrix path without a copy.
+  void scores(const HiddenTensor<T>& hidden, ConstIdsRef lengths, ScoreTensor<T> out,
+              Index position_offset = 0) {
+    self().run(hidden_matrix(hidden, out, Derived::kWhere), &lengths, out, position_offset);
+  }
+  void scores(const HiddenTensor<T>& hidden, ScoreTensor<T> out, Index position_offset = 0) {
+    self().run(hidden_matrix(hidden, out, Derived::kWhere), nullptr, out, position_offset);
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
 
 // ---- Dense products ----------------------------------------------------------------------------
 // Eigen's SGEMM reaches ~45–55% of the FMA roof on this machine (BM_ceiling_gemm); the heads are
@@ -169,7 +201,8 @@ void reserve_rows(RowMatrix<T>& m, Index rows, Index cols) {
 /// Scratch is owned and grows to the largest n seen, so a call allocates only when n grows (or
 /// for RoPE positions past cached_positions). Not thread-safe (scratch): one object per thread.
 template <typename T>
-class GlobalPointer {
+class GlobalPointer : public detail::SpanScores<GlobalPointer<T>, T> {
+  friend class detail::SpanScores<GlobalPointer<T>, T>;
   static_assert(detail::is_real_v<T>, "xfmr::GlobalPointer<T>: T must be float or double");
 
  public:
@@ -202,28 +235,7 @@ class GlobalPointer {
     set_weights(kernel, zero);
   }
 
-  /// Scores of a padded batch (see the class comment). out: [batch, types, n, n]; batch and n
-  /// are read from out. RoPE positions are position_offset + t (the scores depend only on
-  /// j − i, so any offset gives the same scores up to rounding).
-  /// \throws std::logic_error before set_weights; std::invalid_argument if out is not
-  ///         [batch, types, n, n], hidden is not (batch·n × hidden_size), lengths.size() !=
-  ///         batch, a length is outside [0, n], or position_offset < 0.
-  void scores(ConstMatrixRef<T> hidden, const std::vector<Index>& lengths, ScoreTensor<T> out,
-              Index position_offset = 0) {
-    run(hidden, &lengths, out, position_offset);
-  }
-  /// Every sequence has length n (no padding).
-  void scores(ConstMatrixRef<T> hidden, ScoreTensor<T> out, Index position_offset = 0) {
-    run(hidden, nullptr, out, position_offset);
-  }
-  /// Tensor input [batch, n, hidden_size], mapped onto the matrix path without a copy.
-  void scores(const HiddenTensor<T>& hidden, const std::vector<Index>& lengths,
-              ScoreTensor<T> out, Index position_offset = 0) {
-    run(detail::hidden_matrix(hidden, out, kWhere), &lengths, out, position_offset);
-  }
-  void scores(const HiddenTensor<T>& hidden, ScoreTensor<T> out, Index position_offset = 0) {
-    run(detail::hidden_matrix(hidden, out, kWhere), nullptr, out, position_offset);
-  }
+  using detail::SpanScores<GlobalPointer<T>, T>::scores;
 
   const GlobalPointerConfig& config() const noexcept { return m_config; }
   const RowMatrix<T>& kernel() const noexcept { return m_kernel; }
@@ -239,7 +251,7 @@ class GlobalPointer {
   }
   Index out_width() const noexcept { return m_config.types * 2 * m_config.head_size; }
 
-  void run(ConstMatrixRef<T> hidden, const std::vector<Index>* lengths, ScoreTensor<T> out,
+  void run(ConstMatrixRef<T> hidden, const Eigen::Ref<const IdVector>* lengths, ScoreTensor<T> out,
            Index pos0) {
     if (!m_has_weights) detail::throw_logic(kWhere, "call set_weights before scores");
     const Index n = detail::validate_scores_call<T>(m_config, hidden, lengths, out, pos0, kWhere);
@@ -249,7 +261,7 @@ class GlobalPointer {
     const Index width = out_width(), D = m_config.hidden_size;
     detail::reserve_rows(m_u, n, width);
     for (Index b = 0; b < batch; ++b) {
-      const Index len = lengths == nullptr ? n : (*lengths)[static_cast<std::size_t>(b)];
+      const Index len = lengths == nullptr ? n : (*lengths)[b];
       T* out_b = out.data() + b * types * n * n;
       if (len > 0) {
         // u = h W + c: (len × H·2d), chunk α = [q_α | k_α].
@@ -304,7 +316,8 @@ class GlobalPointer {
 /// The bias term is not divided by √d. Masking, batching, output layout, scratch and
 /// thread-safety as GlobalPointer. Kernels are Keras (in, out) arrays passed as is.
 template <typename T>
-class EfficientGlobalPointer {
+class EfficientGlobalPointer : public detail::SpanScores<EfficientGlobalPointer<T>, T> {
+  friend class detail::SpanScores<EfficientGlobalPointer<T>, T>;
   static_assert(detail::is_real_v<T>,
                 "xfmr::EfficientGlobalPointer<T>: T must be float or double");
 
@@ -352,21 +365,7 @@ class EfficientGlobalPointer {
     m_has_weights = true;
   }
 
-  /// As GlobalPointer::scores.
-  void scores(ConstMatrixRef<T> hidden, const std::vector<Index>& lengths, ScoreTensor<T> out,
-              Index position_offset = 0) {
-    run(hidden, &lengths, out, position_offset);
-  }
-  void scores(ConstMatrixRef<T> hidden, ScoreTensor<T> out, Index position_offset = 0) {
-    run(hidden, nullptr, out, position_offset);
-  }
-  void scores(const HiddenTensor<T>& hidden, const std::vector<Index>& lengths,
-              ScoreTensor<T> out, Index position_offset = 0) {
-    run(detail::hidden_matrix(hidden, out, kWhere), &lengths, out, position_offset);
-  }
-  void scores(const HiddenTensor<T>& hidden, ScoreTensor<T> out, Index position_offset = 0) {
-    run(detail::hidden_matrix(hidden, out, kWhere), nullptr, out, position_offset);
-  }
+  using detail::SpanScores<EfficientGlobalPointer<T>, T>::scores;
 
   const GlobalPointerConfig& config() const noexcept { return m_config; }
   const Rope<T>& rope() const noexcept { return m_rope; }
@@ -379,7 +378,7 @@ class EfficientGlobalPointer {
     return c;
   }
 
-  void run(ConstMatrixRef<T> hidden, const std::vector<Index>* lengths, ScoreTensor<T> out,
+  void run(ConstMatrixRef<T> hidden, const Eigen::Ref<const IdVector>* lengths, ScoreTensor<T> out,
            Index pos0) {
     if (!m_has_weights) detail::throw_logic(kWhere, "call set_weights before scores");
     const Index n = detail::validate_scores_call<T>(m_config, hidden, lengths, out, pos0, kWhere);
@@ -393,7 +392,7 @@ class EfficientGlobalPointer {
     if (m_beta_t.cols() < n || m_beta_t.rows() != h2) m_beta_t.resize(h2, n);
     detail::reserve_rows(m_s, n, std::max(n, m_s.cols()));
     for (Index b = 0; b < batch; ++b) {
-      const Index len = lengths == nullptr ? n : (*lengths)[static_cast<std::size_t>(b)];
+      const Index len = lengths == nullptr ? n : (*lengths)[b];
       T* out_b = out.data() + b * types * n * n;
       if (len > 0) {
         // u' = h P' + c_P' = [q | k] (unrotated), β = u' G' + c_G/2 = (u G + c_G)/2.

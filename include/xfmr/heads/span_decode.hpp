@@ -25,23 +25,25 @@ struct Span {
 
 namespace detail {
 
-/// scores: [batch, types, n, n] row-major at `data`; lengths empty means every length is n.
+/// scores: [batch, types, n, n] row-major at `data`; lengths == nullptr: every length is n.
 template <typename T>
 std::vector<Span> decode_spans_impl(const T* data, Index batch, Index types, Index n, Index n2,
-                                    const std::vector<Index>& lengths, double threshold) {
+                                    const Eigen::Ref<const IdVector>* lengths, double threshold) {
   const char* where = "decode_spans";
   require(n == n2, where,
           "scores must be [batch, types, n, n] with equal last two dimensions (got ", n, "x", n2,
           ")");
   require(std::isfinite(threshold), where, "threshold must be finite (got ", threshold, ")");
-  require(lengths.empty() || static_cast<Index>(lengths.size()) == batch, where,
-          "one length per sequence: lengths.size() == ", batch, " (got ", lengths.size(), ")");
-  for (std::size_t b = 0; b < lengths.size(); ++b)
-    require(lengths[b] >= 0 && lengths[b] <= n, where, "lengths must be in [0, ", n,
-            "] (got lengths[", b, "]=", lengths[b], ")");
+  if (lengths != nullptr) {
+    require(lengths->size() == batch, where, "one length per sequence: lengths.size() == ",
+            batch, " (got ", lengths->size(), ")");
+    for (Index b = 0; b < batch; ++b)
+      require((*lengths)[b] >= 0 && (*lengths)[b] <= n, where, "lengths must be in [0, ", n,
+              "] (got lengths[", b, "]=", (*lengths)[b], ")");
+  }
   std::vector<Span> spans;
   for (Index b = 0; b < batch; ++b) {
-    const Index len = lengths.empty() ? n : lengths[static_cast<std::size_t>(b)];
+    const Index len = lengths == nullptr ? n : (*lengths)[b];
     for (Index a = 0; a < types; ++a) {
       const T* s = data + (b * types + a) * n * n;
       for (Index i = 0; i < len; ++i)
@@ -67,26 +69,43 @@ std::vector<Span> decode_spans_impl(const T* data, Index batch, Index types, Ind
 /// \throws std::invalid_argument if the last two dimensions differ, threshold is not finite,
 ///         lengths.size() != batch, or a length is outside [0, n].
 template <typename T>
-std::vector<Span> decode_spans(const Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>& scores,
-                               const std::vector<Index>& lengths = {}, double threshold = 0.0) {
+using ScoresView = Eigen::TensorMap<const Eigen::Tensor<T, 4, Eigen::RowMajor>>;
+
+template <typename T>
+std::vector<Span> decode_spans(const ScoresView<T>& scores, ConstIdsRef lengths,
+                               double threshold = 0.0) {
   static_assert(detail::is_real_v<T>, "xfmr::decode_spans: T must be float or double");
   return detail::decode_spans_impl(scores.data(), scores.dimension(0), scores.dimension(1),
-                                   scores.dimension(2), scores.dimension(3), lengths, threshold);
+                                   scores.dimension(2), scores.dimension(3), &lengths, threshold);
+}
+/// Every sequence has length n.
+template <typename T>
+std::vector<Span> decode_spans(const ScoresView<T>& scores, double threshold = 0.0) {
+  static_assert(detail::is_real_v<T>, "xfmr::decode_spans: T must be float or double");
+  return detail::decode_spans_impl<T>(scores.data(), scores.dimension(0), scores.dimension(1),
+                                      scores.dimension(2), scores.dimension(3), nullptr,
+                                      threshold);
+}
+/// Mutable maps and owning tensors, as the view.
+template <typename T>
+std::vector<Span> decode_spans(const Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>& s,
+                               ConstIdsRef lengths, double threshold = 0.0) {
+  return decode_spans(ScoresView<T>(s.data(), s.dimensions()), lengths, threshold);
 }
 template <typename T>
-std::vector<Span> decode_spans(
-    const Eigen::TensorMap<const Eigen::Tensor<T, 4, Eigen::RowMajor>>& scores,
-    const std::vector<Index>& lengths = {}, double threshold = 0.0) {
-  static_assert(detail::is_real_v<T>, "xfmr::decode_spans: T must be float or double");
-  return detail::decode_spans_impl(scores.data(), scores.dimension(0), scores.dimension(1),
-                                   scores.dimension(2), scores.dimension(3), lengths, threshold);
+std::vector<Span> decode_spans(const Eigen::TensorMap<Eigen::Tensor<T, 4, Eigen::RowMajor>>& s,
+                               double threshold = 0.0) {
+  return decode_spans(ScoresView<T>(s.data(), s.dimensions()), threshold);
 }
 template <typename T>
-std::vector<Span> decode_spans(const Eigen::Tensor<T, 4, Eigen::RowMajor>& scores,
-                               const std::vector<Index>& lengths = {}, double threshold = 0.0) {
-  static_assert(detail::is_real_v<T>, "xfmr::decode_spans: T must be float or double");
-  return detail::decode_spans_impl(scores.data(), scores.dimension(0), scores.dimension(1),
-                                   scores.dimension(2), scores.dimension(3), lengths, threshold);
+std::vector<Span> decode_spans(const Eigen::Tensor<T, 4, Eigen::RowMajor>& s, ConstIdsRef lengths,
+                               double threshold = 0.0) {
+  return decode_spans(ScoresView<T>(s.data(), s.dimensions()), lengths, threshold);
+}
+template <typename T>
+std::vector<Span> decode_spans(const Eigen::Tensor<T, 4, Eigen::RowMajor>& s,
+                               double threshold = 0.0) {
+  return decode_spans(ScoresView<T>(s.data(), s.dimensions()), threshold);
 }
 
 XFMR_NAMESPACE_END
