@@ -288,39 +288,36 @@ class LinearAttention : public AttentionForward<LinearAttention<T>, T> {
     if (m_lq.size() < rows) m_lq.resize(rows);
   }
 
-  // Features of rows [r0, r0 + n) of one head into m_phiq / m_phik (and rotated copies).
+  // Rows [r0, r0 + n) of one head's q or k as the feature map reads them: in place, or rotated
+  // into `scratch` (RoPE on inputs). Returns the first row and the row stride.
+  template <class X>
+  std::pair<const T*, Index> map_input(const X& xh, Index r0, Index n, Index pos0,
+                                       RowMatrix<T>& scratch) {
+    if (!m_setup.rope_inputs) return {xh.data() + r0 * xh.outerStride(), xh.outerStride()};
+    scratch.topRows(n) = xh.middleRows(r0, n);
+    m_setup.rope->apply(scratch.topRows(n), pos0 + r0);
+    return {scratch.data(), scratch.outerStride()};
+  }
+  // Features of rows [r0, r0 + n) into phi, and their rotated copy into phi_rot (RoPE on
+  // features).
+  void rotate_features(const RowMatrix<T>& phi, RowMatrix<T>& phi_rot, Index r0, Index n,
+                       Index pos0) {
+    if (!m_setup.rope_features) return;
+    phi_rot.topRows(n) = phi.topRows(n);
+    m_setup.rope->apply(phi_rot.topRows(n), pos0 + r0);
+  }
   template <class X>
   void map_queries(const X& qh, Index r0, Index n, Index pos0) {
-    const T* x = qh.data() + r0 * qh.outerStride();
-    Index xs = qh.outerStride();
-    if (m_setup.rope_inputs) {
-      m_xq.topRows(n) = qh.middleRows(r0, n);
-      m_setup.rope->apply(m_xq.topRows(n), pos0 + r0);
-      x = m_xq.data();
-      xs = m_xq.outerStride();
-    }
+    const auto [x, xs] = map_input(qh, r0, n, pos0, m_xq);
     m_setup.mapper.queries(x, xs, n, m_phiq.data(), m_phiq.outerStride(), m_lq.data());
-    if (m_setup.rope_features) {
-      m_phiq_rot.topRows(n) = m_phiq.topRows(n);
-      m_setup.rope->apply(m_phiq_rot.topRows(n), pos0 + r0);
-    }
+    rotate_features(m_phiq, m_phiq_rot, r0, n, pos0);
   }
   template <class X>
   void map_keys(const X& kh, Index r0, Index n, const bool* valid, T c, Index pos0) {
-    const T* x = kh.data() + r0 * kh.outerStride();
-    Index xs = kh.outerStride();
-    if (m_setup.rope_inputs) {
-      m_xk.topRows(n) = kh.middleRows(r0, n);
-      m_setup.rope->apply(m_xk.topRows(n), pos0 + r0);
-      x = m_xk.data();
-      xs = m_xk.outerStride();
-    }
+    const auto [x, xs] = map_input(kh, r0, n, pos0, m_xk);
     m_setup.mapper.keys(x, xs, n, m_phik.data(), m_phik.outerStride(),
                         valid ? valid + r0 : nullptr, c, m_causal);
-    if (m_setup.rope_features) {
-      m_phik_rot.topRows(n) = m_phik.topRows(n);
-      m_setup.rope->apply(m_phik_rot.topRows(n), pos0 + r0);
-    }
+    rotate_features(m_phik, m_phik_rot, r0, n, pos0);
   }
   // Rotated features for the numerator (the plain ones without RoPE-on-features).
   auto num_q(Index n) { return (m_setup.rope_features ? m_phiq_rot : m_phiq).topRows(n); }
