@@ -16,8 +16,8 @@ using xfmr::IdVector;
 using xfmr::Index;
 using xfmr::RowMatrix;
 
-TEMPLATE_TEST_CASE("Embedding::forward gathers table rows by id, add sums them", "[layers][embedding]",
-                   float, double) {
+TEMPLATE_TEST_CASE("Embedding::forward gathers table rows by id, add sums them",
+                   "[layers][embedding]", float, double) {
   using T = TestType;
   auto rng = xfmr_test::make_rng(501);
   const RowMatrix<T> table = xfmr_test::random_matrix<T>(rng, 97, 13);

@@ -71,7 +71,8 @@ struct GeluErf {
 /// approximate="tanh"): ½·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), evaluated as x·σ(2u)
 /// through e^{−2|u|} (no overflow). Error ≤ 6 + 4·|2u| ulp (tested): the roundings of u
 /// (relative ~4ε) are amplified by the conditioning |2u| of e^{2u}, as in any formula for u ≪ 0
-/// (HF's 1 + tanh(u) loses everything there to cancellation). gelu(+inf) = +inf, gelu(−inf) = −0, NaN gives NaN.
+/// (HF's 1 + tanh(u) loses everything there to cancellation).
+/// gelu(+inf) = +inf, gelu(−inf) = −0, NaN gives NaN.
 struct GeluTanh {
   template <class V>
   XFMR_INLINE typename V::type operator()(typename V::type v) const noexcept {
@@ -85,7 +86,8 @@ struct GeluTanh {
 };
 
 /// SiLU / swish (HF "silu", "swish"): x·σ(x) = x/(1 + e^{−x}), through e^{−|x|} (no overflow).
-/// Error ≤ 4 + |x| ulp (tested; |x| is the conditioning of e^{−x}). silu(+inf) = +inf, silu(−inf) = −0, NaN gives NaN.
+/// Error ≤ 4 + |x| ulp (tested; |x| is the conditioning of e^{−x}).
+/// silu(+inf) = +inf, silu(−inf) = −0, NaN gives NaN.
 struct Silu {
   template <class V>
   XFMR_INLINE typename V::type operator()(typename V::type v) const noexcept {
