@@ -96,13 +96,18 @@ TEMPLATE_TEST_CASE("Dense equals act(x W^T + b) for odd shapes, every activation
   // nr = 16 floats / 8 doubles, kc = 256: columns and k around them, tokens around mr = 6 and
   // the row block.
   const std::vector<Shape> shapes = {{1, 1, 1},   {7, 5, 3},     {33, 17, 15},  {6, 256, 16},
-                                     {13, 257, 17}, {385, 31, 33}, {5, 513, 9}, {0, 7, 5},
-                                     {12, 64, 385}};
+                                     {13, 257, 17}, {385, 31, 17}, {5, 513, 9}, {0, 7, 5},
+                                     {7, 40, 385}};
   xfmr_test::for_each_isa([&](auto isa) {
     using Isa = decltype(isa);
-    for (const auto& s : shapes)
+    for (std::size_t si = 0; si < shapes.size(); ++si)
       for (const ActivationKind kind : kKinds)
         for (const bool with_bias : {false, true}) {
+          const Shape& s = shapes[si];
+          // Large shapes (where the reference costs) run Identity and one activation in turn;
+          // every activation still meets the tails of every small shape.
+          const bool large = s.n * s.in * s.out > 20000;
+          if (large && kind != ActivationKind::Identity && kind != kKinds[1 + si % 4]) continue;
           INFO("isa " << Isa::name << ", n=" << s.n << " in=" << s.in << " out=" << s.out
                       << ", " << xfmr::to_string(kind) << (with_bias ? ", bias" : ", no bias"));
           const RowMatrix<T> w = xfmr_test::random_matrix<T>(rng, s.out, s.in);
