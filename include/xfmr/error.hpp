@@ -54,29 +54,30 @@ XFMR_INLINE void require(bool ok, const char* where, Parts&&... parts) {
   if (!ok) throw_invalid(where, std::forward<Parts>(parts)...);
 }
 
-/// In place (same first element and same row stride) or sharing no element; anything else
-/// would read elements the kernel has already overwritten. Views with equal strides whose rows
-/// interleave without touching (column slices of one fused buffer) count as disjoint.
+/// True when two row-strided blocks share an element: a at rows [0, ar) × columns [0, ac) with
+/// row stride as, b likewise. Disjoint address ranges, or equal strides whose column windows do
+/// not meet modulo the stride (column slices of one fused buffer), do not overlap; anything else
+/// counts as overlapping (exact for equal strides, conservative otherwise).
+template <typename T>
+bool views_overlap(const T* a, Index as, Index ar, Index ac, const T* b, Index bs, Index br,
+                   Index bc) {
+  if (ar == 0 || ac == 0 || br == 0 || bc == 0) return false;
+  const T* a_end = a + (ar - 1) * as + ac;
+  const T* b_end = b + (br - 1) * bs + bc;
+  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
+  if (as != bs || as < ac || as < bc) return true;
+  std::ptrdiff_t off = (b - a) % as;
+  if (off < 0) off += as;
+  return !(off >= ac && off + bc <= as);
+}
+
+/// In place (same first element and same row stride) or sharing no element (views_overlap);
+/// anything else would read elements the kernel has already overwritten.
 template <typename T>
 void require_same_or_disjoint(const T* x, Index x_stride, const T* y, Index y_stride, Index rows,
                               Index cols, const char* where) {
-  if (rows == 0 || cols == 0) return;
   if (x == y && x_stride == y_stride) return;
-  const T* x_end = x + (rows - 1) * x_stride + cols;
-  const T* y_end = y + (rows - 1) * y_stride + cols;
-  bool disjoint = !(std::less<const T*>()(x, y_end) && std::less<const T*>()(y, x_end));
-  if (!disjoint && x_stride == y_stride && x_stride >= cols && x != y) {
-    // Both in one buffer: rows of y start δ after rows of x. Element overlap needs
-    // |δ − k·stride| < cols for some row shift k; only the two k around δ/stride can qualify.
-    const std::ptrdiff_t delta = y - x, s = x_stride;
-    const std::ptrdiff_t k0 = delta >= 0 ? delta / s : -((-delta + s - 1) / s);
-    disjoint = true;
-    for (const std::ptrdiff_t k : {k0, k0 + 1}) {
-      const std::ptrdiff_t gap = delta - k * s;
-      if (k > -rows && k < rows && gap > -cols && gap < cols) disjoint = false;
-    }
-  }
-  require(disjoint, where,
+  require(!views_overlap(x, x_stride, rows, cols, y, y_stride, rows, cols), where,
           "out must be the input itself (same data and stride) or not overlap it (got a partial "
           "overlap)");
 }

@@ -124,29 +124,13 @@ AttentionShape check_attention_shapes(const char* where, const Q& q, const K& k,
   return s;
 }
 
-/// Element overlap of two row-strided blocks: a at rows [0, ar) × columns [0, ac) with row
-/// stride as, b likewise. Disjoint address ranges, or equal strides whose column windows do not
-/// meet (column slices of one buffer), do not overlap.
-template <typename T>
-bool attention_views_overlap(const T* a, Index as, Index ar, Index ac, const T* b, Index bs,
-                             Index br, Index bc) {
-  if (ar == 0 || ac == 0 || br == 0 || bc == 0) return false;
-  const T* a_end = a + (ar - 1) * as + ac;
-  const T* b_end = b + (br - 1) * bs + bc;
-  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
-  if (as != bs || as < ac || as < bc) return true;
-  std::ptrdiff_t off = (b - a) % as;
-  if (off < 0) off += as;
-  return !(off >= ac && off + bc <= as);
-}
-
 /// The one overlap rule (see the contract): out shares no element with q, k or v.
 /// \throws std::invalid_argument naming the input that overlaps.
 template <class Q, class K, class V, class O>
 void check_attention_overlap(const char* where, const Q& q, const K& k, const V& v,
                              const O& out) {
   const auto check = [&](const auto& x, const char* name) {
-    require(!attention_views_overlap(out.data(), out.outerStride(), out.rows(), out.cols(),
+    require(!views_overlap(out.data(), out.outerStride(), out.rows(), out.cols(),
                                      x.data(), x.outerStride(), x.rows(), x.cols()),
             where, "expected out not to overlap ", name,
             " (got overlapping views; attention is never computed in place)");

@@ -102,7 +102,7 @@ class QkNorm {
     check(q, "q");
     check(k, "k");
     detail::require(pos0 >= 0, "QkNorm", "expected pos0 >= 0 (got pos0=", pos0, ")");
-    detail::require(!detail::attention_views_overlap(q.data(), q.outerStride(), q.rows(),
+    detail::require(!detail::views_overlap(q.data(), q.outerStride(), q.rows(),
                                                      q.cols(), k.data(), k.outerStride(),
                                                      k.rows(), k.cols()),
                     "QkNorm", "expected q and k not to overlap (got overlapping views)");

@@ -333,13 +333,9 @@ class BertWhitening {
   }
 
   static void require_no_overlap(ConstMatrixRef<T> x, MatrixRef<T> out) {
-    if (x.rows() == 0) return;
-    const T* xb = x.data();
-    const T* xe = x.data() + (x.rows() - 1) * x.outerStride() + x.cols();
-    const T* ob = out.data();
-    const T* oe = out.data() + (out.rows() - 1) * out.outerStride() + out.cols();
-    const bool disjoint = !(std::less<const T*>()(xb, oe) && std::less<const T*>()(ob, xe));
-    detail::require(disjoint, "BertWhitening", "out must not overlap x (got overlapping views)");
+    detail::require(!detail::views_overlap(x.data(), x.outerStride(), x.rows(), x.cols(),
+                                           out.data(), out.outerStride(), out.rows(), out.cols()),
+                    "BertWhitening", "out must not overlap x (got overlapping views)");
   }
 
   io::WhiteningRecord<T> record() const {

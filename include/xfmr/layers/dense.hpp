@@ -19,32 +19,6 @@
 #include "activation.hpp"
 
 XFMR_NAMESPACE_BEGIN
-namespace detail {
-
-/// True when a (rows × a_cols, row stride sa) view at a and a (rows × b_cols, stride sb) view at b
-/// share an element. Equal strides: exact (column blocks of one buffer are disjoint); otherwise
-/// the address ranges are compared (conservative).
-template <typename T>
-bool views_overlap(const T* a, Index sa, Index a_cols, const T* b, Index sb, Index b_cols,
-                   Index rows) {
-  if (rows == 0 || a_cols == 0 || b_cols == 0) return false;
-  const T* a_end = a + (rows - 1) * sa + a_cols;
-  const T* b_end = b + (rows - 1) * sb + b_cols;
-  if (!(std::less<const T*>()(a, b_end) && std::less<const T*>()(b, a_end))) return false;
-  if (sa != sb || sa < a_cols || sa < b_cols) return true;
-  // Row i of b starts δ after row i of a; an element of b row i meets a row i + k when
-  // −b_cols < δ − k·s < a_cols; only the k next to δ/s can qualify.
-  const std::ptrdiff_t delta = b - a, s = sa;
-  const std::ptrdiff_t k0 = delta >= 0 ? delta / s : -((-delta + s - 1) / s);
-  for (const std::ptrdiff_t k : {k0 - 1, k0, k0 + 1}) {
-    const std::ptrdiff_t gap = delta - k * s;
-    if (k > -rows && k < rows && gap > -b_cols && gap < a_cols) return true;
-  }
-  return false;
-}
-
-}  // namespace detail
-
 /// A fully connected layer as PyTorch / HF nn.Linear: y = act(x·Wᵀ + b), W (out × in) as
 /// nn.Linear stores it, b (out) or none, act an ActivationKind fused into the GEMM's epilogue
 /// (bias, then activation, on the register tile: no second pass over y).
@@ -158,8 +132,8 @@ class Dense {
                     "x", residual.cols(), ")");
     const bool same = residual.data() == y.data() && residual.outerStride() == y.outerStride();
     detail::require(same || !detail::views_overlap(residual.data(), residual.outerStride(),
-                                                   residual.cols(), y.data(), y.outerStride(),
-                                                   y.cols(), y.rows()),
+                                                   residual.rows(), residual.cols(), y.data(),
+                                                   y.outerStride(), y.rows(), y.cols()),
                     "Dense", "expected a residual that is y itself (same data and stride) or "
                     "does not overlap y (got a partial overlap)");
     const simd::AddResidual<T> add{residual.data(), residual.outerStride()};
@@ -176,8 +150,8 @@ class Dense {
     detail::require(y.rows() == x.rows() && y.cols() == m_out, "Dense", "expected y of ",
                     x.rows(), "x", m_out, " (x's rows x out_features) (got ", y.rows(), "x",
                     y.cols(), ")");
-    detail::require(!detail::views_overlap(x.data(), x.outerStride(), x.cols(), y.data(),
-                                           y.outerStride(), y.cols(), x.rows()),
+    detail::require(!detail::views_overlap(x.data(), x.outerStride(), x.rows(), x.cols(),
+                                           y.data(), y.outerStride(), y.rows(), y.cols()),
                     "Dense", "expected y not to overlap x (got overlapping views)");
   }
 
