@@ -130,9 +130,19 @@ def main():
     picked = picked[:330]
     cases = [{"text": t, "ids": tok(t, truncation=False)["input_ids"]} for t in HARD + picked]
     pairs = []
+    # Pairs through the tokenizers backend: transformers' __call__ treats an empty second text
+    # as no pair at all ([CLS] a [SEP]); xfmr's encode(a, "") is a pair as in tokenizers.
+    backend = tok.backend_tokenizer
+    backend.no_padding()
     for a, b in PAIRS:
         for m in MAX_LENGTHS:
-            e = tok(a, b, truncation="longest_first", max_length=m)
+            backend.enable_truncation(m, strategy="longest_first")
+            e = backend.encode(a, b)
+            e = {"input_ids": e.ids, "token_type_ids": e.type_ids}
+            if b:
+                r = tok(a, b, truncation="longest_first", max_length=m)
+                assert e["input_ids"] == r["input_ids"], (a, b, m)
+                assert e["token_type_ids"] == r["token_type_ids"], (a, b, m)
             pairs.append({"a": a, "b": b, "max_length": m, "ids": e["input_ids"],
                           "type_ids": e["token_type_ids"]})
     singles_truncated = []
