@@ -58,6 +58,9 @@ MAX_LENGTHS = [8, 9, 12, 16, 128]
 
 
 def read_lines(path):
+    u8 = Path(str(path) + ".u8")  # fortunes-cs/-ru ship Latin-2/KOI8 files with UTF-8 twins
+    if u8.is_file():
+        path = u8
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
@@ -79,6 +82,7 @@ def corpus():
         files += sorted(p for p in base_de.rglob("*") if p.is_file() and p.suffix not in (".dat", ".u8"))
     files.append(Path("/usr/share/unicode/emoji/emoji-test.txt"))
     seen, lines = set(), []
+    files = list(dict.fromkeys(f.resolve() for f in files))  # sk/ links to cs/
     for f in files:
         for l in read_lines(f):
             if l not in seen:
