@@ -77,8 +77,9 @@ class WordPieceTokenizer {
   /// keeps its last id, as HF), tokenizer_config.json (do_lower_case, strip_accents,
   /// tokenize_chinese_chars, model_max_length, *_token; each optional) and, if present,
   /// sentence_bert_config.json's max_seq_length, which wins over model_max_length (as
-  /// sentence-transformers). Throws std::invalid_argument if a file cannot be read,
-  /// xfmr::format_error if one is malformed.
+  /// sentence-transformers). Missing JSON files leave the defaults. Throws
+  /// std::invalid_argument if vocab.txt cannot be read or lacks a special token,
+  /// xfmr::format_error if a JSON file is malformed or has a flag of the wrong type.
   static WordPieceTokenizer from_folder(const std::string& dir) {
     WordPieceConfig config;
     const std::string tc = dir + "/tokenizer_config.json";
@@ -134,7 +135,8 @@ class WordPieceTokenizer {
     impl_->run(text, ids);
     return ids;
   }
-  /// Appends the ids of `text` to `ids` (no allocation beyond the vector's growth).
+  /// Appends the ids of tokenize(text) to `ids`: reusing one vector over many texts avoids its
+  /// reallocation (the only other allocation is one small word buffer per call).
   void tokenize_into(std::string_view text, std::vector<std::int64_t>& ids) const {
     impl_->run(text, ids);
   }
