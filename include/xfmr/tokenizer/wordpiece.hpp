@@ -276,7 +276,8 @@ class WordPieceTokenizer {
     std::int64_t unk = 0, cls = 0, sep = 0, pad = 0;
     std::vector<std::pair<std::string_view, std::int64_t>> specials;  // matched in raw text
 
-    Impl(std::vector<std::string> v, WordPieceConfig c) : vocab(std::move(v)), config(std::move(c)) {
+    Impl(std::vector<std::string> v, WordPieceConfig c)
+        : vocab(std::move(v)), config(std::move(c)) {
       const char* where = "WordPieceTokenizer";
       detail::require(config.max_chars_per_word >= 1, where,
                       "expected max_chars_per_word >= 1 (got ", config.max_chars_per_word, ")");
@@ -325,7 +326,8 @@ class WordPieceTokenizer {
     static std::string_view mapped(char32_t cp, const std::uint32_t* keys, std::uint32_t count,
                                    const std::uint16_t* offsets, const std::uint8_t* lengths,
                                    const unsigned char* pool) noexcept {
-      const std::uint32_t* it = std::lower_bound(keys, keys + count, static_cast<std::uint32_t>(cp));
+      const std::uint32_t* it =
+          std::lower_bound(keys, keys + count, static_cast<std::uint32_t>(cp));
       const std::size_t i = static_cast<std::size_t>(it - keys);
       return {reinterpret_cast<const char*>(pool) + offsets[i], lengths[i]};
     }
