@@ -71,6 +71,7 @@ def table(groups):
         for e, m, _, _ in groups[(batch, threads)]:
             if (e, m) not in rows:
                 rows.append((e, m))
+    rows.sort(key=lambda em: (ENGINES.index(em[0]) if em[0] in ENGINES else 9, em[1] != "fp32"))
     head = "| engine | mode | " + " | ".join(f"{b} {t} thr" for b, t in cols) + " |"
     lines = [head, "|" + "---|" * (2 + len(cols))]
     for e, m in rows:
@@ -127,12 +128,19 @@ def main():
     handles = [Patch(color=COLOURS[e], label=NAMES[e]) for e in present]
     handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
                          label="best low precision (cos ≥ 0.999)"))
-    axes[0][0].legend(handles=handles, fontsize=8, loc="upper left")
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles))
+    peer_tokens = {r["batch"]: r.get("valid_tokens") for r in records if r["engine"] != "xfmr"}
+    odd = sorted({(r["batch"], r["valid_tokens"]) for r in records if r["engine"] == "xfmr"
+                  and r.get("valid_tokens") not in (None, peer_tokens.get(r["batch"]))})
+    if odd:
+        fig.text(0.5, 0.055, "; ".join(
+            f"xfmr's {b} batch: {t:.0f} valid tokens, the peers' {peer_tokens.get(b)}"
+            for b, t in odd), ha="center", fontsize=7, color="tab:red")
     title = "W8: all-MiniLM-L6-v2 encoder forward (last hidden state), ratio to the best fp32 peer"
     if doc:
         title += f"\n{doc['cpu']['model']}, {doc['started_utc']}"
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(args.out, dpi=110)
     print(f"\nplot_peers: wrote {args.out}", file=sys.stderr)
     return 0
