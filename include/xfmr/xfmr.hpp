@@ -51,4 +51,6 @@
 #include "io/binary_format.hpp"
 #include "io/whitening_format.hpp"
 
+#include "weights/safetensors.hpp"
+
 #endif  // XFMR_XFMR_HPP
