@@ -9,6 +9,8 @@
 #include "types.hpp"
 #include "version.hpp"
 
+#include "simd/activation.hpp"
+#include "simd/erf.hpp"
 #include "simd/exp.hpp"
 #include "simd/gemm.hpp"
 #include "simd/gemm_epilogue.hpp"
@@ -39,6 +41,9 @@
 #include "attention/softmax.hpp"
 #include "attention/taylor.hpp"
 
+#include "layers/activation.hpp"
+#include "layers/dense.hpp"
+#include "layers/embedding.hpp"
 #include "layers/norm.hpp"
 
 #include "heads/global_pointer.hpp"

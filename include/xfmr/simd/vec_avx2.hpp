@@ -51,6 +51,13 @@ struct Vec<float, avx2_isa> {
   static XFMR_INLINE type fmsubadd(type a, type b, type c) noexcept {
     return _mm256_fmsubadd_ps(a, b, c);
   }
+  static XFMR_INLINE type div(type a, type b) noexcept { return _mm256_div_ps(a, b); }
+  static XFMR_INLINE type abs(type a) noexcept {
+    return _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+  }
+  static XFMR_INLINE type select_lt(type a, type b, type t, type f) noexcept {
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+  }
   static XFMR_INLINE type max(type a, type b) noexcept { return _mm256_max_ps(a, b); }
   static XFMR_INLINE type min(type a, type b) noexcept { return _mm256_min_ps(a, b); }
   static XFMR_INLINE type round(type a) noexcept {
@@ -120,6 +127,13 @@ struct Vec<double, avx2_isa> {
   }
   static XFMR_INLINE type fmsubadd(type a, type b, type c) noexcept {
     return _mm256_fmsubadd_pd(a, b, c);
+  }
+  static XFMR_INLINE type div(type a, type b) noexcept { return _mm256_div_pd(a, b); }
+  static XFMR_INLINE type abs(type a) noexcept {
+    return _mm256_and_pd(a, _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL)));
+  }
+  static XFMR_INLINE type select_lt(type a, type b, type t, type f) noexcept {
+    return _mm256_blendv_pd(f, t, _mm256_cmp_pd(a, b, _CMP_LT_OQ));
   }
   static XFMR_INLINE type max(type a, type b) noexcept { return _mm256_max_pd(a, b); }
   static XFMR_INLINE type min(type a, type b) noexcept { return _mm256_min_pd(a, b); }

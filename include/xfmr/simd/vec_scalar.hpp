@@ -43,6 +43,13 @@ struct Vec<T, scalar_isa> {
   /// a·b + c and c − a·b (contracted to one FMA where the target has it).
   static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return a * b + c; }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept { return c - a * b; }
+  static XFMR_INLINE type div(type a, type b) noexcept { return a / b; }
+  /// |a| (sign bit cleared, so abs(−0) = +0 and abs(NaN) is a NaN).
+  static XFMR_INLINE type abs(type a) noexcept { return std::fabs(a); }
+  /// a < b ? t : f lane by lane (false when either is NaN, as an ordered x86 compare).
+  static XFMR_INLINE type select_lt(type a, type b, type t, type f) noexcept {
+    return a < b ? t : f;
+  }
   static XFMR_INLINE type max(type a, type b) noexcept { return a > b ? a : b; }
   static XFMR_INLINE type min(type a, type b) noexcept { return a < b ? a : b; }
   /// Round to nearest, ties to even (the default floating-point environment).
