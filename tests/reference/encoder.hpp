@@ -28,7 +28,10 @@ MatL to_ld(const M& m) {
 template <typename T>
 MatL linear(const MatL& x, const xfmr::RowMatrix<T>& w, const Eigen::Matrix<T, Eigen::Dynamic, 1>& b) {
   MatL y = x * to_ld(w).transpose();
-  if (b.size() > 0) y.rowwise() += to_ld(b).transpose();
+  if (b.size() > 0) {
+    const VecL bl = b.template cast<LD>();
+    y.rowwise() += bl.transpose();
+  }
   return y;
 }
 
