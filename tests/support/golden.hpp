@@ -12,14 +12,14 @@
 #include <xfmr/types.hpp>
 #include <xfmr/weights/safetensors.hpp>
 
-#ifndef XFMR_GOLDEN_DIR
-#error "XFMR_GOLDEN_DIR must name tests/golden (set by tests/CMakeLists.txt)"
+#ifndef XFMR_TEST_GOLDEN_DIR
+#error "XFMR_TEST_GOLDEN_DIR must name tests/golden (set by tests/CMakeLists.txt)"
 #endif
 
 namespace xfmr_test {
 
 inline std::string golden_dir(const std::string& model) {
-  return std::string(XFMR_GOLDEN_DIR) + "/" + model;
+  return std::string(XFMR_TEST_GOLDEN_DIR) + "/" + model;
 }
 
 /// The golden file of one model folder.

@@ -56,27 +56,56 @@ XFMR_INLINE typename V::type horner(typename V::type x, const double (&c)[N]) no
   return r;
 }
 
-/// For y = |x| (y >= 0 or NaN): sets small = erf(x) for |x| <= 0.46875 (x·A(x²)/B(x²), sign of
-/// x kept) and returns erfc(y) for y > 0.46875 (either of the two outer intervals). Lanes outside
-/// a result's interval hold unspecified values (possibly NaN); the caller selects.
+/// e^{hi + lo} for hi = −s²·c exactly representable (s a multiple of 1/16, c = 1 or ½) and a
+/// moderate lo: hi never rounds into the sum, because hi − n·ln2_hi is exact (both are multiples
+/// of a power of two and their difference is small), so the only rounding is that of a reduced
+/// argument below ln2/2 in magnitude. Same polynomial and two-factor scaling as exp(), so results
+/// in the subnormal range keep a single final rounding. hi >= −760 (double) / −112 (float).
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_hi_lo(typename Vec<T, Isa>::type hi,
+                                                 typename Vec<T, Isa>::type lo) noexcept {
+  using V = Vec<T, Isa>;
+  using C = ExpConstants<T>;
+  const auto n = V::round(V::mul(V::add(hi, lo), V::set1(C::log2e)));
+  auto r = V::fnmadd(n, V::set1(C::ln2_hi), hi);
+  r = V::add(V::fnmadd(n, V::set1(C::ln2_lo), r), lo);
+  auto p = V::set1(C::poly[0]);
+  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
+  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));
+  const auto n1 = V::round(V::mul(n, V::set1(T(0.5))));
+  return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(V::sub(n, n1)));
+}
+
+/// Where erfc underflows to +0 (double 2^-1074 at y ≈ 27.2; float 2^-149 at y ≈ 10.05), with a
+/// margin: arguments are clamped there, which keeps y² finite and (y − s)(y + s) free of 0·inf.
+template <typename T>
+inline constexpr T kErfcZero = std::is_same_v<T, float> ? T(10.5) : T(27.5);
+
+/// −c·v² as hi + lo (hi exact, see exp_hi_lo) for v in [0, kErfcZero·√2] (or NaN):
+/// s = v rounded to a multiple of 1/16, hi = −c·s², lo = −c·(v − s)(v + s).
+template <class Isa, typename T>
+XFMR_INLINE void neg_square_split(typename Vec<T, Isa>::type v, T c, typename Vec<T, Isa>::type& hi,
+                                  typename Vec<T, Isa>::type& lo) noexcept {
+  using V = Vec<T, Isa>;
+  const auto s = V::mul(V::round(V::mul(v, V::set1(T(16)))), V::set1(T(1.0 / 16)));
+  hi = V::mul(V::mul(s, s), V::set1(-c));
+  lo = V::mul(V::mul(V::sub(v, s), V::add(v, s)), V::set1(-c));
+}
+
+/// For y = |x| (y >= 0 or NaN) and e = e^{−y²} (computed by the caller from an exact split):
+/// sets small = erf(x) for |x| <= 0.46875 (x·A(x²)/B(x²), sign of x kept) and returns erfc(y) for
+/// y > 0.46875 (either outer interval). Lanes outside a result's interval hold unspecified values
+/// (possibly NaN); the caller selects.
 template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type erfc_outer(typename Vec<T, Isa>::type x,
                                                   typename Vec<T, Isa>::type y,
+                                                  typename Vec<T, Isa>::type e,
                                                   typename Vec<T, Isa>::type& small) noexcept {
   using V = Vec<T, Isa>;
   using C = ErfCoefficients;
   const auto x2 = V::mul(x, x);
   small = V::div(V::mul(x, horner<V, T>(x2, C::a)), horner<V, T>(x2, C::b));
-  // Past these, erfc underflows to +0 (double 2^-1074 at y ≈ 27.2; float 2^-149 at y ≈ 10.05):
-  // clamping keeps y² finite and (y − s)(y + s) free of 0·inf. min() keeps a NaN.
-  constexpr T kMax = std::is_same_v<T, float> ? T(10.5) : T(27.5);
-  const auto yc = V::min(V::set1(kMax), y);
-  // e^{−y²} = e^{−s²}·e^{−(y−s)(y+s)}, s = y rounded to a multiple of 1/16: s² is exact, so the
-  // rounding of y² (relative ε, i.e. an absolute y²·ε in the exponent) never enters.
-  const auto s = V::mul(V::round(V::mul(yc, V::set1(T(16)))), V::set1(T(1.0 / 16)));
-  const auto del = V::mul(V::sub(yc, s), V::add(yc, s));
-  const auto e = V::mul(exp<Isa, T>(V::sub(V::zero(), V::mul(s, s))),
-                        exp<Isa, T>(V::sub(V::zero(), del)));
+  const auto yc = V::min(V::set1(kErfcZero<T>), y);  // min() keeps a NaN
   const auto mid = V::div(V::mul(e, horner<V, T>(yc, C::c)), horner<V, T>(yc, C::d));
   const auto z = V::div(V::set1(T(1)), V::mul(yc, yc));
   const auto tail = V::div(V::mul(z, horner<V, T>(z, C::p)), horner<V, T>(z, C::q));
@@ -84,18 +113,44 @@ XFMR_INLINE typename Vec<T, Isa>::type erfc_outer(typename Vec<T, Isa>::type x,
   return V::select_lt(V::set1(static_cast<T>(C::mid)), yc, large, mid);
 }
 
+/// erfc(x) given e = e^{−x²} (from an exact split of the square).
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type erfc_with(typename Vec<T, Isa>::type x,
+                                                 typename Vec<T, Isa>::type e) noexcept {
+  using V = Vec<T, Isa>;
+  const auto y = V::abs(x);
+  auto small = V::zero();
+  const auto outer = erfc_outer<Isa, T>(x, y, e, small);  // erfc(|x|)
+  const auto signed_outer = V::select_lt(x, V::zero(), V::sub(V::set1(T(2)), outer), outer);
+  return V::select_lt(V::set1(static_cast<T>(ErfCoefficients::small)), y, signed_outer,
+                      V::sub(V::set1(T(1)), small));
+}
+
+/// e^{−c·v²} for v >= 0 (or NaN), c = 1 or ½, v clamped where the result is +0 anyway.
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_neg_square(typename Vec<T, Isa>::type v, T c) noexcept {
+  using V = Vec<T, Isa>;
+  auto hi = V::zero(), lo = V::zero();
+  // c = ½ (the GELU's e^{−x²/2}): the same zero point, kErfcZero·√2 in v.
+  const T limit = c < T(1) ? kErfcZero<T> * T(1.4142135623730951) : kErfcZero<T>;
+  neg_square_split<Isa, T>(V::min(V::set1(limit), v), c, hi, lo);
+  return exp_hi_lo<Isa, T>(hi, lo);
+}
+
 }  // namespace detail
 
 /// erf(x) lane by lane, branch-free (Cody's three intervals computed and selected).
 /// Accuracy (tests/simd/activation.test.cpp, against erfl over a dense sweep and the extremes):
-/// double: relative error ≤ 1e-15 everywhere; float: ≤ 4 ulp. erf(±0) = ±0, erf(±inf) = ±1,
+/// ≤ 5 ulp of the exact value for float and double over the whole range, subnormals included
+/// (double: relative error ≤ 1.1e-15). erf(±0) = ±0, erf(±inf) = ±1,
 /// NaN gives NaN. Odd: erf(−x) = −erf(x) exactly.
 template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type erf(typename Vec<T, Isa>::type x) noexcept {
   using V = Vec<T, Isa>;
   const auto y = V::abs(x);
   auto small = V::zero();
-  const auto outer = V::sub(V::set1(T(1)), detail::erfc_outer<Isa, T>(x, y, small));  // erf(y)
+  const auto e = detail::exp_neg_square<Isa, T>(y, T(1));
+  const auto outer = V::sub(V::set1(T(1)), detail::erfc_outer<Isa, T>(x, y, e, small));  // erf(y)
   const auto signed_outer = V::select_lt(x, V::zero(), V::sub(V::zero(), outer), outer);
   // y > 0.46875 is false for NaN: the small branch, x·A/B, carries the NaN.
   return V::select_lt(V::set1(static_cast<T>(detail::ErfCoefficients::small)), y, signed_outer,
@@ -103,19 +158,14 @@ XFMR_INLINE typename Vec<T, Isa>::type erf(typename Vec<T, Isa>::type x) noexcep
 }
 
 /// erfc(x) = 1 − erf(x) lane by lane, with relative accuracy in the tail (no cancellation):
-/// double: relative error ≤ 1e-15 (≤ 4e-15 where erfc(x) is subnormal is not promised: values
-/// below 2^-1022 lose bits to gradual underflow); float: ≤ 4 ulp for results >= FLT_MIN.
+/// ≤ 5 ulp of the exact value (double: relative error ≤ 1.1e-15) wherever it is a normal
+/// number, and within a few subnormal spacings below; e^{−x²} comes from an exact split of x²
+/// (s = x rounded to 1/16, s² exact), so the rounding of x² never enters.
 /// erfc(+inf) = +0, erfc(−inf) = 2, NaN gives NaN. Flushes to +0 past x ≈ 27.2 (double) /
 /// 10.05 (float), where the exact value underflows.
 template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type erfc(typename Vec<T, Isa>::type x) noexcept {
-  using V = Vec<T, Isa>;
-  const auto y = V::abs(x);
-  auto small = V::zero();
-  const auto outer = detail::erfc_outer<Isa, T>(x, y, small);  // erfc(|x|)
-  const auto signed_outer = V::select_lt(x, V::zero(), V::sub(V::set1(T(2)), outer), outer);
-  return V::select_lt(V::set1(static_cast<T>(detail::ErfCoefficients::small)), y, signed_outer,
-                      V::sub(V::set1(T(1)), small));
+  return detail::erfc_with<Isa, T>(x, detail::exp_neg_square<Isa, T>(Vec<T, Isa>::abs(x), T(1)));
 }
 
 /// y[i] = erf(x[i]) for i < n. y may be x; partial overlap is not allowed. No alignment needed.

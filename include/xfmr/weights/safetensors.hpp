@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -115,10 +117,9 @@ inline float bf16_bits_to_float(std::uint16_t h) noexcept {
 /// bytes (0 for the sub-byte F4/F6 types). Known names that xfmr does not read are rejected as
 /// unsupported rather than unknown.
 inline bool safetensors_known_dtype(std::string_view name) noexcept {
-  static constexpr const char* kNames[] = {"BOOL", "U8",      "I8",      "F8_E5M2", "F8_E4M3",
-                                           "F8_E8M0", "F4",   "F6_E2M3", "F6_E3M2", "I16",
-                                           "U16",  "F16",     "BF16",    "I32",     "U32",
-                                           "F32",  "F64",     "I64",     "U64",     "C64"};
+  static constexpr const char* kNames[] = {
+      "BOOL", "U8",  "I8",   "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4",  "F6_E2M3", "F6_E3M2", "I16",
+      "U16",  "F16", "BF16", "I32",     "U32",     "F32",     "F64", "I64",     "U64",     "C64"};
   for (const char* n : kNames)
     if (name == n) return true;
   return false;
@@ -175,9 +176,10 @@ inline std::size_t utf8_invalid_at(const unsigned char* s, std::size_t n) noexce
 /// reference reader, a shape entry must fit in xfmr::Index (int64) and the JSON may nest at most
 /// 64 levels.
 ///
-/// Reading converts element by element from the bytes (little-endian, never through a typed
-/// pointer, so data that is misaligned in the file, as with older writers, is read correctly):
-/// F32, F16 (exact, subnormals, ±inf and NaN included) and BF16 (exact) to float or double.
+/// Reading converts from the bytes (little-endian; memcpy or byte loads, never a typed pointer into
+/// the file, so data that is misaligned in it, as older writers left it, reads correctly): F32,
+/// F16 (exact: subnormals, ±inf and NaN included) and BF16 (exact) to float or double. Each call
+/// returns a new matrix or vector; the file keeps its bytes (about the file's size in memory).
 ///
 /// Thread safety: after construction every member is const and may be called from several
 /// threads at once.
@@ -187,20 +189,29 @@ class SafetensorsFile {
   /// \throws std::runtime_error if the file cannot be opened or read; xfmr::format_error if it is
   /// not a valid safetensors file.
   static SafetensorsFile open(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      XFMR_THROW(std::runtime_error(
+          detail::concat(kWhere, "cannot read '", path, "' (a directory, expected a file)")));
     std::ifstream in(path, std::ios::binary);
     if (!in)
-      XFMR_THROW(std::runtime_error(detail::concat(kWhere, "cannot open '", path, "' (",
-                                                   std::strerror(errno), ")")));
-    in.seekg(0, std::ios::end);
-    const std::streamoff size = in.tellg();
-    in.seekg(0, std::ios::beg);
-    if (size < 0 || !in)
-      XFMR_THROW(std::runtime_error(detail::concat(kWhere, "cannot read '", path, "'")));
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-    if (size > 0) in.read(reinterpret_cast<char*>(bytes.data()), size);
-    if (!in || in.gcount() != size)
-      XFMR_THROW(std::runtime_error(detail::concat(kWhere, "reading ", size, " bytes from '", path,
-                                                   "' failed")));
+      XFMR_THROW(std::runtime_error(
+          detail::concat(kWhere, "cannot open '", path, "' (", std::strerror(errno), ")")));
+    // The size is a hint (pipes and /proc files report 0): read it in one go, then to the end.
+    const std::uintmax_t hint = std::filesystem::file_size(path, ec);
+    std::vector<std::uint8_t> bytes;
+    if (!ec && hint > 0 && hint <= std::uintmax_t(std::numeric_limits<std::streamsize>::max()) &&
+        hint < bytes.max_size()) {
+      bytes.resize(static_cast<std::size_t>(hint));
+      in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(hint));
+      bytes.resize(static_cast<std::size_t>(in.gcount()));
+    }
+    char chunk[1 << 16];
+    while (in && (in.read(chunk, sizeof chunk), in.gcount() > 0))
+      bytes.insert(bytes.end(), chunk, chunk + in.gcount());
+    if (in.bad())
+      XFMR_THROW(std::runtime_error(
+          detail::concat(kWhere, "reading '", path, "' failed after ", bytes.size(), " bytes")));
     return SafetensorsFile(std::move(bytes), path);
   }
 
@@ -236,7 +247,7 @@ class SafetensorsFile {
     return out;
   }
 
-  /// The header's "__metadata__" string map (empty if absent).
+  /// The header's "__metadata__" string map (empty if absent or null).
   const std::map<std::string, std::string>& metadata() const noexcept { return m_metadata; }
 
   /// The tensor's bytes in the file (little-endian, row-major, any alignment): info(name).end −
@@ -291,8 +302,8 @@ class SafetensorsFile {
   RowMatrix<T> matrix(std::string_view name, Index rows, Index cols) const {
     const TensorInfo& t = info(name);
     if (t.shape != std::vector<Index>{rows, cols})
-      detail::throw_invalid(kWhere, "tensor '", name, "' in ", m_source, ": expected shape [",
-                            rows, ", ", cols, "] (got ", shape_string(t.shape), ")");
+      detail::throw_invalid(kWhere, "tensor '", name, "' in ", m_source, ": expected shape [", rows,
+                            ", ", cols, "] (got ", shape_string(t.shape), ")");
     return matrix<T>(name);
   }
 
@@ -338,14 +349,13 @@ class SafetensorsFile {
   void parse() {
     const std::size_t file_size = m_bytes.size();
     if (file_size < 8)
-      fail("expected at least 8 bytes for the header length (got a file of ", file_size,
-           " bytes)");
+      fail("expected at least 8 bytes for the header length (got a file of ", file_size, " bytes)");
     const std::uint64_t n = io::detail_bin::decode<std::uint64_t>(m_bytes.data());
     if (n > kMaxHeaderSize)
       fail("expected a header length <= ", kMaxHeaderSize, " bytes (got ", n, ")");
     if (8 + n > file_size)
-      fail("header length ", n, " does not fit in the file: expected 8 + ", n, " <= file size (got ",
-           file_size, " bytes)");
+      fail("header length ", n, " does not fit in the file: expected 8 + ", n,
+           " <= file size (got ", file_size, " bytes)");
     const auto* header = reinterpret_cast<const unsigned char*>(m_bytes.data() + 8);
     const auto header_len = static_cast<std::size_t>(n);
     const std::size_t bad = detail::utf8_invalid_at(header, header_len);
@@ -357,10 +367,16 @@ class SafetensorsFile {
            header_len == 0 ? std::string("an empty header")
                            : "the byte 0x" + io::hex_bytes(header, 1),
            ")");
+    // nlohmann's lexer takes a NUL for the end of the input and would accept "{}\0garbage";
+    // JSON allows no raw NUL anywhere (not even in strings), so any NUL is an error.
+    if (const void* nul = std::memchr(header, 0, header_len))
+      fail("expected no NUL byte in the header (got one at header offset ",
+           static_cast<const unsigned char*>(nul) - header, ")");
     m_data_offset = 8 + header_len;
 
     Json root = parse_json(reinterpret_cast<const char*>(header), header_len);
-    if (!root.is_object()) fail("expected the header to be a JSON object (got ", root.type_name(), ")");
+    if (!root.is_object())
+      fail("expected the header to be a JSON object (got ", root.type_name(), ")");
 
     std::vector<TensorInfo*> by_offset;
     for (auto& kv : root.items()) {
@@ -435,12 +451,11 @@ class SafetensorsFile {
         case Json::parse_event_t::key: {
           const auto& key = parsed.get_ref<const std::string&>();
           if (!open_keys.back().insert(key).second)
-            detail::throw_format(kWhere, source, ": expected unique keys in the header (got '",
-                                 key, "' twice)");
+            detail::throw_format(kWhere, source, ": expected unique keys in the header (got '", key,
+                                 "' twice)");
           break;
         }
-        default:
-          break;
+        default: break;
       }
       return true;
     };
@@ -458,6 +473,7 @@ class SafetensorsFile {
   }
 
   void read_metadata(const Json& value) {
+    if (value.is_null()) return;  // serde reads null as no metadata (Option::None)
     if (!value.is_object())
       fail("expected \"__metadata__\" to be an object of strings (got ", value.type_name(), ")");
     for (const auto& kv : value.items()) {
@@ -504,8 +520,9 @@ class SafetensorsFile {
              s.dump(), ")");
       const auto u = s.get<std::uint64_t>();
       if (u > static_cast<std::uint64_t>(std::numeric_limits<Index>::max()))
-        fail("tensor '", name, "': expected \"shape\" entries <= ",
-             std::numeric_limits<Index>::max(), " (got ", u, ")");
+        fail("tensor '", name,
+             "': expected \"shape\" entries <= ", std::numeric_limits<Index>::max(), " (got ", u,
+             ")");
       t.shape.push_back(static_cast<Index>(u));
     }
 
@@ -529,8 +546,12 @@ class SafetensorsFile {
     const auto n = static_cast<std::size_t>(t.numel());
     switch (t.dtype) {
       case Dtype::F32:
-        for (std::size_t i = 0; i < n; ++i)
-          out[i] = static_cast<T>(io::detail_bin::decode<float>(p + 4 * i));
+        if constexpr (std::is_same_v<T, float> && io::detail_bin::kHostLittleEndian) {
+          if (n != 0) std::memcpy(out, p, 4 * n);  // the file's bytes are the floats
+        } else {
+          for (std::size_t i = 0; i < n; ++i)
+            out[i] = static_cast<T>(io::detail_bin::decode<float>(p + 4 * i));
+        }
         break;
       case Dtype::F16:
         for (std::size_t i = 0; i < n; ++i)
