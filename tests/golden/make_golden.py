@@ -62,6 +62,13 @@ golden.safetensors (every tensor F32; ids stored as F32, exact below 2^24):
     EfficientGlobalPointer, RoPE interleaved base 10000 positions 0..n-1, padded rows/columns
     and j < i masked with -inf).
 
+Re-running reproduces every tensor bit for bit; only the order of the "__metadata__" keys in the
+safetensors headers may change (the writer keeps them in a hash map).
+
+The script also checks its own reference: each sequence run alone, unpadded, must give the rows
+it has in the padded batch (within 1e-12 in float64), i.e. HF's masking is what the C++ tests
+assume.
+
 Double-precision note: HF's RoFormer builds its sinusoidal table with torch.FloatTensor, i.e.
 rounded to float32 even in model.double(); the f64 run overwrites the table with the exact double
 values (the same formula), so the f64 references are the model's mathematics in double, not

@@ -116,6 +116,12 @@ TEST_CASE("config: unsupported or malformed options name the key, expected and g
                       "expected \"vocab_size\" to be an integer (required) (got nothing)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":"2")")),
                       "expected \"type_vocab_size\" to be an integer (got \"2\")");
+  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":2.5)")),
+                      "expected \"type_vocab_size\" to be an integer (got 2.5)");
+  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":18446744073709551615)")),
+                      "expected \"type_vocab_size\" to be an integer (got 18446744073709551615)");
+  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":-3)")),
+                      "expected type_vocab_size >= 1 (got -3)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("layer_norm_eps":"small")")),
                       "expected \"layer_norm_eps\" to be a number (got \"small\")");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("hidden_act":"quick_gelu")")),

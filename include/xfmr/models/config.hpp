@@ -5,7 +5,9 @@
 #define XFMR_MODELS_CONFIG_HPP
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -198,7 +200,10 @@ struct EncoderConfig {
       if (fallback < 0) bad(key, "an integer (required)", nullptr);
       return fallback;
     }
-    if (!v->is_number_integer()) bad(key, "an integer", v);
+    if (!v->is_number_integer() ||
+        (v->is_number_unsigned() &&
+         v->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())))
+      bad(key, "an integer", v);
     return static_cast<Index>(v->get<std::int64_t>());
   }
   static double get_number(const nlohmann::json& j, const char* key, double fallback) {
