@@ -297,3 +297,33 @@ TEST_CASE("encoder: input errors name the sequence, position, expected and got",
   XFMR_REQUIRE_INVALID(RoFormerModel<float>(c, random_weights<float>(rng, c)),
                        "xfmr::RoFormerModel: expected a config with model_type \"roformer\" (got \"bert\")");
 }
+
+TEMPLATE_TEST_CASE("encoder: any thread count gives the same bits", "[models][encoder][threads]",
+                   float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(15);
+  for (const EncoderFamily family : {EncoderFamily::Bert, EncoderFamily::RoFormer}) {
+    EncoderConfig c = small_config(family);
+    c.pre_layer_norm = family == EncoderFamily::RoFormer;
+    const EncoderWeights<T> w = random_weights<T>(rng, c);
+    const EncoderInput in = random_input(rng, c, {7, 0, 19, 3, 3, 11, 1}, 19, true);
+    const RowMatrix<T> one = run_model<T>(c, w, in);
+    for (const int threads : {2, 3, 4, 9}) {
+      RowMatrix<T> many;
+      if (family == EncoderFamily::Bert) {
+        BertModel<T> m(c, w);
+        m.encoder().set_threads(threads);
+        many = m.forward(in);
+        many = m.forward(in);  // warm scratch, same answer
+      } else {
+        RoFormerModel<T> m(c, w);
+        m.encoder().set_threads(threads);
+        many = m.forward(in);
+      }
+      CHECK(many == one);
+    }
+  }
+  const EncoderConfig c = small_config(EncoderFamily::Bert);
+  BertModel<float> m(c, random_weights<float>(rng, c));
+  XFMR_REQUIRE_INVALID(m.encoder().set_threads(0), "xfmr::Encoder: expected threads >= 1 (got 0)");
+}

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -268,10 +270,11 @@ class EncoderLayer {
 };
 
 /// The encoder stack: num_hidden_layers EncoderLayers on the packed tokens, plus (pre-LN only)
-/// the final LayerNorm. Owns the scratch (EncoderWorkspace and the attention object), grown on
-/// demand: after the first call at the largest token count, forward() does not allocate (the
-/// UniLM path copies each sequence's segment ids into the mask). Not thread-safe (scratch): one
-/// Encoder per thread, or one per model object.
+/// the final LayerNorm. Owns the scratch (one EncoderWorkspace per thread, set_threads), grown
+/// on demand: after the first call at the largest token count, forward() does not allocate
+/// (except the UniLM path's per-sequence copy of the segment ids into the mask, and the
+/// std::thread objects when threads > 1). Not thread-safe itself (scratch): concurrent callers
+/// need one Encoder (one model object) each.
 template <typename T, class Isa = simd::native_isa>
 class Encoder {
  public:
@@ -284,7 +287,8 @@ class Encoder {
           const Vector& final_norm_weight = Vector(), const Vector& final_norm_bias = Vector())
       : m_config(validated(config)),
         m_final(LayerNormConfig{config.hidden_size, config.layer_norm_eps, true, true}),
-        m_ws(config.head_dim()) {
+        m_ws(1, EncoderWorkspace<T>(config.head_dim())),
+        m_groups(1) {
     detail::require(static_cast<Index>(layers.size()) == config.num_hidden_layers, "Encoder",
                     "expected num_hidden_layers=", config.num_hidden_layers,
                     " layer weight sets (got ", layers.size(), ")");
@@ -307,12 +311,47 @@ class Encoder {
   const EncoderConfig& config() const noexcept { return m_config; }
   const std::vector<EncoderLayer<T, Isa>>& layers() const noexcept { return m_layers; }
 
+  /// Threads per forward() (>= 1, default 1). Sequences never interact, so forward() cuts the
+  /// batch into up to `threads` runs of whole sequences with about equal token counts, and each
+  /// thread takes its run through every layer with its own workspace: no synchronisation
+  /// between layers, and the result is bit-identical for any thread count (every row is
+  /// computed by the same operations whatever rows surround it). Starts threads − 1
+  /// std::threads per call (a batch with fewer sequences uses fewer).
+  /// \throws std::invalid_argument if threads < 1.
+  void set_threads(int threads) {
+    detail::require(threads >= 1, "Encoder", "expected threads >= 1 (got ", threads, ")");
+    m_ws.resize(static_cast<std::size_t>(threads), EncoderWorkspace<T>(m_config.head_dim()));
+    m_groups.resize(static_cast<std::size_t>(threads));
+  }
+  int threads() const noexcept { return static_cast<int>(m_ws.size()); }
+
   /// x: packed tokens (batch.tokens() × H), in place: every layer, then the final LayerNorm
   /// (pre-LN). Rows of different sequences never interact.
   /// \throws std::invalid_argument as EncoderLayer::forward.
   void forward(MatrixRef<T> x, const PackedBatch& batch) {
-    for (const auto& layer : m_layers) layer.forward(x, batch, m_ws);
-    if (m_config.pre_layer_norm && x.rows() > 0) m_final.apply(x);
+    const int groups = split(batch);
+    if (groups <= 1) {
+      run(x, batch, m_ws[0]);
+      return;
+    }
+    detail::require(x.rows() == batch.tokens(), "Encoder", "expected x of ", batch.tokens(),
+                    " rows (packed tokens) (got ", x.rows(), ")");
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(groups));
+    const auto work = [&](int g) {
+      try {
+        const PackedBatch& b = m_groups[std::size_t(g)];
+        run(x.middleRows(m_row0[std::size_t(g)], b.tokens()), b, m_ws[std::size_t(g)]);
+      } catch (...) {
+        errors[std::size_t(g)] = std::current_exception();
+      }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<std::size_t>(groups - 1));
+    for (int g = 1; g < groups; ++g) pool.emplace_back(work, g);
+    work(0);
+    for (auto& t : pool) t.join();
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);
   }
 
   /// FLOPs of forward() on `batch` (EncoderLayer::flops summed over the layers).
@@ -334,9 +373,47 @@ class Encoder {
     return c;
   }
 
+  void run(MatrixRef<T> x, const PackedBatch& batch, EncoderWorkspace<T>& ws) const {
+    for (const auto& layer : m_layers) layer.forward(x, batch, ws);
+    if (m_config.pre_layer_norm && x.rows() > 0) m_final.apply(x);
+  }
+
+  // Cuts batch into runs of whole sequences for the threads (m_groups, m_row0); returns how
+  // many runs, 1 meaning "run batch itself". A malformed batch is left to the layers' checks.
+  int split(const PackedBatch& batch) {
+    const int threads = this->threads();
+    const Index tokens = batch.tokens(), seqs = batch.sequences();
+    if (threads <= 1 || seqs < 2 || batch.offsets.front() != 0) return 1;
+    for (std::size_t s = 1; s < batch.offsets.size(); ++s)
+      if (batch.offsets[s] < batch.offsets[s - 1]) return 1;
+    if (!batch.segments.empty() && static_cast<Index>(batch.segments.size()) != tokens) return 1;
+    m_row0.assign(static_cast<std::size_t>(threads), 0);
+    int g = 0;
+    Index s0 = 0;
+    for (Index s = 1; s <= seqs && g < threads; ++s) {
+      // Close run g at sequence s when it holds its share of the tokens, or at the end.
+      const Index end = batch.offsets[std::size_t(s)];
+      const bool last = s == seqs;
+      if (!last && end * threads < (g + 1) * tokens) continue;
+      if (!last && g == threads - 1) continue;
+      PackedBatch& b = m_groups[std::size_t(g)];
+      const Index r0 = batch.offsets[std::size_t(s0)];
+      b.offsets.resize(std::size_t(s - s0) + 1);
+      for (Index k = s0; k <= s; ++k) b.offsets[std::size_t(k - s0)] = batch.offsets[std::size_t(k)] - r0;
+      b.segments.assign(batch.segments.begin() + (batch.segments.empty() ? 0 : r0),
+                        batch.segments.begin() + (batch.segments.empty() ? 0 : end));
+      m_row0[std::size_t(g)] = r0;
+      ++g;
+      s0 = s;
+    }
+    return g;
+  }
+
   EncoderConfig m_config;
   LayerNorm<T, Isa> m_final;
-  EncoderWorkspace<T> m_ws;
+  std::vector<EncoderWorkspace<T>> m_ws;  // one per thread
+  std::vector<PackedBatch> m_groups;      // the threads' runs of sequences
+  std::vector<Index> m_row0;              // first packed row of each run
   std::vector<EncoderLayer<T, Isa>> m_layers;
 };
 
