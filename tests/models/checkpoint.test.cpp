@@ -231,7 +231,8 @@ TEST_CASE("checkpoint: every missing, mis-shaped, non-float and unused tensor in
   EncoderConfig as_bert = c;
   as_bert.family = EncoderFamily::Bert;
   const SafetensorsFile good = SafetensorsFile::open(golden_dir("roformer") + "/model.safetensors");
-  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good), "missing [embeddings.word_embeddings.weight, ");
+  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good), "missing [embeddings.LayerNorm.bias, ");
+  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good), "unused [roformer.embeddings.LayerNorm.bias, ");
   XFMR_REQUIRE_INVALID(RoFormerModel<float>::load(as_bert, good),
                        "xfmr::RoFormerModel: expected a config with model_type \"roformer\" (got \"bert\")");
   // A folder of the other family.
@@ -255,4 +256,39 @@ TEST_CASE("checkpoint: BF16 weights convert at load", "[models][checkpoint]") {
   // bf16 keeps 8 bits: the weights move by up to 2^-9 relative, the output by about 1e-2.
   CHECK(worst > 1e-4);
   CHECK(worst < 5e-2);
+}
+
+TEST_CASE("checkpoint: pre-LN norms are read under roberta-prelayernorm's names",
+          "[models][checkpoint]") {
+  EncoderConfig c = EncoderConfig::load(golden_dir("roformer") + "/config.json");
+  c.pre_layer_norm = true;
+  const SafetensorsFile post = SafetensorsFile::open(golden_dir("roformer") + "/model.safetensors");
+  // The post-LN names are not the pre-LN ones: all reported.
+  XFMR_REQUIRE_FORMAT(read_encoder_weights<float>(c, post),
+                      "missing [roformer.LayerNorm.bias, roformer.LayerNorm.weight, "
+                      "roformer.encoder.layer.0.attention.LayerNorm.bias");
+  SafetensorsWriter w = copy_checkpoint("roformer");
+  SafetensorsWriter renamed;
+  for (auto& [name, e] : w.tensors) {
+    std::string to = name;
+    const auto replace = [&](const std::string& from, const std::string& by) {
+      const auto at = to.find(from);
+      if (at != std::string::npos) to.replace(at, from.size(), by);
+    };
+    replace("attention.output.LayerNorm", "attention.LayerNorm");
+    if (to.find("attention") == std::string::npos) replace("output.LayerNorm", "intermediate.LayerNorm");
+    renamed.tensors[to] = e;
+  }
+  const std::vector<float> g(64, 1.5f), b(64, -0.25f);
+  renamed.add("roformer.LayerNorm.weight", {64}, g.data());
+  renamed.add("roformer.LayerNorm.bias", {64}, b.data());
+  const SafetensorsFile pre = SafetensorsFile::from_bytes(renamed.bytes(), "pre_ln");
+  const EncoderWeights<double> wt = read_encoder_weights<double>(c, pre);
+  CHECK(wt.layers[1].attention_norm_weight ==
+        post.vector<double>("roformer.encoder.layer.1.attention.output.LayerNorm.weight"));
+  CHECK(wt.layers[0].output_norm_bias ==
+        post.vector<double>("roformer.encoder.layer.0.output.LayerNorm.bias"));
+  CHECK(wt.final_norm_weight == Eigen::VectorXd::Constant(64, 1.5));
+  CHECK(wt.final_norm_bias == Eigen::VectorXd::Constant(64, -0.25));
+  CHECK_NOTHROW(RoFormerModel<double>::load(c, pre));
 }

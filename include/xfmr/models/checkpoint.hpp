@@ -4,6 +4,7 @@
 #ifndef XFMR_MODELS_CHECKPOINT_HPP
 #define XFMR_MODELS_CHECKPOINT_HPP
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <string>
@@ -71,7 +72,8 @@ inline bool ignored_weight_name(const std::string& name, const std::string& p) {
 /// (config.pre_layer_norm) reads the norms as HF roberta-prelayernorm names them:
 /// ….attention.LayerNorm.* (before attention), ….intermediate.LayerNorm.* (before the FFN) and
 /// the final {p}LayerNorm.*. F32, F16 and BF16 tensors convert to T.
-/// Everything is checked before any tensor is converted, and every problem is reported at once.
+/// Everything is checked before any tensor is converted, and every problem is reported at once
+/// (each list sorted by name).
 /// \throws xfmr::format_error "xfmr::<where>: weights in <file> do not match the config
 ///         (prefix "<p>"): missing [names]; mis-shaped [name: expected [r, c] (got [..])];
 ///         not a float dtype [name: I64]; unused [names] (WeightLoadOptions::allow_unused)".
@@ -137,6 +139,7 @@ EncoderWeights<T> read_encoder_weights(const EncoderConfig& config, const Safete
     for (const auto& name : file.names())
       if (used.count(name) == 0 && !detail::ignored_weight_name(name, p)) unused.push_back(name);
   if (!missing.empty() || !misshaped.empty() || !not_float.empty() || !unused.empty()) {
+    for (auto* v : {&missing, &misshaped, &not_float}) std::sort(v->begin(), v->end());
     std::ostringstream os;
     const auto list = [&](const char* what, const std::vector<std::string>& v) {
       if (v.empty()) return;
