@@ -108,8 +108,10 @@ struct EncoderWorkspace {
 template <typename T, class Isa = simd::native_isa>
 class EncoderLayer {
  public:
-  /// \throws std::invalid_argument if config fails validate() or a weight has the wrong shape
-  ///         (naming it, expected and got).
+  /// rope: RoFormer's rotation, shared by the layers of a stack (null: the layer builds its own
+  /// from rope_config(config)); ignored for BERT.
+  /// \throws std::invalid_argument if config fails validate(), a weight has the wrong shape
+  ///         (naming it, expected and got), or rope's head_dim is not the config's.
   EncoderLayer(const EncoderConfig& config, const EncoderLayerWeights<T>& w,
                std::shared_ptr<const Rope<T>> rope = nullptr)
       : m_config(checked(config, w)),
@@ -120,9 +122,13 @@ class EncoderLayer {
         m_output(w.output, w.output_bias),
         m_norm1(norm(config, w.attention_norm_weight, w.attention_norm_bias)),
         m_norm2(norm(config, w.output_norm_weight, w.output_norm_bias)),
-        m_rope(std::move(rope)) {
+        m_rope(config.family == EncoderFamily::RoFormer ? std::move(rope) : nullptr) {
     if (config.family == EncoderFamily::RoFormer && !m_rope)
       m_rope = std::make_shared<const Rope<T>>(rope_config(config));
+    if (m_rope)
+      detail::require(m_rope->config().head_dim == config.head_dim(), kWhere,
+                      "expected a rope with head_dim=", config.head_dim(), " (got ",
+                      m_rope->config().head_dim, ")");
   }
 
   const EncoderConfig& config() const noexcept { return m_config; }
