@@ -258,6 +258,53 @@ TEMPLATE_TEST_CASE("Vec max and min follow the x86 rule: b when either operand i
   });
 }
 
+TEMPLATE_TEST_CASE("Vec div, abs and select_lt: IEEE division, sign bit cleared, ordered compare "
+                   "(false with NaN)",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  const T pairs[][2] = {{nan, T(1)},   {T(1), nan},   {T(0), -T(0)}, {-T(0), T(0)},
+                        {inf, -inf},   {T(1), T(2)},  {T(2), T(1)},  {T(-1), T(-1)},
+                        {-inf, T(-3)}, {T(5), inf},   {T(-7), T(3)}, {T(1), T(0)},
+                        {T(-1), -T(0)}, {T(0), T(0)}};
+  constexpr std::size_t P = sizeof pairs / sizeof pairs[0];
+  auto rng = xfmr_test::make_rng(109);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    int bad_div = 0, bad_abs = 0, bad_sel = 0;
+    for (std::size_t s = 0; s < P + 300; ++s) {
+      Lanes<T, Isa> a, b, t, f;
+      for (std::size_t i = 0; i < W; ++i) {
+        if (s < P) {
+          a[i] = pairs[(s + i) % P][0];
+          b[i] = pairs[(s + i) % P][1];
+        } else {
+          a[i] = random_value<T>(rng);
+          b[i] = random_value<T>(rng);
+        }
+        t[i] = random_value<T>(rng);
+        f[i] = random_value<T>(rng);
+      }
+      const auto va = from_lanes<T, Isa>(a), vb = from_lanes<T, Isa>(b);
+      const auto dv = to_lanes<T, Isa>(V::div(va, vb)), ab = to_lanes<T, Isa>(V::abs(va));
+      const auto sl = to_lanes<T, Isa>(
+          V::select_lt(va, vb, from_lanes<T, Isa>(t), from_lanes<T, Isa>(f)));
+      for (std::size_t i = 0; i < W; ++i) {
+        const T q = a[i] / b[i];
+        bad_div += !identical(dv[i], q);
+        bad_abs += !identical(ab[i], T(std::fabs(a[i])));
+        bad_sel += !identical(sl[i], a[i] < b[i] ? t[i] : f[i]);
+      }
+    }
+    CHECK(bad_div == 0);
+    CHECK(bad_abs == 0);
+    CHECK(bad_sel == 0);
+  });
+}
+
 TEMPLATE_TEST_CASE("Vec round rounds to nearest with ties to even", "[simd][vec]", float,
                    double) {
   using T = TestType;

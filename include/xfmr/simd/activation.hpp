@@ -50,9 +50,10 @@ XFMR_INLINE typename V::type times_sigmoid(typename V::type x, typename V::type 
 /// GELU, erf form (HF "gelu", torch.nn.GELU()): x·Φ(x) = ½·x·(1 + erf(x/√2)), evaluated as
 /// ½·x·erfc(−x/√2), so the negative tail keeps its relative accuracy (no 1 + erf cancellation).
 /// e^{−x²/2} is taken from x itself by an exact split of x² (never from the rounded x/√2), so
-/// the error stays ≤ 8 ulp over the whole range (≤ 32 ulp in the band x ∈ [−38.6, −37.5] double,
-/// [−14, −13] float, where erfc(−x/√2) is subnormal but the result is not); tested in
-/// tests/simd/activation.test.cpp against long double. gelu(+inf) = +inf, gelu(−inf) = −0, NaN gives NaN.
+/// the error stays ≤ 8 ulp over the whole range (≤ 32 ulp for x < −37.5 double, x < −13
+/// float, where erfc(−x/√2) is subnormal: a subnormal intermediate); tested in
+/// tests/simd/activation.test.cpp against long double.
+/// gelu(+inf) = +inf, gelu(−inf) = −0, NaN gives NaN.
 struct GeluErf {
   template <class V>
   XFMR_INLINE typename V::type operator()(typename V::type v) const noexcept {
@@ -70,7 +71,8 @@ struct GeluErf {
 /// approximate="tanh"): ½·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³), evaluated as x·σ(2u)
 /// through e^{−2|u|} (no overflow). Error ≤ 6 + 4·|2u| ulp (tested): the roundings of u
 /// (relative ~4ε) are amplified by the conditioning |2u| of e^{2u}, as in any formula for u ≪ 0
-/// (HF's 1 + tanh(u) loses everything there to cancellation). gelu(+inf) = +inf, gelu(−inf) = −0, NaN gives NaN.
+/// (HF's 1 + tanh(u) loses everything there to cancellation).
+/// gelu(+inf) = +inf, gelu(−inf) = −0, NaN gives NaN.
 struct GeluTanh {
   template <class V>
   XFMR_INLINE typename V::type operator()(typename V::type v) const noexcept {
@@ -84,7 +86,8 @@ struct GeluTanh {
 };
 
 /// SiLU / swish (HF "silu", "swish"): x·σ(x) = x/(1 + e^{−x}), through e^{−|x|} (no overflow).
-/// Error ≤ 4 + |x| ulp (tested; |x| is the conditioning of e^{−x}). silu(+inf) = +inf, silu(−inf) = −0, NaN gives NaN.
+/// Error ≤ 4 + |x| ulp (tested; |x| is the conditioning of e^{−x}).
+/// silu(+inf) = +inf, silu(−inf) = −0, NaN gives NaN.
 struct Silu {
   template <class V>
   XFMR_INLINE typename V::type operator()(typename V::type v) const noexcept {
