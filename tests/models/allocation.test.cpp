@@ -79,8 +79,8 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 
 using namespace xfmr;
 
-TEMPLATE_TEST_CASE("allocation: forward() on a warm model allocates nothing", "[models][allocation]",
-                   float, double) {
+TEMPLATE_TEST_CASE("allocation: forward() on a warm model allocates nothing",
+                   "[models][allocation]", float, double) {
   using T = TestType;
   const xfmr_test::Golden g("roformer");
   const EncoderInput in = g.input();
