@@ -59,4 +59,13 @@
 
 #include "weights/safetensors.hpp"
 
+#include "models/bert.hpp"
+#include "models/checkpoint.hpp"
+#include "models/config.hpp"
+#include "models/encoder.hpp"
+#include "models/encoder_model.hpp"
+#include "models/pooling.hpp"
+#include "models/roformer.hpp"
+#include "models/span_pipeline.hpp"
+
 #endif  // XFMR_XFMR_HPP
