@@ -57,6 +57,7 @@
 #include "io/binary_format.hpp"
 #include "io/whitening_format.hpp"
 
+#include "tokenizer/wordpiece.hpp"
 #include "weights/safetensors.hpp"
 
 #include "models/bert.hpp"
