@@ -64,7 +64,8 @@ xfmr::BertModel<T> random_bert(Index hidden, Index layers, Index heads, Index ff
   for (Index l = 0; l < layers; ++l) {
     xfmr::EncoderLayerWeights<T> x;
     x.query = x.key = x.value = x.attention_output = filled<T>(hidden, hidden, s);
-    x.query_bias = x.key_bias = x.value_bias = x.attention_output_bias = filled_vector<T>(hidden, 0.1);
+    x.query_bias = x.key_bias = x.value_bias = x.attention_output_bias =
+        filled_vector<T>(hidden, 0.1);
     x.attention_norm_weight = x.output_norm_weight = filled_vector<T>(hidden, 0.1, 1.0);
     x.attention_norm_bias = x.output_norm_bias = filled_vector<T>(hidden, 0.1);
     x.intermediate = filled<T>(ffn, hidden, s);

@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
     gp_config.head_size = 8;
     gp_config.types = weights.info("gp.kernel").shape[1] / (2 * gp_config.head_size);
     xfmr::GlobalPointer<float> head(gp_config);
-    head.set_weights(weights.matrix<float>("gp.kernel"), weights.vector<float>("gp.bias").transpose());
+    head.set_weights(weights.matrix<float>("gp.kernel"),
+                     weights.vector<float>("gp.bias").transpose());
 
     xfmr::SpanPipeline<float, xfmr::RoFormerModel<float>, xfmr::GlobalPointer<float>> ner(
         std::move(model), std::move(head));
@@ -68,12 +69,14 @@ int main(int argc, char** argv) {
       int shown = 0;
       for (const xfmr::Span& s : spans)
         if (s.sequence == Index(b) && shown < 6) {
-          std::printf("  type %ld [%ld, %ld] %.2f", long(s.type), long(s.start), long(s.end), s.score);
+          std::printf("  type %ld [%ld, %ld] %.2f", long(s.type), long(s.start), long(s.end),
+                      s.score);
           ++shown;
         }
       std::size_t count = 0;
       for (const xfmr::Span& s : spans) count += s.sequence == Index(b);
-      std::printf("%s (%zu spans; random weights)\n", count > std::size_t(shown) ? " …" : "", count);
+      std::printf("%s (%zu spans; random weights)\n", count > std::size_t(shown) ? " …" : "",
+                  count);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "roformer_global_pointer: %s\n", e.what());

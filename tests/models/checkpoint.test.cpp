@@ -107,9 +107,12 @@ TEST_CASE("config: unsupported or malformed options name the key, expected and g
   const auto with = [&](const std::string& extra) {
     return std::string("{") + base + "," + extra + "}";
   };
-  const auto bert = [&](const std::string& extra) { return with("\"model_type\":\"bert\"," + extra); };
-  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(with(R"("model_type":"gpt2")")),
-                      "xfmr::EncoderConfig: expected \"model_type\" \"bert\" or \"roformer\" (got \"gpt2\")");
+  const auto bert = [&](const std::string& extra) {
+    return with("\"model_type\":\"bert\"," + extra);
+  };
+  XFMR_REQUIRE_FORMAT(
+      EncoderConfig::from_json_text(with(R"("model_type":"gpt2")")),
+      "xfmr::EncoderConfig: expected \"model_type\" \"bert\" or \"roformer\" (got \"gpt2\")");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text("{" + base + "}"),
                       "expected \"model_type\" to be a string (required) (got nothing)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(R"({"model_type":"bert","hidden_size":8})"),
@@ -118,8 +121,9 @@ TEST_CASE("config: unsupported or malformed options name the key, expected and g
                       "expected \"type_vocab_size\" to be an integer (got \"2\")");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":2.5)")),
                       "expected \"type_vocab_size\" to be an integer (got 2.5)");
-  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":18446744073709551615)")),
-                      "expected \"type_vocab_size\" to be an integer (got 18446744073709551615)");
+  XFMR_REQUIRE_FORMAT(
+      EncoderConfig::from_json_text(bert(R"("type_vocab_size":18446744073709551615)")),
+      "expected \"type_vocab_size\" to be an integer (got 18446744073709551615)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("type_vocab_size":-3)")),
                       "expected type_vocab_size >= 1 (got -3)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("layer_norm_eps":"small")")),
@@ -128,8 +132,9 @@ TEST_CASE("config: unsupported or malformed options name the key, expected and g
                       "unsupported \"hidden_act\"");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("hidden_act":"quick_gelu")")),
                       "quick_gelu");
-  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("position_embedding_type":"relative_key")")),
-                      "expected \"position_embedding_type\" \"absolute\" (got \"relative_key\"");
+  XFMR_REQUIRE_FORMAT(
+      EncoderConfig::from_json_text(bert(R"("position_embedding_type":"relative_key")")),
+      "expected \"position_embedding_type\" \"absolute\" (got \"relative_key\"");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("is_decoder":true)")),
                       "expected \"is_decoder\" false (got true; only encoders are supported)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("add_cross_attention":true)")),
@@ -138,23 +143,27 @@ TEST_CASE("config: unsupported or malformed options name the key, expected and g
                       "expected \"rotary_value\" false for bert (got true)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("is_decoder":1)")),
                       "expected \"is_decoder\" to be true or false (got 1)");
-  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text(bert(R"("embedding_size":4)")),
-                      "expected embedding_size = hidden_size for bert (got embedding_size=4, hidden_size=8)");
+  XFMR_REQUIRE_FORMAT(
+      EncoderConfig::from_json_text(bert(R"("embedding_size":4)")),
+      "expected embedding_size = hidden_size for bert (got embedding_size=4, hidden_size=8)");
   XFMR_REQUIRE_FORMAT(
       EncoderConfig::from_json_text(
           R"({"model_type":"bert","vocab_size":10,"hidden_size":9,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16})"),
-      "xfmr::EncoderConfig: expected hidden_size to be a multiple of num_attention_heads (got hidden_size=9, num_attention_heads=2)");
+      "xfmr::EncoderConfig: expected hidden_size to be a multiple of num_attention_heads (got "
+      "hidden_size=9, num_attention_heads=2)");
   XFMR_REQUIRE_FORMAT(
       EncoderConfig::from_json_text(
           R"({"model_type":"roformer","vocab_size":10,"hidden_size":6,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16})"),
-      "expected an even head size for roformer (RoPE rotates channel pairs; got hidden_size/num_attention_heads=3)");
+      "expected an even head size for roformer (RoPE rotates channel pairs; got "
+      "hidden_size/num_attention_heads=3)");
   XFMR_REQUIRE_FORMAT(
       EncoderConfig::from_json_text(
           R"({"model_type":"bert","vocab_size":0,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16})"),
       "expected vocab_size >= 1 (got 0)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text("{\"model_type\": \"bert\""),
                       "xfmr::EncoderConfig: expected valid JSON (got a parse error)");
-  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text("[1, 2]"), "expected a JSON object (got array)");
+  XFMR_REQUIRE_FORMAT(EncoderConfig::from_json_text("[1, 2]"),
+                      "expected a JSON object (got array)");
   XFMR_REQUIRE_FORMAT(EncoderConfig::load("/nonexistent/config.json"),
                       "expected a readable config file (got none at \"/nonexistent/config.json\")");
   // The path is named for errors inside the file.
@@ -169,7 +178,8 @@ TEST_CASE("config: unsupported or malformed options name the key, expected and g
 
 TEST_CASE("checkpoint: the prefix is detected; buffers, pooler and the RoPE table are ignored",
           "[models][checkpoint]") {
-  // bert_gelu: no prefix, pooler present; bert_gelu_new: "bert." prefix, pooler, position_ids (I64).
+  // bert_gelu: no prefix, pooler present; bert_gelu_new: "bert." prefix, pooler, position_ids
+  // (I64).
   for (const char* model : {"bert_gelu", "bert_gelu_new"}) {
     const EncoderConfig c = EncoderConfig::load(golden_dir(model) + "/config.json");
     const SafetensorsFile f = SafetensorsFile::open(golden_dir(model) + "/model.safetensors");
@@ -201,22 +211,26 @@ TEST_CASE("checkpoint: every missing, mis-shaped, non-float and unused tensor in
   const SafetensorsFile f = SafetensorsFile::from_bytes(w.bytes(), "broken.safetensors");
   const std::string msg = message_of([&] { RoFormerModel<float>::load(c, f); });
   INFO(msg);
-  CHECK_THAT(msg, Catch::StartsWith("xfmr::RoFormerModel: weights in broken.safetensors do not match "
-                                    "the roformer config (prefix \"roformer.\", 2 layers, hidden 64, "
-                                    "embedding 64, intermediate 128)"));
+  CHECK_THAT(msg,
+             Catch::StartsWith("xfmr::RoFormerModel: weights in broken.safetensors do not match "
+                               "the roformer config (prefix \"roformer.\", 2 layers, hidden 64, "
+                               "embedding 64, intermediate 128)"));
   CHECK_THAT(msg, Catch::Contains("; missing [roformer.embeddings.LayerNorm.weight, "
                                   "roformer.encoder.layer.1.output.dense.bias]"));
-  CHECK_THAT(msg, Catch::Contains("; mis-shaped [roformer.encoder.layer.0.intermediate.dense.weight: "
-                                  "expected [128, 64] (got [64, 128]), "
-                                  "roformer.encoder.layer.0.output.dense.bias: expected [64] (got [4])]"));
-  CHECK_THAT(msg, Catch::Contains("; not a float dtype [roformer.encoder.layer.0.output.dense.bias: I64]"));
+  CHECK_THAT(
+      msg, Catch::Contains("; mis-shaped [roformer.encoder.layer.0.intermediate.dense.weight: "
+                           "expected [128, 64] (got [64, 128]), "
+                           "roformer.encoder.layer.0.output.dense.bias: expected [64] (got [4])]"));
+  CHECK_THAT(msg, Catch::Contains(
+                      "; not a float dtype [roformer.encoder.layer.0.output.dense.bias: I64]"));
   CHECK_THAT(msg, Catch::Contains("; unused [cls.predictions.bias, "
                                   "roformer.encoder.layer.2.attention.self.query.bias] "
                                   "(WeightLoadOptions::allow_unused accepts unused tensors)"));
   REQUIRE_THROWS_AS(RoFormerModel<float>::load(c, f), format_error);
 
   // allow_unused: only the real problems remain.
-  const std::string msg2 = message_of([&] { RoFormerModel<float>::load(c, f, WeightLoadOptions{true}); });
+  const std::string msg2 =
+      message_of([&] { RoFormerModel<float>::load(c, f, WeightLoadOptions{true}); });
   CHECK_THAT(msg2, Catch::Contains("missing ["));
   CHECK_THAT(msg2, !Catch::Contains("unused"));
 
@@ -231,10 +245,13 @@ TEST_CASE("checkpoint: every missing, mis-shaped, non-float and unused tensor in
   EncoderConfig as_bert = c;
   as_bert.family = EncoderFamily::Bert;
   const SafetensorsFile good = SafetensorsFile::open(golden_dir("roformer") + "/model.safetensors");
-  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good), "missing [embeddings.LayerNorm.bias, ");
-  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good), "unused [roformer.embeddings.LayerNorm.bias, ");
-  XFMR_REQUIRE_INVALID(RoFormerModel<float>::load(as_bert, good),
-                       "xfmr::RoFormerModel: expected a config with model_type \"roformer\" (got \"bert\")");
+  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good),
+                      "missing [embeddings.LayerNorm.bias, ");
+  XFMR_REQUIRE_FORMAT(BertModel<float>::load(as_bert, good),
+                      "unused [roformer.embeddings.LayerNorm.bias, ");
+  XFMR_REQUIRE_INVALID(
+      RoFormerModel<float>::load(as_bert, good),
+      "xfmr::RoFormerModel: expected a config with model_type \"roformer\" (got \"bert\")");
   // A folder of the other family.
   XFMR_REQUIRE_FORMAT(BertModel<float>::load(golden_dir("roformer")),
                       "xfmr::BertModel: expected model_type \"bert\" in ");
@@ -246,7 +263,8 @@ TEST_CASE("checkpoint: BF16 weights convert at load", "[models][checkpoint]") {
   const xfmr_test::Golden g("roformer");
   const EncoderInput in = g.input();
   const EncoderConfig c = EncoderConfig::load(golden_dir("roformer") + "/config.json");
-  const SafetensorsFile bf = SafetensorsFile::from_bytes(copy_checkpoint("roformer", true).bytes(), "bf16");
+  const SafetensorsFile bf =
+      SafetensorsFile::from_bytes(copy_checkpoint("roformer", true).bytes(), "bf16");
   CHECK(bf.info("roformer.embeddings.word_embeddings.weight").dtype == Dtype::BF16);
   const RowMatrix<float> h = RoFormerModel<float>::load(c, bf).forward(in);
   const RowMatrix<double> ref = g.f64("f64.hidden");
@@ -276,7 +294,8 @@ TEST_CASE("checkpoint: pre-LN norms are read under roberta-prelayernorm's names"
       if (at != std::string::npos) to.replace(at, from.size(), by);
     };
     replace("attention.output.LayerNorm", "attention.LayerNorm");
-    if (to.find("attention") == std::string::npos) replace("output.LayerNorm", "intermediate.LayerNorm");
+    if (to.find("attention") == std::string::npos)
+      replace("output.LayerNorm", "intermediate.LayerNorm");
     renamed.tensors[to] = e;
   }
   const std::vector<float> g(64, 1.5f), b(64, -0.25f);

@@ -35,7 +35,9 @@ Vec<T> random_vec(std::mt19937_64& rng, Index n, double lo, double hi) {
 template <typename T>
 EncoderWeights<T> random_weights(std::mt19937_64& rng, const EncoderConfig& c) {
   const Index V = c.vocab_size, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
-  const auto mat = [&](Index r, Index k) { return xfmr_test::random_matrix<T>(rng, r, k, -0.35, 0.35); };
+  const auto mat = [&](Index r, Index k) {
+    return xfmr_test::random_matrix<T>(rng, r, k, -0.35, 0.35);
+  };
   const auto bias = [&](Index n) { return random_vec<T>(rng, n, -0.2, 0.2); };
   const auto gain = [&](Index n) { return Vec<T>(random_vec<T>(rng, n, 0.8, 1.2)); };
   EncoderWeights<T> w;
@@ -102,7 +104,9 @@ EncoderInput random_input(std::mt19937_64& rng, const EncoderConfig& c, std::vec
   if (segments) in.segment_ids = IdMatrix::Constant(batch, n, 7);
   std::uniform_int_distribution<std::int64_t> id(0, c.vocab_size - 1), ty(0, c.type_vocab_size - 1);
   for (Index b = 0; b < batch; ++b) {
-    const Index split = lengths[std::size_t(b)] == 0 ? 0 : Index(rng() % std::uint64_t(lengths[std::size_t(b)] + 1));
+    const Index split = lengths[std::size_t(b)] == 0
+                            ? 0
+                            : Index(rng() % std::uint64_t(lengths[std::size_t(b)] + 1));
     for (Index t = 0; t < lengths[std::size_t(b)]; ++t) {
       in.ids(b, t) = id(rng);
       in.token_type_ids(b, t) = ty(rng);
@@ -158,13 +162,20 @@ TEMPLATE_TEST_CASE("encoder: models equal the long-double reference (post/pre-LN
                    "[models][encoder]", float, double) {
   using T = TestType;
   const Variant variants[] = {
-      {"bert post-LN gelu", EncoderFamily::Bert, false, ActivationKind::GeluErf, RopeLayout::Interleaved, false, 0, false},
-      {"bert pre-LN relu", EncoderFamily::Bert, true, ActivationKind::Relu, RopeLayout::Interleaved, false, 0, false},
-      {"bert unilm silu", EncoderFamily::Bert, false, ActivationKind::Silu, RopeLayout::Interleaved, false, 0, true},
-      {"roformer interleaved gelu_tanh", EncoderFamily::RoFormer, false, ActivationKind::GeluTanh, RopeLayout::Interleaved, false, 0, false},
-      {"roformer half-split rotary_value", EncoderFamily::RoFormer, false, ActivationKind::GeluErf, RopeLayout::HalfSplit, true, 0, false},
-      {"roformer pre-LN E=16 identity", EncoderFamily::RoFormer, true, ActivationKind::Identity, RopeLayout::Interleaved, false, 16, false},
-      {"roformer E=30 unilm", EncoderFamily::RoFormer, false, ActivationKind::GeluErf, RopeLayout::Interleaved, true, 30, true},
+      {"bert post-LN gelu", EncoderFamily::Bert, false, ActivationKind::GeluErf,
+       RopeLayout::Interleaved, false, 0, false},
+      {"bert pre-LN relu", EncoderFamily::Bert, true, ActivationKind::Relu, RopeLayout::Interleaved,
+       false, 0, false},
+      {"bert unilm silu", EncoderFamily::Bert, false, ActivationKind::Silu, RopeLayout::Interleaved,
+       false, 0, true},
+      {"roformer interleaved gelu_tanh", EncoderFamily::RoFormer, false, ActivationKind::GeluTanh,
+       RopeLayout::Interleaved, false, 0, false},
+      {"roformer half-split rotary_value", EncoderFamily::RoFormer, false, ActivationKind::GeluErf,
+       RopeLayout::HalfSplit, true, 0, false},
+      {"roformer pre-LN E=16 identity", EncoderFamily::RoFormer, true, ActivationKind::Identity,
+       RopeLayout::Interleaved, false, 16, false},
+      {"roformer E=30 unilm", EncoderFamily::RoFormer, false, ActivationKind::GeluErf,
+       RopeLayout::Interleaved, true, 30, true},
   };
   auto rng = xfmr_test::make_rng(11);
   const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
@@ -224,7 +235,8 @@ TEST_CASE("encoder: one model object serves batches of changing shapes (scratch 
   RoFormerModel<double> model(c, w);
   for (const auto& shape : std::vector<std::pair<std::vector<Index>, Index>>{
            {{12, 4}, 12}, {{2}, 3}, {{15, 15, 15}, 15}, {{0, 0}, 4}, {{6, 1, 9}, 10}}) {
-    const EncoderInput in = random_input(rng, c, shape.first, shape.second, shape.first.size() == 3);
+    const EncoderInput in =
+        random_input(rng, c, shape.first, shape.second, shape.first.size() == 3);
     const RowMatrix<double> again = model.forward(in);
     CHECK(again == RoFormerModel<double>(c, w).forward(in));
     CHECK(worst_against_reference(c, w, in, again) <= 1e-12);
@@ -234,7 +246,8 @@ TEST_CASE("encoder: one model object serves batches of changing shapes (scratch 
   CHECK(model.forward(none).size() == 0);
 }
 
-TEST_CASE("encoder: input errors name the sequence, position, expected and got", "[models][errors]") {
+TEST_CASE("encoder: input errors name the sequence, position, expected and got",
+          "[models][errors]") {
   auto rng = xfmr_test::make_rng(14);
   const EncoderConfig c = small_config(EncoderFamily::Bert);
   BertModel<float> model(c, random_weights<float>(rng, c));
@@ -244,8 +257,9 @@ TEST_CASE("encoder: input errors name the sequence, position, expected and got",
 
   EncoderInput in = good;
   in.ids(1, 1) = 37;
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
-                       "xfmr::BertModel: expected ids in [0, vocab_size=37) (got 37 at sequence 1, position 1)");
+  XFMR_REQUIRE_INVALID(
+      model.forward(in, hidden),
+      "xfmr::BertModel: expected ids in [0, vocab_size=37) (got 37 at sequence 1, position 1)");
   in = good;
   in.ids(0, 3) = -1;
   XFMR_REQUIRE_INVALID(model.forward(in, hidden), "(got -1 at sequence 0, position 3)");
@@ -254,48 +268,61 @@ TEST_CASE("encoder: input errors name the sequence, position, expected and got",
   REQUIRE_NOTHROW(model.forward(in, hidden));
   in = good;
   in.token_type_ids(0, 0) = 3;
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
-                       "expected token_type_ids in [0, type_vocab_size=3) (got 3 at sequence 0, position 0)");
+  XFMR_REQUIRE_INVALID(
+      model.forward(in, hidden),
+      "expected token_type_ids in [0, type_vocab_size=3) (got 3 at sequence 0, position 0)");
   in = good;
   in.lengths[1] = 6;
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden), "expected lengths in [0, n=5] (got 6 for sequence 1)");
+  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
+                       "expected lengths in [0, n=5] (got 6 for sequence 1)");
   in.lengths[1] = -1;
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden), "expected lengths in [0, n=5] (got -1 for sequence 1)");
+  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
+                       "expected lengths in [0, n=5] (got -1 for sequence 1)");
   in = good;
   in.lengths.resize(3);
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden), "expected lengths empty or one per sequence (2) (got 3)");
+  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
+                       "expected lengths empty or one per sequence (2) (got 3)");
   in = good;
   in.token_type_ids.resize(2, 4);
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden), "expected token_type_ids empty or 2x5 like ids (got 2x4)");
+  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
+                       "expected token_type_ids empty or 2x5 like ids (got 2x4)");
   in = good;
   in.segment_ids = IdMatrix::Zero(2, 5);
   in.segment_ids(1, 0) = 2;
-  XFMR_REQUIRE_INVALID(model.forward(in, hidden), "expected segment_ids 0 or 1 (got 2 at sequence 1, position 0)");
+  XFMR_REQUIRE_INVALID(model.forward(in, hidden),
+                       "expected segment_ids 0 or 1 (got 2 at sequence 1, position 0)");
   RowMatrix<float> wrong(10, 23);
-  XFMR_REQUIRE_INVALID(model.forward(good, wrong), "expected hidden of 10x24 (batch*n x hidden_size) (got 10x23)");
+  XFMR_REQUIRE_INVALID(model.forward(good, wrong),
+                       "expected hidden of 10x24 (batch*n x hidden_size) (got 10x23)");
 
   // Longer than the position table (BERT): 21 tokens, 20 positions. RoFormer accepts it.
   const EncoderInput long_in = random_input(rng, c, {21}, 21, false);
-  XFMR_REQUIRE_INVALID(model.forward(long_in),
-                       "expected sequences of at most max_position_embeddings=20 tokens (the position "
-                       "table) (got 21 for sequence 0)");
+  XFMR_REQUIRE_INVALID(
+      model.forward(long_in),
+      "expected sequences of at most max_position_embeddings=20 tokens (the position "
+      "table) (got 21 for sequence 0)");
   const EncoderConfig rc = small_config(EncoderFamily::RoFormer);
   const EncoderWeights<double> rw = random_weights<double>(rng, rc);
   const EncoderInput rlong = random_input(rng, rc, {33, 21}, 33, false);
-  CHECK(worst_against_reference(rc, rw, rlong, RoFormerModel<double>(rc, rw).forward(rlong)) <= 1e-12);
+  CHECK(worst_against_reference(rc, rw, rlong, RoFormerModel<double>(rc, rw).forward(rlong)) <=
+        1e-12);
 
   // Weights that do not fit the config; a family mismatch.
   EncoderWeights<float> bad = random_weights<float>(rng, c);
   bad.layers[1].intermediate_bias.resize(39);
-  XFMR_REQUIRE_INVALID(BertModel<float>(c, bad), "xfmr::EncoderLayer: expected intermediate_bias of 40 values (got 39)");
+  XFMR_REQUIRE_INVALID(BertModel<float>(c, bad),
+                       "xfmr::EncoderLayer: expected intermediate_bias of 40 values (got 39)");
   bad = random_weights<float>(rng, c);
   bad.layers.pop_back();
-  XFMR_REQUIRE_INVALID(BertModel<float>(c, bad), "xfmr::Encoder: expected num_hidden_layers=2 layer weight sets (got 1)");
+  XFMR_REQUIRE_INVALID(BertModel<float>(c, bad),
+                       "xfmr::Encoder: expected num_hidden_layers=2 layer weight sets (got 1)");
   bad = random_weights<float>(rng, c);
   bad.word_embeddings.resize(36, 24);
-  XFMR_REQUIRE_INVALID(BertModel<float>(c, bad), "xfmr::BertModel: expected word_embeddings of 37x24 (got 36x24)");
-  XFMR_REQUIRE_INVALID(RoFormerModel<float>(c, random_weights<float>(rng, c)),
-                       "xfmr::RoFormerModel: expected a config with model_type \"roformer\" (got \"bert\")");
+  XFMR_REQUIRE_INVALID(BertModel<float>(c, bad),
+                       "xfmr::BertModel: expected word_embeddings of 37x24 (got 36x24)");
+  XFMR_REQUIRE_INVALID(
+      RoFormerModel<float>(c, random_weights<float>(rng, c)),
+      "xfmr::RoFormerModel: expected a config with model_type \"roformer\" (got \"bert\")");
 }
 
 TEMPLATE_TEST_CASE("encoder: any thread count gives the same bits", "[models][encoder][threads]",

@@ -62,7 +62,8 @@ double worst_hidden_error(const A& got, const B& ref, const EncoderInput& in) {
 template <class A, class B>
 double worst_row_error(const A& got, const B& ref) {
   double worst = 0;
-  for (Index b = 0; b < ref.rows(); ++b) worst = std::max(worst, sequence_rel_error(got, ref, b, 1));
+  for (Index b = 0; b < ref.rows(); ++b)
+    worst = std::max(worst, sequence_rel_error(got, ref, b, 1));
   return worst;
 }
 
@@ -109,7 +110,8 @@ void check_unilm() {
   const RowMatrix<T> hidden = run_golden_model<T>("roformer", in);
   const double e64 = worst_hidden_error(hidden, g.f64("unilm.f64.hidden"), in);
   double e32 = 0;
-  if (std::is_same_v<T, float>) e32 = worst_hidden_error(hidden, g.f32<double>("unilm.f32.hidden"), in);
+  if (std::is_same_v<T, float>)
+    e32 = worst_hidden_error(hidden, g.f32<double>("unilm.f32.hidden"), in);
   std::printf("golden %-16s %-6s rel. error vs HF f64: hidden %.2e; vs HF f32: %s\n",
               "roformer+unilm", type_name<T>(), e64,
               vs_f32<T>(e32).c_str());

@@ -58,7 +58,8 @@ TEMPLATE_TEST_CASE("pooling: CLS, masked mean and L2 against long double", "[mod
   }
 }
 
-TEST_CASE("pooling: l2_normalize neither overflows nor underflows in the squares", "[models][pooling]") {
+TEST_CASE("pooling: l2_normalize neither overflows nor underflows in the squares",
+          "[models][pooling]") {
   RowMatrix<float> x(3, 4);
   x << 3e30f, 4e30f, 0, 0,   //
       3e-30f, 4e-30f, 0, 0,  //
@@ -86,6 +87,8 @@ TEST_CASE("pooling: shape and length errors", "[models][pooling][errors]") {
   XFMR_REQUIRE_INVALID(mean_pool<float>(hidden, 3, three, out),
                        "expected one length per sequence: batch=2 lengths (got 3)");
   RowMatrix<float> small(3, 4);
-  XFMR_REQUIRE_INVALID(cls_pool<float>(hidden, 3, small), "xfmr::cls_pool: expected out to be 2x4 (got 3x4)");
-  XFMR_REQUIRE_INVALID(cls_pool<float>(hidden, 0, out), "expected hidden to have batch*n rows, n >= 1 (got 6x4, n=0)");
+  XFMR_REQUIRE_INVALID(cls_pool<float>(hidden, 3, small),
+                       "xfmr::cls_pool: expected out to be 2x4 (got 3x4)");
+  XFMR_REQUIRE_INVALID(cls_pool<float>(hidden, 0, out),
+                       "expected hidden to have batch*n rows, n >= 1 (got 6x4, n=0)");
 }

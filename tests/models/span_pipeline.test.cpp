@@ -126,6 +126,7 @@ TEST_CASE("span pipeline: a head of another width is refused", "[models][errors]
   GlobalPointerConfig c = head_config();
   c.hidden_size = 32;
   using Pipe = SpanPipeline<float, RoFormerModel<float>, GlobalPointer<float>>;
-  XFMR_REQUIRE_INVALID(Pipe(RoFormerModel<float>::load(golden_dir("roformer")), GlobalPointer<float>(c)),
-                       "xfmr::SpanPipeline: expected a head with the model's hidden_size=64 (got 32)");
+  XFMR_REQUIRE_INVALID(
+      Pipe(RoFormerModel<float>::load(golden_dir("roformer")), GlobalPointer<float>(c)),
+      "xfmr::SpanPipeline: expected a head with the model's hidden_size=64 (got 32)");
 }

@@ -26,7 +26,8 @@ MatL to_ld(const M& m) {
 
 /// y = x·Wᵀ + b (W [out × in]).
 template <typename T>
-MatL linear(const MatL& x, const xfmr::RowMatrix<T>& w, const Eigen::Matrix<T, Eigen::Dynamic, 1>& b) {
+MatL linear(const MatL& x, const xfmr::RowMatrix<T>& w,
+            const Eigen::Matrix<T, Eigen::Dynamic, 1>& b) {
   MatL y = x * to_ld(w).transpose();
   if (b.size() > 0) {
     const VecL bl = b.template cast<LD>();
@@ -73,7 +74,8 @@ inline void rope(MatL& x, Eigen::Index d, double base, xfmr::RopeLayout layout) 
       for (Eigen::Index i = 0; i < d / 2; ++i) {
         const LD theta = std::pow(LD(base), -LD(2 * i) / LD(d)) * LD(t);
         const Eigen::Index a = h * d + (layout == xfmr::RopeLayout::Interleaved ? 2 * i : i);
-        const Eigen::Index b = h * d + (layout == xfmr::RopeLayout::Interleaved ? 2 * i + 1 : i + d / 2);
+        const Eigen::Index b =
+            h * d + (layout == xfmr::RopeLayout::Interleaved ? 2 * i + 1 : i + d / 2);
         const LD xa = x(t, a), xb = x(t, b);
         x(t, a) = xa * std::cos(theta) - xb * std::sin(theta);
         x(t, b) = xa * std::sin(theta) + xb * std::cos(theta);
@@ -96,16 +98,17 @@ MatL encoder(const xfmr::EncoderConfig& c, const xfmr::EncoderWeights<T>& w,
     if (bert) x.row(t) += to_ld(w.position_embeddings.row(t));
   }
   x = layer_norm(x, w.embeddings_norm_weight, w.embeddings_norm_bias, c.layer_norm_eps);
-  if (w.embeddings_project.size() > 0) x = linear(x, w.embeddings_project, w.embeddings_project_bias);
+  if (w.embeddings_project.size() > 0)
+    x = linear(x, w.embeddings_project, w.embeddings_project_bias);
 
   std::vector<int> cum(std::size_t(L), 0);
   for (Eigen::Index t = 0, s = 0; t < L && !segments.empty(); ++t)
     cum[std::size_t(t)] = s += segments[std::size_t(t)];
 
   for (const auto& lw : w.layers) {
-    const MatL in1 = c.pre_layer_norm
-                         ? layer_norm(x, lw.attention_norm_weight, lw.attention_norm_bias, c.layer_norm_eps)
-                         : x;
+    const MatL in1 = c.pre_layer_norm ? layer_norm(x, lw.attention_norm_weight,
+                                                   lw.attention_norm_bias, c.layer_norm_eps)
+                                      : x;
     MatL q = linear(in1, lw.query, lw.query_bias);
     MatL k = linear(in1, lw.key, lw.key_bias);
     MatL v = linear(in1, lw.value, lw.value_bias);
@@ -133,9 +136,9 @@ MatL encoder(const xfmr::EncoderConfig& c, const xfmr::EncoderWeights<T>& w,
     x += linear(ctx, lw.attention_output, lw.attention_output_bias);
     if (!c.pre_layer_norm)
       x = layer_norm(x, lw.attention_norm_weight, lw.attention_norm_bias, c.layer_norm_eps);
-    const MatL in2 = c.pre_layer_norm
-                         ? layer_norm(x, lw.output_norm_weight, lw.output_norm_bias, c.layer_norm_eps)
-                         : x;
+    const MatL in2 = c.pre_layer_norm ? layer_norm(x, lw.output_norm_weight, lw.output_norm_bias,
+                                                   c.layer_norm_eps)
+                                      : x;
     MatL inner = linear(in2, lw.intermediate, lw.intermediate_bias);
     inner = inner.unaryExpr([&](LD e) { return activation(c.hidden_act, e); });
     x += linear(inner, lw.output, lw.output_bias);

@@ -67,7 +67,8 @@ struct SafetensorsWriter {
     const std::uint64_t n = header.size();
     for (int b = 0; b < 8; ++b) out[std::size_t(b)] = std::uint8_t(n >> (8 * b));
     out.insert(out.end(), header.begin(), header.end());
-    for (const auto& kv : tensors) out.insert(out.end(), kv.second.bytes.begin(), kv.second.bytes.end());
+    for (const auto& kv : tensors)
+      out.insert(out.end(), kv.second.bytes.begin(), kv.second.bytes.end());
     return out;
   }
 };

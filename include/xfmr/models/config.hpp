@@ -60,7 +60,9 @@ struct EncoderConfig {
   /// HF roberta-prelayernorm's weight names (see models/encoder.hpp). Default: post-LN, as BERT.
   bool pre_layer_norm = false;
 
-  Index head_dim() const noexcept { return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0; }
+  Index head_dim() const noexcept {
+    return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0;
+  }
   /// E, with 0 resolved to H.
   Index embedding_dim() const noexcept { return embedding_size > 0 ? embedding_size : hidden_size; }
 
@@ -80,11 +82,12 @@ struct EncoderConfig {
     positive(intermediate_size, "intermediate_size");
     positive(max_position_embeddings, "max_position_embeddings");
     positive(type_vocab_size, "type_vocab_size");
-    detail::require(embedding_size >= 0, where, "expected embedding_size >= 0 (0 = hidden_size) (got ",
-                    embedding_size, ")");
-    detail::require(hidden_size % num_attention_heads == 0, where,
-                    "expected hidden_size to be a multiple of num_attention_heads (got hidden_size=",
-                    hidden_size, ", num_attention_heads=", num_attention_heads, ")");
+    detail::require(embedding_size >= 0, where,
+                    "expected embedding_size >= 0 (0 = hidden_size) (got ", embedding_size, ")");
+    detail::require(
+        hidden_size % num_attention_heads == 0, where,
+        "expected hidden_size to be a multiple of num_attention_heads (got hidden_size=",
+        hidden_size, ", num_attention_heads=", num_attention_heads, ")");
     detail::require(std::isfinite(layer_norm_eps) && layer_norm_eps >= 0, where,
                     "expected layer_norm_eps finite and >= 0 (got ", layer_norm_eps, ")");
     if (family == EncoderFamily::Bert) {
@@ -115,7 +118,8 @@ struct EncoderConfig {
   ///         unsupported option, or a validate() failure).
   static EncoderConfig from_json(const nlohmann::json& j) {
     const char* where = "EncoderConfig";
-    if (!j.is_object()) detail::throw_format(where, "expected a JSON object (got ", j.type_name(), ")");
+    if (!j.is_object())
+      detail::throw_format(where, "expected a JSON object (got ", j.type_name(), ")");
     EncoderConfig c;
     const std::string type = get_string(j, "model_type", nullptr);
     if (type == "bert")
@@ -147,10 +151,11 @@ struct EncoderConfig {
       detail::throw_format(where, "expected \"position_embedding_type\" \"absolute\" (got \"", pos,
                            "\"; relative_key and relative_key_query are not supported)");
     if (get_bool(j, "is_decoder", false))
-      detail::throw_format(where, "expected \"is_decoder\" false (got true; only encoders are supported)");
-    if (get_bool(j, "add_cross_attention", false))
       detail::throw_format(where,
-                           "expected \"add_cross_attention\" false (got true; only encoders are supported)");
+                           "expected \"is_decoder\" false (got true; only encoders are supported)");
+    if (get_bool(j, "add_cross_attention", false))
+      detail::throw_format(
+          where, "expected \"add_cross_attention\" false (got true; only encoders are supported)");
     if (c.family == EncoderFamily::Bert && j.contains("rotary_value") && c.rotary_value)
       detail::throw_format(where, "expected \"rotary_value\" false for bert (got true)");
     try {
@@ -164,7 +169,8 @@ struct EncoderConfig {
   /// Parses JSON text (see from_json). \throws xfmr::format_error on malformed JSON too.
   static EncoderConfig from_json_text(std::string_view text) {
     nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-    if (j.is_discarded()) detail::throw_format("EncoderConfig", "expected valid JSON (got a parse error)");
+    if (j.is_discarded())
+      detail::throw_format("EncoderConfig", "expected valid JSON (got a parse error)");
     return from_json(j);
   }
 
@@ -173,7 +179,9 @@ struct EncoderConfig {
   ///         prefixed with the path.
   static EncoderConfig load(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) detail::throw_format("EncoderConfig", "expected a readable config file (got none at \"", path, "\")");
+    if (!in)
+      detail::throw_format("EncoderConfig", "expected a readable config file (got none at \"", path,
+                           "\")");
     std::ostringstream ss;
     ss << in.rdbuf();
     try {

@@ -405,7 +405,8 @@ class Encoder {
       PackedBatch& b = m_groups[std::size_t(g)];
       const Index r0 = batch.offsets[std::size_t(s0)];
       b.offsets.resize(std::size_t(s - s0) + 1);
-      for (Index k = s0; k <= s; ++k) b.offsets[std::size_t(k - s0)] = batch.offsets[std::size_t(k)] - r0;
+      for (Index k = s0; k <= s; ++k)
+        b.offsets[std::size_t(k - s0)] = batch.offsets[std::size_t(k)] - r0;
       b.segments.assign(batch.segments.begin() + (batch.segments.empty() ? 0 : r0),
                         batch.segments.begin() + (batch.segments.empty() ? 0 : end));
       m_row0[std::size_t(g)] = r0;

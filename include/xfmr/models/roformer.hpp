@@ -49,10 +49,11 @@ class RoFormerModel : public detail::EncoderModel<T, Isa> {
     return RoFormerModel(config, read_encoder_weights<T>(config, file, options, kWhere));
   }
 
-  /// From an HF model folder: dir/config.json and dir/model.safetensors (names with the "roformer." prefix or none).
-  /// \throws xfmr::format_error for a malformed, unsupported or non-roformer config.json, a malformed
-  ///         safetensors file, or weights that do not match; std::runtime_error if a file cannot
-  ///         be read.
+  /// From an HF model folder: dir/config.json and dir/model.safetensors (names with the
+  /// "roformer." prefix or none).
+  /// \throws xfmr::format_error for a malformed, unsupported or non-roformer config.json, a
+  ///         malformed safetensors file, or weights that do not match; std::runtime_error if a
+  ///         file cannot be read.
   static RoFormerModel load(const std::string& dir, const WeightLoadOptions& options = {}) {
     const EncoderConfig config = EncoderConfig::load(dir + "/config.json");
     if (config.family != EncoderFamily::RoFormer)
