@@ -318,7 +318,8 @@ TEST_CASE("WordPiece: construction and lookups check their input", "[tokenizer]"
 TEST_CASE("WordPiece: from_folder reads tokenizer_config.json and sentence_bert_config.json",
           "[tokenizer]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("xfmr_tok_" + std::to_string(std::random_device{}()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("xfmr_tok_" + std::to_string(std::random_device{}()));
   fs::create_directories(dir);
   fs::copy_file(fs::path(XFMR_TEST_GOLDEN_DIR) / "tokenizer_test_vocab.txt", dir / "vocab.txt");
   std::ofstream(dir / "tokenizer_config.json")

@@ -77,8 +77,9 @@ class WordPieceTokenizer {
   /// keeps its last id, as HF), tokenizer_config.json (do_lower_case, strip_accents,
   /// tokenize_chinese_chars, model_max_length, *_token; each optional) and, if present,
   /// sentence_bert_config.json's max_seq_length, which wins over model_max_length (as
-  /// sentence-transformers). Throws std::invalid_argument if a file cannot be read,
-  /// xfmr::format_error if one is malformed.
+  /// sentence-transformers). Missing JSON files leave the defaults. Throws
+  /// std::invalid_argument if vocab.txt cannot be read or lacks a special token,
+  /// xfmr::format_error if a JSON file is malformed or has a flag of the wrong type.
   static WordPieceTokenizer from_folder(const std::string& dir) {
     WordPieceConfig config;
     const std::string tc = dir + "/tokenizer_config.json";
@@ -134,7 +135,8 @@ class WordPieceTokenizer {
     impl_->run(text, ids);
     return ids;
   }
-  /// Appends the ids of `text` to `ids` (no allocation beyond the vector's growth).
+  /// Appends the ids of tokenize(text) to `ids`: reusing one vector over many texts avoids its
+  /// reallocation (the only other allocation is one small word buffer per call).
   void tokenize_into(std::string_view text, std::vector<std::int64_t>& ids) const {
     impl_->run(text, ids);
   }
@@ -274,7 +276,8 @@ class WordPieceTokenizer {
     std::int64_t unk = 0, cls = 0, sep = 0, pad = 0;
     std::vector<std::pair<std::string_view, std::int64_t>> specials;  // matched in raw text
 
-    Impl(std::vector<std::string> v, WordPieceConfig c) : vocab(std::move(v)), config(std::move(c)) {
+    Impl(std::vector<std::string> v, WordPieceConfig c)
+        : vocab(std::move(v)), config(std::move(c)) {
       const char* where = "WordPieceTokenizer";
       detail::require(config.max_chars_per_word >= 1, where,
                       "expected max_chars_per_word >= 1 (got ", config.max_chars_per_word, ")");
@@ -323,7 +326,8 @@ class WordPieceTokenizer {
     static std::string_view mapped(char32_t cp, const std::uint32_t* keys, std::uint32_t count,
                                    const std::uint16_t* offsets, const std::uint8_t* lengths,
                                    const unsigned char* pool) noexcept {
-      const std::uint32_t* it = std::lower_bound(keys, keys + count, static_cast<std::uint32_t>(cp));
+      const std::uint32_t* it =
+          std::lower_bound(keys, keys + count, static_cast<std::uint32_t>(cp));
       const std::size_t i = static_cast<std::size_t>(it - keys);
       return {reinterpret_cast<const char*>(pool) + offsets[i], lengths[i]};
     }
