@@ -36,8 +36,8 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ "${XFMR_NO_FETCH:-0}" != "1" ] && [ -f "$here/scripts/fetch_model.py" ]; then
   if ! command -v python3 >/dev/null 2>&1; then
-    echo "setup.sh: python3 not found: model not fetched (the examples that need it will say skipped)"
+    echo "setup.sh: python3 not found: model not fetched (examples that need it say skipped)"
   elif ! python3 "$here/scripts/fetch_model.py" >/dev/null; then
-    echo "setup.sh: model not fetched (see the message above); the examples and tests that need it will say skipped"
+    echo "setup.sh: model not fetched (see above); examples and tests that need it say skipped"
   fi
 fi

@@ -80,10 +80,10 @@ struct Pair {
 bool split(const std::string& s, Pair& p) {
   if (s.size() < 80 || s.size() > 500) return false;
   std::size_t best = std::string::npos;
+  const double mid = double(s.size()) / 2;
   for (std::size_t i = 1; i + 1 < s.size(); ++i)
     if ((s[i] == '.' || s[i] == '?' || s[i] == '!') && s[i + 1] == ' ' &&
-        (best == std::string::npos ||
-         std::abs(double(i) - double(s.size()) / 2) < std::abs(double(best) - double(s.size()) / 2)))
+        (best == std::string::npos || std::abs(double(i) - mid) < std::abs(double(best) - mid)))
       best = i;
   if (best == std::string::npos || best + 1 < 25 || s.size() - best - 2 < 25) return false;
   p.query = s.substr(0, best + 1);
@@ -157,7 +157,8 @@ Result evaluate(const char* kind, Index k, const RowMatrix<float>& q, const RowM
   for (int rep = 0; rep < 3; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     xfmr::cosine_top_k(q, d, top, idx, scores);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
   }
   // Rank of the true document: exact, from its cosine against all documents.
   double hit1 = 0, hit10 = 0, mrr = 0;
@@ -208,7 +209,8 @@ int main() {
   const auto t0 = std::chrono::steady_clock::now();
   const RowMatrix<float> q = embedder.embed(queries, 64);
   const RowMatrix<float> d = embedder.embed(docs, 64);
-  const double embed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto t1 = std::chrono::steady_clock::now();
+  const double embed_s = std::chrono::duration<double>(t1 - t0).count();
   std::printf("semantic_search: %zu fortune halves (query: first half, document: second half) "
               "from %s, embedded in %.1f s (2 threads)\n",
               pairs.size(), fortune_dir.c_str(), embed_s);

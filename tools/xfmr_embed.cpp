@@ -99,11 +99,13 @@ int run(int argc, char** argv) {
                    "[--no-sort] [--stats] [FILE]\n";
       return 0;
     } else if (a.size() > 1 && a[0] == '-' && a != "-") throw Usage("unknown option \"" + a + "\"");
-    else if (have_input) throw Usage("expected one input FILE (got \"" + input + "\" and \"" + a + "\")");
+    else if (have_input)
+      throw Usage("expected one input FILE (got \"" + input + "\" and \"" + a + "\")");
     else { input = a; have_input = true; }
   }
   if (format.empty())
-    format = output.size() >= 4 && output.compare(output.size() - 4, 4, ".npy") == 0 ? "npy" : "tsv";
+    format = output.size() >= 4 && output.compare(output.size() - 4, 4, ".npy") == 0 ? "npy"
+                                                                                   : "tsv";
   if (format != "npy" && format != "tsv")
     throw Usage("--format: expected npy or tsv (got \"" + format + "\")");
   if (!whiten.empty() && !fit_whiten.empty())
@@ -141,7 +143,8 @@ int run(int argc, char** argv) {
     try {
       enc.push_back(embedder.tokenizer().encode(line));
     } catch (const std::exception& e) {
-      throw std::runtime_error(input + " line " + std::to_string(no) + ": " + e.what());
+      const std::string where = input == "-" ? std::string("stdin") : input;
+      throw std::runtime_error(where + " line " + std::to_string(no) + ": " + e.what());
     }
     tokens += static_cast<long>(enc.back().ids.size());
   }
@@ -149,7 +152,9 @@ int run(int argc, char** argv) {
   xfmr::RowMatrix<float> emb = embedder.embed(enc, batch, sort);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stats)
-    std::fprintf(stderr, "xfmr-embed: %zu lines, %ld tokens, %.3f s, %.0f tokens/s (%s, %ld threads, batch %ld)\n",
+    std::fprintf(stderr,
+                 "xfmr-embed: %zu lines, %ld tokens, %.3f s, %.0f tokens/s (%s, %ld threads, "
+                 "batch %ld)\n",
                  enc.size(), tokens, secs, secs > 0 ? double(tokens) / secs : 0.0,
                  sort ? "sorted" : "unsorted", threads, batch);
 
@@ -179,7 +184,9 @@ int run(int argc, char** argv) {
   if (format == "npy") write_npy(os, emb);
   else write_tsv(os, emb);
   os.flush();
-  if (!os) throw std::runtime_error("writing " + (output.empty() ? std::string("stdout") : output) + " failed");
+  if (!os)
+    throw std::runtime_error("writing " + (output.empty() ? std::string("stdout") : output) +
+                             " failed");
   return 0;
 }
 

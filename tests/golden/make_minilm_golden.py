@@ -80,7 +80,8 @@ def corpus():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
     ap.add_argument("--full", required=True, help="folder for the whole set (outside the repo)")
     ap.add_argument("--compare", help="path of xfmr-embed: compare over the whole set")
@@ -119,8 +120,8 @@ def main():
             "dim": int(emb.shape[1]),
             "sentences": [sentences[i] for i in idx],
         }
-        (golden / "minilm_sample.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n",
-                                                   encoding="utf-8")
+        text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
+        (golden / "minilm_sample.json").write_text(text, encoding="utf-8")
         emb[idx].astype("<f4").tofile(golden / "minilm_sample.f32")
         print(f"{len(sentences)} sentences embedded; sample of {len(idx)} written", file=sys.stderr)
     ref = np.load(ref_path)
@@ -135,7 +136,8 @@ def main():
         cos = (got * r).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(r, axis=1))
         dmax = np.abs(got - r).max(1)
         bad = np.flatnonzero((cos < 0.99999) | (dmax > 1e-5))
-        print(f"{len(sentences)} sentences: worst cosine 1 - {1 - cos.min():.3e} (sentence {cos.argmin()}), "
+        print(f"{len(sentences)} sentences: worst cosine 1 - {1 - cos.min():.3e} "
+              f"(sentence {cos.argmin()}), "
               f"largest max|d| {dmax.max():.3e} (sentence {dmax.argmax()}), "
               f"mean max|d| {dmax.mean():.3e}, {len(bad)} outside tolerance")
         return 1 if len(bad) else 0

@@ -119,8 +119,9 @@ TEST_CASE("all-MiniLM-L6-v2 equals sentence-transformers on the golden sample",
   REQUIRE(texts.size() == 48);
   RowMatrix<float> ref(Index(texts.size()), dim);
   std::ifstream bf(kGolden + "/minilm_sample.f32", std::ios::binary);
-  bf.read(reinterpret_cast<char*>(ref.data()), std::streamsize(sizeof(float) * std::size_t(ref.size())));
-  REQUIRE(bf.gcount() == std::streamsize(sizeof(float) * std::size_t(ref.size())));
+  const auto bytes = std::streamsize(sizeof(float) * std::size_t(ref.size()));
+  bf.read(reinterpret_cast<char*>(ref.data()), bytes);
+  REQUIRE(bf.gcount() == bytes);
 
   auto e = SentenceEmbedder<float>::load(dir);
   e.set_threads(2);

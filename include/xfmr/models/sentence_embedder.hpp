@@ -105,8 +105,10 @@ class SentenceEmbedder {
     for (Index b0 = 0; b0 < count; b0 += batch) {
       const Index rows = std::min(batch, count - b0);
       Index n = 0;
-      for (Index r = 0; r < rows; ++r)
-        n = std::max(n, static_cast<Index>(enc[std::size_t(order[std::size_t(b0 + r)])].ids.size()));
+      for (Index r = 0; r < rows; ++r) {
+        const Encoding& e = enc[std::size_t(order[std::size_t(b0 + r)])];
+        n = std::max(n, static_cast<Index>(e.ids.size()));
+      }
       in.ids.setZero(rows, n);
       in.token_type_ids.setZero(rows, n);
       in.lengths.resize(rows);
