@@ -65,11 +65,16 @@ class SentenceEmbedder {
     return SentenceEmbedder(WordPieceTokenizer::from_folder(dir), BertModel<T>::load(dir));
   }
 
+  /// From a tokenizer and a model already loaded (their vocabularies must agree: an id outside
+  /// the model's vocabulary makes embed() throw std::invalid_argument).
   SentenceEmbedder(WordPieceTokenizer tokenizer, BertModel<T> model)
       : m_tok(std::move(tokenizer)), m_model(std::move(model)) {}
 
+  /// Width of the vectors (the model's hidden size: 384 for all-MiniLM-L6-v2).
   Index dim() const noexcept { return m_model.hidden_size(); }
+  /// The tokenizer (encode() gives what embed(const std::vector<Encoding>&) takes).
   const WordPieceTokenizer& tokenizer() const noexcept { return m_tok; }
+  /// The encoder, for its config, flops() or a direct forward().
   BertModel<T>& model() noexcept { return m_model; }
 
   /// Threads per forward (>= 1): Encoder::set_threads. \throws std::invalid_argument if < 1.
