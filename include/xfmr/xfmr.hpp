@@ -67,6 +67,7 @@
 #include "models/encoder_model.hpp"
 #include "models/pooling.hpp"
 #include "models/roformer.hpp"
+#include "models/sentence_embedder.hpp"
 #include "models/span_pipeline.hpp"
 
 #endif  // XFMR_XFMR_HPP

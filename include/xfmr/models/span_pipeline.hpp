@@ -57,8 +57,8 @@ class SpanPipeline {
     if (m_scores.dimension(0) != batch || m_scores.dimension(1) != types ||
         m_scores.dimension(2) != n)
       m_scores.resize(batch, types, n, n);
-    m_lengths.resize(static_cast<std::size_t>(batch));
-    for (Index b = 0; b < batch; ++b) m_lengths[std::size_t(b)] = in.length(b);
+    m_lengths.resize(batch);
+    for (Index b = 0; b < batch; ++b) m_lengths[b] = in.length(b);
     m_head.scores(m_hidden, m_lengths, ScoreTensor<T>(m_scores.data(), batch, types, n, n));
     return m_scores;
   }
@@ -75,7 +75,7 @@ class SpanPipeline {
     std::vector<Span> kept;
     kept.reserve(spans.size());
     for (const Span& sp : spans)
-      if (sp.start >= 1 && sp.end <= m_lengths[std::size_t(sp.sequence)] - 2) kept.push_back(sp);
+      if (sp.start >= 1 && sp.end <= m_lengths[sp.sequence] - 2) kept.push_back(sp);
     return kept;
   }
 
@@ -84,7 +84,7 @@ class SpanPipeline {
   Head m_head;
   RowMatrix<T> m_hidden;
   Scores m_scores;
-  std::vector<Index> m_lengths;
+  IdVector m_lengths;
 };
 
 XFMR_NAMESPACE_END
