@@ -406,7 +406,9 @@ def run_worker(spec, threads):
 def run_xfmr(bench, args):
     """xfmr_bench W8 at the MiniLM shape: {(batch, threads): [seconds per forward]} + tokens."""
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-        cmd = [bench, "--benchmark_filter=BM_model_encoder/hidden:384/",
+        # mix:0 = 32 × 128, mix:2 = the fortune lengths of the peers' "mix" batch (mix:1, a
+        # log-normal mix, has no peer counterpart).
+        cmd = [bench, "--benchmark_filter=BM_model_encoder/hidden:384/.*/mix:[02]/",
                f"--benchmark_repetitions={max(args.repeats, 3)}",
                "--benchmark_format=json", f"--benchmark_out={tmp.name}"]
         log(" ".join(cmd))
@@ -430,7 +432,10 @@ def parse_xfmr(data):
         args = dict(kv.split(":") for kv in name.split("/")[1:] if ":" in kv)
         if args.get("hidden") != "384":
             continue
-        key = ("mix" if args.get("mix") == "1" else "full", int(args.get("threads", 1)))
+        batch = {"0": "full", "2": "mix"}.get(args.get("mix"))
+        if batch is None:
+            continue
+        key = (batch, int(args.get("threads", 1)))
         t = float(b["real_time"]) * _UNIT.get(b.get("time_unit", "ns"), 1e-9)
         rec = per.setdefault(key, {"times": [], "batch_size": int(args.get("batch", BATCH)),
                                    "tokens": b.get("tokens")})
