@@ -95,7 +95,7 @@ class RecurrentAttentionState {
         c = e;
       }
       key_features(std::isfinite(c) ? c : T(0), pos);
-      s.noalias() += m_phik_s.transpose() * v.middleCols(h * m_dv, m_dv);
+      s.noalias() += (rotated() ? m_phik_s : m_phik).transpose() * v.middleCols(h * m_dv, m_dv);
       z += m_phik;
     }
     ++m_tokens;
@@ -168,15 +168,19 @@ class RecurrentAttentionState {
                                     : -std::numeric_limits<T>::infinity();
   }
 
-  /// e^{−c}ϕ(k) into m_phik (for z) and its rotated copy into m_phik_s (for S).
+  /// RoPE on features: the numerator uses rotated copies (m_phik_s, m_phiq_s) of the features.
+  bool rotated() const noexcept { return m_linear && m_linear->rope_features; }
+
+  /// e^{−c}ϕ(k) into m_phik (for z), and its rotated copy into m_phik_s (for S) if rotated().
   void key_features(T c, Index pos) {
     if (m_linear) {
       m_linear->mapper.key_row(m_key, m_phik.data(), c, true);
-      m_phik_s = m_phik;
-      if (m_linear->rope_features) m_linear->rope->apply(m_phik_s, pos);
+      if (rotated()) {
+        m_phik_s = m_phik;
+        m_linear->rope->apply(m_phik_s, pos);
+      }
     } else {
       m_performer->key_features(m_x.data(), m_key_h, c, m_phik.data());
-      m_phik_s = m_phik;
     }
   }
 
@@ -190,17 +194,18 @@ class RecurrentAttentionState {
         const T lq = m_linear->mapper.query_row(linear_input(x, pos), m_phiq.data());
         const T c = std::isfinite(m_shift[h]) ? m_shift[h] : T(0);
         eps_term = detail::LinearSetup<T>::eps_term(m_eps, lq, c);
-        m_phiq_s = m_phiq;
-        if (m_linear->rope_features) m_linear->rope->apply(m_phiq_s, pos);
+        if (rotated()) {
+          m_phiq_s = m_phiq;
+          m_linear->rope->apply(m_phiq_s, pos);
+        }
       } else {
         m_performer->project(Eigen::Map<const RowMatrix<T>>(x, 1, m_d), m_x);
         const T hq = m_performer->stabilize() ? T(0) : m_performer->half_norm2(x);
         m_performer->query_features(m_x.data(), hq, m_phiq.data());
-        m_phiq_s = m_phiq;
       }
       const T den = m_phiq.row(0).dot(m_z.row(h)) + eps_term;
       auto o = out.middleCols(h * m_dv, m_dv);
-      o.noalias() = m_phiq_s * m_s.middleRows(h * m, m);
+      o.noalias() = (rotated() ? m_phiq_s : m_phiq) * m_s.middleRows(h * m, m);
       detail::normalise_row(o, den, m_z.row(h).data(), m);
     }
   }
