@@ -240,3 +240,72 @@ TEST_CASE("WhiteningStats rejects bad input with a clear message", "[whitening][
   REQUIRE_THROWS_AS(one.covariance(), std::logic_error);
   REQUIRE_THROWS_WITH(one.covariance(), "xfmr::WhiteningStats: covariance needs at least 2 rows (got 1)");
 }
+
+TEST_CASE("WhiteningStats: the flat buffer round-trips bit for bit and merges like the object",
+          "[whitening][stats][buffer]") {
+  auto rng = xfmr_test::make_rng(6);
+  for (const Index d : {1, 2, 5, 31}) {
+    const RowMatrix<double> x = anisotropic<double>(rng, 77, d, 10.0);
+    WhiteningStats a(d, 16), b(d, 16);
+    a.add<double>(x.topRows(40));
+    b.add<double>(x.bottomRows(37));
+    const std::vector<double> buf = a.to_buffer();
+    REQUIRE(buf.size() == WhiteningStats::buffer_size(d));
+    REQUIRE(buf.size() == std::size_t(2 + d + d * (d + 1) / 2));
+    // The documented layout.
+    CHECK(buf[0] == double(d));
+    CHECK(buf[1] == 40.0);
+    for (Index j = 0; j < d; ++j) CHECK(buf[std::size_t(2 + j)] == a.mean()[j]);
+    const Eigen::MatrixXd ca = a.scatter();
+    std::size_t at = std::size_t(2 + d);
+    for (Index i = 0; i < d; ++i)
+      for (Index j = 0; j <= i; ++j) CHECK(buf[at++] == ca(i, j));
+    // Round trip into an object that held other statistics (from_buffer replaces them).
+    WhiteningStats r(d, 3, true);
+    r.add<double>(x.bottomRows(5));
+    r.from_buffer(buf);
+    CHECK(r.count() == a.count());
+    CHECK(r.mean() == a.mean());
+    CHECK(r.scatter() == a.scatter());
+    CHECK(r.batch_rows() == 3);  // how rows are added is not part of the statistics
+    // Merging a received buffer equals merging the object, bit for bit.
+    WhiteningStats via_object = b, via_buffer = b, received(d);
+    via_object.merge(a);
+    received.from_buffer(buf.data(), buf.size());
+    via_buffer.merge(received);
+    CHECK(via_buffer.scatter() == via_object.scatter());
+    CHECK(via_buffer.mean() == via_object.mean());
+    // a ⊕ b and b ⊕ a: the same statistics to rounding (the merge order is not significant).
+    WhiteningStats ab = a;
+    ab.merge(b);
+    CHECK(rel_err(ab.scatter(), via_object.scatter()) < 1e-14);
+    CHECK(rel_err(ab.mean(), via_object.mean()) < 1e-15);
+    CHECK(ab.count() == 77);
+  }
+  WhiteningStats empty(3);
+  const std::vector<double> e = empty.to_buffer();
+  CHECK(e == std::vector<double>{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+}
+
+TEST_CASE("WhiteningStats::from_buffer rejects bad buffers and keeps its statistics",
+          "[whitening][stats][buffer][errors]") {
+  WhiteningStats s(2);
+  s.add<double>(RowMatrix<double>::Identity(2, 2));
+  const std::vector<double> good = s.to_buffer();  // [2, 2, .5, .5, .5, -.5, .5]
+  const Eigen::MatrixXd before = s.scatter();
+  XFMR_REQUIRE_INVALID(s.from_buffer(good.data(), 6),
+                       "xfmr::WhiteningStats: from_buffer needs 7 doubles for dim=2 (got 6)");
+  std::vector<double> b = good;
+  b[0] = 3;
+  XFMR_REQUIRE_INVALID(s.from_buffer(b), "from_buffer needs a buffer of dim=2 (got dim=3)");
+  for (const double n : {-1.0, 2.5, 1e17, std::numeric_limits<double>::quiet_NaN()}) {
+    b = good;
+    b[1] = n;
+    XFMR_REQUIRE_INVALID(s.from_buffer(b), "from_buffer needs a row count that is an integer");
+  }
+  b = good;
+  b[6] = std::numeric_limits<double>::infinity();
+  XFMR_REQUIRE_INVALID(s.from_buffer(b), "from_buffer needs finite statistics");
+  CHECK(s.count() == 2);
+  CHECK(s.scatter() == before);
+}

@@ -23,16 +23,21 @@ inline std::mt19937_64 shared_rng(MPI_Comm comm, std::uint64_t salt = 0) {
   return std::mt19937_64(seed * 0x9E3779B97F4A7C15ull + salt);
 }
 
-/// Runs f once; returns the what() of the std::invalid_argument it threw, or "" if none. Any
-/// other exception escapes (the test fails).
-template <typename F>
-std::string invalid_argument_message(F&& f) {
+/// Runs f once (collective calls must run the same number of times on every rank, which
+/// Catch's REQUIRE_THROWS_AS + REQUIRE_THROWS_WITH pair does not); returns the what() of the E
+/// it threw, or "" if none. Any other exception escapes (the test fails).
+template <typename E, typename F>
+std::string message_of(F&& f) {
   try {
     f();
-  } catch (const std::invalid_argument& e) {
+  } catch (const E& e) {
     return e.what();
   }
   return "";
+}
+template <typename F>
+std::string invalid_argument_message(F&& f) {
+  return message_of<std::invalid_argument>(f);
 }
 
 /// 1 on every rank if `ok` holds on every rank, else 0 (a collective AND, so that a rank

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -196,6 +197,43 @@ void require_same(MPI_Comm comm, const char* what, const V&... values) {
   const std::int64_t v[sizeof...(V) + 1] = {detail_mpi::to_int64(values)..., 0};
   require_same_values(comm, what, v, sizeof...(V));
 }
+
+/// Makes a failure on some ranks a failure on all, before the next collective: every rank of comm
+/// calls it with the exception it caught in its local part (or nullptr). One MPI_Allgather of an
+/// int per rank. If err is set, rethrows it on this rank; if another rank had one, throws
+/// std::runtime_error "xfmr::<where>: expected every rank to succeed (got an error on rank(s) 1,
+/// 3; see their messages)". Returns normally only if no rank failed.
+inline void rethrow_on_any_rank(MPI_Comm comm, const std::exception_ptr& err, const char* where) {
+  const int p = size(comm);
+  const int mine = err ? 1 : 0;
+  std::vector<int> failed(static_cast<std::size_t>(p), 0);
+  check(MPI_Allgather(&mine, 1, MPI_INT, failed.data(), 1, MPI_INT, comm), "MPI_Allgather");
+  if (err) std::rethrow_exception(err);
+  std::ostringstream os;
+  for (int r = 0; r < p; ++r)
+    if (failed[static_cast<std::size_t>(r)]) os << (os.tellp() > 0 ? ", " : "") << r;
+  if (os.tellp() > 0)
+    XFMR_THROW(std::runtime_error(detail::concat(where, "expected every rank to succeed (got an "
+                                                 "error on rank(s) ", os.str(),
+                                                 "; see their messages)")));
+}
+
+/// A duplicate of a communicator, freed on destruction: the distributed algorithms send their
+/// point-to-point messages on their own communicator, so they never match a message of the
+/// caller's. Collective (MPI_Comm_dup). Not copyable.
+class DupComm {
+ public:
+  explicit DupComm(MPI_Comm comm) { check(MPI_Comm_dup(comm, &m_comm), "MPI_Comm_dup"); }
+  ~DupComm() {
+    if (m_comm != MPI_COMM_NULL) MPI_Comm_free(&m_comm);
+  }
+  DupComm(const DupComm&) = delete;
+  DupComm& operator=(const DupComm&) = delete;
+  MPI_Comm get() const noexcept { return m_comm; }
+
+ private:
+  MPI_Comm m_comm = MPI_COMM_NULL;
+};
 
 /// Gathers the rows of every rank's `local` (rows_r × cols, rows may be strided) on `root`, in
 /// rank order: root returns the (Σ rows_r × cols) matrix [local_0; local_1; …], the other ranks

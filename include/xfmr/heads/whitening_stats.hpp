@@ -4,6 +4,8 @@
 #define XFMR_HEADS_WHITENING_STATS_HPP
 
 #include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <numeric>
 #include <type_traits>
@@ -170,6 +172,68 @@ class WhiteningStats {
   }
   Index batch_rows() const noexcept { return m_batch_rows; }
   bool exact_gram() const noexcept { return m_exact_gram; }
+
+  // ---- flat serialisation (to send the statistics between processes, e.g. over MPI) --------
+
+  /// Doubles in the flat buffer of statistics of width dim: 2 + D + D(D+1)/2.
+  static constexpr std::size_t buffer_size(Index dim) noexcept {
+    const auto d = static_cast<std::size_t>(dim);
+    return 2 + d + d * (d + 1) / 2;
+  }
+  /// buffer_size(dim()).
+  std::size_t buffer_size() const noexcept { return buffer_size(m_dim); }
+
+  /// Writes the statistics to out[0, buffer_size()), all double, host byte order:
+  ///   [0]                D
+  ///   [1]                N (the row count; exact below 2^53)
+  ///   [2, 2 + D)         μ
+  ///   [2 + D, …)         the lower triangle of C, row by row: C00, C10, C11, C20, C21, C22, …
+  /// batch_rows and exact_gram (how rows are added, not what was added) are not part of it.
+  /// from_buffer restores the same bits. No allocation. 	hrows nothing.
+  void to_buffer(double* out) const noexcept {
+    out[0] = static_cast<double>(m_dim);
+    out[1] = static_cast<double>(m_count);
+    std::copy(m_mean.data(), m_mean.data() + m_dim, out + 2);
+    double* c = out + 2 + m_dim;
+    for (Index i = 0; i < m_dim; ++i, c += i) {
+      const double* ci = m_scatter.data() + i * m_dim;
+      std::copy(ci, ci + i + 1, c);
+    }
+  }
+  /// The same into a new vector of buffer_size() doubles.
+  std::vector<double> to_buffer() const {
+    std::vector<double> out(buffer_size());
+    to_buffer(out.data());
+    return out;
+  }
+
+  /// Replaces the statistics by those of a buffer written by to_buffer for the same dim()
+  /// (batch_rows and exact_gram stay). No allocation.
+  /// 	hrows std::invalid_argument (statistics unchanged) if size != buffer_size(), the stored D
+  ///         differs from dim(), N is not an integer in [0, 2^53], or a value is not finite.
+  void from_buffer(const double* in, std::size_t size) {
+    detail::require(size == buffer_size(), "WhiteningStats", "from_buffer needs ",
+                    buffer_size(), " doubles for dim=", m_dim, " (got ", size, ")");
+    detail::require(in[0] == static_cast<double>(m_dim), "WhiteningStats",
+                    "from_buffer needs a buffer of dim=", m_dim, " (got dim=", in[0], ")");
+    const double n = in[1];
+    detail::require(n >= 0 && n <= 9007199254740992.0 && n == std::floor(n), "WhiteningStats",
+                    "from_buffer needs a row count that is an integer in [0, 2^53] (got ", n, ")");
+    bool finite = true;
+    for (std::size_t i = 2; i < size; ++i) finite = finite && std::isfinite(in[i]);
+    detail::require(finite, "WhiteningStats",
+                    "from_buffer needs finite statistics (got a non-finite value)");
+    m_count = static_cast<std::int64_t>(n);
+    std::copy(in + 2, in + 2 + m_dim, m_mean.data());
+    const double* c = in + 2 + m_dim;
+    for (Index i = 0; i < m_dim; ++i, c += i) {
+      double* ci = m_scatter.data() + i * m_dim;
+      std::copy(c, c + i + 1, ci);
+      std::fill(ci + i + 1, ci + m_dim, 0.0);
+    }
+  }
+  /// from_buffer on a vector.
+  void from_buffer(const std::vector<double>& in) { from_buffer(in.data(), in.size()); }
 
  private:
   // Float Gram blocking: rows per centred block (the engine's kc for float on AVX2, so one pass
