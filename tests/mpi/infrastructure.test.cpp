@@ -85,12 +85,13 @@ TEST_CASE("require_same: a deliberate mismatch throws on every rank, naming rank
     // Every rank names the others relative to rank 0's check.
     CHECK_THAT(msg, Contains("rank 1: a different check"));
   }
-  SECTION("more than 8 values: the first 8 are shown") {
-    std::vector<std::int64_t> v(10, 1);
-    v[9] = rank == 0 ? 1 : 2;  // a difference beyond the values shown still fails
+  SECTION("more than 16 values: the first 16 are shown") {
+    std::vector<std::int64_t> v(18, 1);
+    v[17] = rank == 0 ? 1 : 2;  // a difference beyond the values shown still fails
     const std::string msg = xfmr_test::invalid_argument_message(
         [&] { xfmr::mpi::require_same_values(kComm, "long", v.data(), v.size()); });
-    CHECK_THAT(msg, Contains("rank 0: [1, 1, 1, 1, 1, 1, 1, 1, … (10 values)]; rank 1: [1"));
+    CHECK_THAT(msg, Contains("rank 0: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, … (18 "
+                             "values)]; rank 1: [1"));
   }
   // Every rank threw and is back in step: a collective after the failures completes.
   CHECK(xfmr_test::all_ranks(kComm, true));

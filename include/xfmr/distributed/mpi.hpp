@@ -100,7 +100,7 @@ inline void min_max_op(void* in, void* inout, int* len, MPI_Datatype*) {
 
 // The fixed-size record every rank contributes: what it checks, how many values, their hash, and
 // the first kShown values (for the message).
-constexpr int kShown = 8;
+constexpr int kShown = 16;
 constexpr int kRecord = 3 + kShown;
 
 template <typename V>
@@ -120,10 +120,10 @@ std::int64_t to_int64(const V& v) noexcept {
 /// a config: anything that, if it differed, would make the ranks call mismatched collectives
 /// and wait forever). One MPI_Allreduce of three (min, max) pairs — a hash of `what`, the number
 /// of values and a hash of the values — in the common case; on a mismatch one MPI_Allgather of a
-/// fixed 11-value record per rank, then EVERY rank throws the same std::invalid_argument:
+/// fixed 19-value record per rank, then EVERY rank throws the same std::invalid_argument:
 ///   "xfmr::mpi::require_same: expected every rank to agree on <what> (got rank 0: [768, 4];
 ///    rank 2: [384, 4])"
-/// naming rank 0's values and each rank that differs from rank 0 (at most 8 ranks and 8 values
+/// naming rank 0's values and each rank that differs from rank 0 (at most 16 ranks and 16 values
 /// shown; a rank that reached a different check is named as such). Both collectives have a
 /// fixed size, so ranks that disagree on anything (even on the number of values) cannot
 /// deadlock inside the check — but every rank of comm must call it.
