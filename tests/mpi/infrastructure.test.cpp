@@ -83,7 +83,7 @@ TEST_CASE("require_same: a deliberate mismatch throws on every rank, naming rank
       xfmr::mpi::require_same(kComm, rank == 0 ? "ring attention" : "whitening", 1);
     });
     // Every rank names the others relative to rank 0's check.
-    CHECK_THAT(msg, Contains("rank 1: a different check"));
+    CHECK_THAT(msg, Contains("(got rank 0: [1]; rank 1: a different check than rank 0's"));
   }
   SECTION("more than 16 values: the first 16 are shown") {
     std::vector<std::int64_t> v(18, 1);

@@ -124,7 +124,8 @@ std::int64_t to_int64(const V& v) noexcept {
 ///   "xfmr::mpi::require_same: expected every rank to agree on <what> (got rank 0: [768, 4];
 ///    rank 2: [384, 4])"
 /// naming rank 0's values and each rank that differs from rank 0 (at most 16 ranks and 16 values
-/// shown; a rank that reached a different check is named as such). Both collectives have a
+/// shown; a rank that reached a check with another `what` is named as such, and each rank's
+/// message then starts with its own `what`). Both collectives have a
 /// fixed size, so ranks that disagree on anything (even on the number of values) cannot
 /// deadlock inside the check — but every rank of comm must call it.
 /// \throws std::invalid_argument on a mismatch (on every rank); std::runtime_error if MPI fails.
@@ -162,7 +163,7 @@ inline void require_same_values(MPI_Comm comm, const char* what, const std::int6
     const std::int64_t* rec = all.data() + static_cast<std::size_t>(r) * kRecord;
     os << "rank " << r << ": ";
     if (rec[0] != all[0]) {
-      os << "a different check (not '" << label << "')";
+      os << "a different check than rank 0's";
       return;
     }
     os << '[';
