@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
   xfmr::RowMatrix<float> out(mine.size(), heads * d);
   xfmr::SoftmaxAttentionConfig config;
   config.head_dim = d;
-  xfmr::mpi::RingAttention<float> ring(comm, config);
+  xfmr::mpi::RingAttention<float> contiguous(comm, config),
+      zigzag(comm, config, xfmr::mpi::RingLayout::ZigZag);
 
   // Link bandwidth: one block (n/P tokens of K and V) sent around the ring, best of 5.
   double link = 0;
@@ -79,7 +80,10 @@ int main(int argc, char** argv) {
                 p, static_cast<long>(n), static_cast<long>(heads), static_cast<long>(kv_heads),
                 static_cast<long>(d), static_cast<long>(n / p), double(block_bytes) / 1e6,
                 link / 1e9);
-  for (const bool causal : {false, true}) {
+  double single = 0;  // the last single-process time (causal, for the zig-zag line)
+  for (const int mode : {0, 1, 2}) {  // non-causal, causal, causal zig-zag
+    const bool causal = mode > 0;
+    auto& ring = mode == 2 ? zigzag : contiguous;
     xfmr::AttentionMask<float> mask;
     mask.set_causal(causal);
     const double flops = (causal ? 2.0 : 4.0) * double(n) * double(n) * double(d) * double(heads);
@@ -100,8 +104,7 @@ int main(int argc, char** argv) {
       }
     }
     // Baseline: the whole sequence in one process (rank 0; its own random data, same shapes).
-    double single = 0;
-    if (rank == 0) {
+    if (rank == 0 && mode < 2) {
       std::mt19937_64 r0(99);
       const xfmr::RowMatrix<float> Q = random(r0, n, heads * d), K = random(r0, n, kv_heads * d),
                                    V = random(r0, n, kv_heads * d);
@@ -116,10 +119,10 @@ int main(int argc, char** argv) {
     }
     MPI_Barrier(comm);
     if (rank == 0)
-      std::printf("  %-10s ring %.3f s (%.1f GFLOP/s in all, %.1f per rank; slowest rank: "
+      std::printf("  %-14s ring %.3f s (%.1f GFLOP/s in all, %.1f per rank; slowest rank: "
                   "%.3f s computing, %.3f s waiting), %.2f MB sent in all | single process "
                   "%.3f s (%.1f GFLOP/s) | efficiency T1/(P·TP) = %.2f\n",
-                  causal ? "causal" : "non-causal", best, flops / best / 1e9,
+                  mode == 0 ? "non-causal" : mode == 1 ? "causal" : "causal zig-zag", best, flops / best / 1e9,
                   flops / best / 1e9 / p, compute, wait, double(bytes) / 1e6, single,
                   flops / single / 1e9, single / (p * best));
   }

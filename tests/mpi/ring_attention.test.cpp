@@ -56,7 +56,35 @@ struct RingCase {
   std::vector<Index> sizes;  // one per rank
   Index pos0 = 0;
   xfmr::AttentionScale scale{};
+  xfmr::mpi::RingLayout layout = xfmr::mpi::RingLayout::Contiguous;
 };
+
+// The sequence rows rank r holds (RingLayout): contiguous, or chunks r and 2P − 1 − r.
+std::vector<Index> rows_of(const std::vector<Index>& sizes, int r, xfmr::mpi::RingLayout layout) {
+  const int p = int(sizes.size());
+  std::vector<Index> start(2 * std::size_t(p) + 1, 0), chunk(2 * std::size_t(p));
+  for (int t = 0; t < p; ++t) {
+    const Index n = sizes[std::size_t(t)];
+    if (layout == xfmr::mpi::RingLayout::Contiguous) {
+      chunk[std::size_t(t)] = n;  // rank t's block is chunk t; chunks p … 2p − 1 stay empty
+    } else {
+      chunk[std::size_t(t)] = n - n / 2;
+      chunk[2 * std::size_t(p) - 1 - std::size_t(t)] = n / 2;
+    }
+  }
+  for (std::size_t c = 0; c < chunk.size(); ++c) start[c + 1] = start[c] + chunk[c];
+  std::vector<Index> rows;
+  for (const std::size_t c : {std::size_t(r), 2 * std::size_t(p) - 1 - std::size_t(r)})
+    for (Index i = 0; i < chunk[c]; ++i) rows.push_back(start[c] + i);
+  return rows;
+}
+
+template <typename T>
+RowMatrix<T> take_rows(const RowMatrix<T>& x, const std::vector<Index>& rows) {
+  RowMatrix<T> y(Index(rows.size()), x.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i) y.row(Index(i)) = x.row(rows[i]);
+  return y;
+}
 
 // Runs the ring on this rank's block and returns max |ring − single| / max |single| over this
 // rank's rows (and the same against the long-double reference in *ref_error).
@@ -64,12 +92,10 @@ template <typename T>
 double run_case(const RingCase<T>& c, std::uint64_t salt, double* ref_error = nullptr,
                 RowMatrix<T>* ring_out = nullptr, xfmr::mpi::RingAttentionStats* stats = nullptr) {
   const int r = xfmr::mpi::rank(kComm);
-  Index n = 0, first = 0;
-  for (std::size_t t = 0; t < c.sizes.size(); ++t) {
-    if (Index(t) == r) first = n;
-    n += c.sizes[t];
-  }
-  const Index rows = c.sizes[std::size_t(r)];
+  Index n = 0;
+  for (const Index s : c.sizes) n += s;
+  const std::vector<Index> my_rows = rows_of(c.sizes, r, c.layout);
+  const Index rows = Index(my_rows.size());
   auto rng = xfmr_test::shared_rng(kComm, salt);
   const RowMatrix<T> q = xfmr_test::random_matrix<T>(rng, n, c.heads * c.d);
   const RowMatrix<T> k = xfmr_test::random_matrix<T>(rng, n, c.kv_heads * c.d);
@@ -80,15 +106,15 @@ double run_case(const RingCase<T>& c, std::uint64_t salt, double* ref_error = nu
   cfg.scale = c.scale;
 
   RowMatrix<T> out(rows, c.heads * c.dv);
-  RingAttention<T> ring(kComm, cfg);
-  ring.forward(q.middleRows(first, rows), k.middleRows(first, rows), v.middleRows(first, rows),
-               out, mask, c.pos0);
+  RingAttention<T> ring(kComm, cfg, c.layout);
+  ring.forward(take_rows(q, my_rows), take_rows(k, my_rows), take_rows(v, my_rows), out, mask,
+               c.pos0);
   if (ring_out) *ring_out = out;
   if (stats) *stats = ring.stats();
 
   RowMatrix<T> full(n, c.heads * c.dv);
   SoftmaxAttention<T>(cfg).forward(q, k, v, full, mask, c.pos0);
-  const RowMatrix<T> mine = full.middleRows(first, rows);
+  const RowMatrix<T> mine = take_rows(full, my_rows);
   const double scale = std::max<double>(full.cwiseAbs().maxCoeff(), 1e-300);
   if (ref_error) {
     xfmr_ref::AttentionRef ref;
@@ -100,8 +126,7 @@ double run_case(const RingCase<T>& c, std::uint64_t salt, double* ref_error = nu
     ref.lambda = [p0, sc, d = c.d](long i, long, long) {
       return xfmr::detail::row_scale(sc, xfmr::detail::base_scale(sc, d), 0, p0 + i);
     };
-    const xfmr_ref::DMat w =
-        xfmr_ref::softmax_attention_ld(ref, q, k, v).middleRows(first, rows);
+    const xfmr_ref::DMat w = take_rows(xfmr_ref::softmax_attention_ld(ref, q, k, v), my_rows);
     *ref_error = rows == 0 ? 0.0
                            : (out.template cast<double>() - w).cwiseAbs().maxCoeff() /
                                  std::max(w.cwiseAbs().maxCoeff(), 1e-300);
@@ -130,12 +155,19 @@ TEMPLATE_TEST_CASE("Ring attention equals single-process SoftmaxAttention",
   RingCase<T> logpos{2, 2, 8, 8, true, block_sizes(rng, p, 5, 20), 300,
                      xfmr::AttentionScale::log_position(64.0)};
   cases.push_back(logpos);
+  // Zig-zag layout: every case above again with each rank holding chunks r and 2P − 1 − r.
+  const std::size_t contiguous = cases.size();
+  for (std::size_t i = 0; i < contiguous; ++i) {
+    cases.push_back(cases[i]);
+    cases.back().layout = xfmr::mpi::RingLayout::ZigZag;
+  }
   std::uint64_t salt = 100;
   for (const auto& c : cases) {
     double ref = 0;
     const double err = run_case(c, salt++, &ref);
     INFO("ranks=" << p << " heads=" << c.heads << "/" << c.kv_heads << " d=" << c.d
-                  << " dv=" << c.dv << " causal=" << c.causal << " rank block="
+                  << " dv=" << c.dv << " causal=" << c.causal << " zigzag="
+                  << (c.layout == xfmr::mpi::RingLayout::ZigZag) << " rank block="
                   << c.sizes[std::size_t(xfmr::mpi::rank(kComm))]);
     CHECK(err <= tol);
     CHECK(ref <= tol);
@@ -148,7 +180,7 @@ TEST_CASE("Ring attention: bit-reproducible, bytes and blocks counted", "[mpi][r
   std::vector<Index> sizes(static_cast<std::size_t>(p));
   for (int t = 0; t < p; ++t) sizes[std::size_t(t)] = 10 + 3 * t;
   for (const bool causal : {false, true}) {
-    const RingCase<float> c{heads, kv_heads, d, dv, causal, sizes};
+    RingCase<float> c{heads, kv_heads, d, dv, causal, sizes};
     RowMatrix<float> a, b;
     xfmr::mpi::RingAttentionStats s;
     run_case(c, 7, nullptr, &a, &s);
@@ -162,6 +194,15 @@ TEST_CASE("Ring attention: bit-reproducible, bytes and blocks counted", "[mpi][r
     CHECK(s.bytes_sent == want);
     CHECK(s.steps == p);
     CHECK(s.blocks_computed == (causal ? r + 1 : p));  // causal: only the past and own blocks
+    CHECK(s.chunk_pairs_computed == (causal ? r + 1 : p));
+
+    // Zig-zag: the same bytes; every block attended; causal work the same on every rank: the
+    // early chunk sees r + 1 chunks, the late one P + (P − r), 2P + 1 products (two diagonal).
+    c.layout = xfmr::mpi::RingLayout::ZigZag;
+    run_case(c, 7, nullptr, &a, &s);
+    CHECK(s.bytes_sent == want);
+    CHECK(s.blocks_computed == p);
+    CHECK(s.chunk_pairs_computed == (causal ? 2 * p + 1 : 4 * p));
   }
 }
 

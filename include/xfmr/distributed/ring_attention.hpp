@@ -29,11 +29,20 @@
 XFMR_NAMESPACE_BEGIN
 namespace mpi {
 
+/// How the sequence is laid out over the ranks (RingAttention).
+///   Contiguous: rank r holds the rows [o_r, o_r + n_r), o_r = n_0 + … + n_{r−1}.
+///   ZigZag:     the sequence is cut in 2P chunks; rank r holds chunk r then chunk 2P − 1 − r
+///               (its first ⌈n_r/2⌉ rows, then its last ⌊n_r/2⌋), chunk sizes in sequence order
+///               ⌈n_0/2⌉, ⌈n_1/2⌉, …, ⌈n_{P−1}/2⌉, ⌊n_{P−1}/2⌋, …, ⌊n_0/2⌋. Causal work is then
+///               the same on every rank (each holds an early and a late chunk).
+enum class RingLayout { Contiguous, ZigZag };
+
 /// What the last RingAttention::forward did on this rank.
 struct RingAttentionStats {
   std::int64_t bytes_sent = 0;      ///< K/V bytes this rank sent (received: the same in a ring)
   int steps = 0;                    ///< ring steps (= ranks)
   int blocks_computed = 0;          ///< key blocks attended (causal: the past and own blocks)
+  int chunk_pairs_computed = 0;     ///< (query chunk, key chunk) products (ZigZag: 2 × 2 a block)
   double compute_seconds = 0;       ///< in forward_partial and merge (MPI_Wtime)
   double wait_seconds = 0;          ///< in MPI_Waitall after computing (communication not hidden)
 };
@@ -51,12 +60,13 @@ struct RingAttentionStats {
 /// in arrival order (own block first, then r − 1, r − 2, …): fixed for a given P, so the result
 /// is bit-reproducible run to run (it differs from the single-process forward by rounding only).
 ///
-/// Causal: token positions are global (pos0 + o_r + i); a block wholly in a rank's future is
-/// passed on without being computed. Load imbalance: with contiguous blocks rank r computes
-/// r + 1 blocks (the last rank P, the first one), so the causal run takes as long as the last
-/// rank: efficiency ≈ P/(2P − 1) of the ideal (2/3 for P = 2). The remedy (not implemented) is the
-/// zig-zag split: cut the sequence in 2P chunks and give rank r chunks r and 2P − 1 − r, so every
-/// rank attends to the same number of (chunk, chunk) pairs.
+/// Causal: token positions are global (pos0 + position in the sequence); a chunk of keys wholly
+/// in a chunk of queries' future is passed on without being computed. Load imbalance: with
+/// RingLayout::Contiguous rank r computes r + 1 blocks (the last rank P, the first one), so the
+/// causal run takes as long as the last rank: efficiency ≤ P/(2P − 1) of the ideal (2/3 for
+/// P = 2). RingLayout::ZigZag is the remedy: rank r holds chunks r and 2P − 1 − r of 2P, and
+/// every rank computes the same 2P (query chunk, key chunk) products (counting the two
+/// diagonal halves as one). The caller lays its rows out accordingly (see RingLayout).
 ///
 /// Per step and rank (n_b = n/P tokens per block, H query heads, H_kv K/V heads):
 /// compute 4·n_b²·d·H FLOPs (half on the diagonal when causal), communication
@@ -84,13 +94,16 @@ class RingAttention {
   static constexpr int kTag = 0x7269;  // "ri"
 
   /// comm: the ranks that share the sequence (kept, not duplicated: it must outlive the object).
+  /// layout: which rows of the sequence each rank holds (RingLayout).
   /// \throws std::invalid_argument as SoftmaxAttention's constructor.
-  RingAttention(MPI_Comm comm, const SoftmaxAttentionConfig& config)
-      : m_comm(comm), m_attn(config), m_config(m_attn.config()) {}
+  RingAttention(MPI_Comm comm, const SoftmaxAttentionConfig& config,
+                RingLayout layout = RingLayout::Contiguous)
+      : m_comm(comm), m_attn(config), m_config(m_attn.config()), m_layout(layout) {}
 
-  /// This rank's block of the sequence: q (n_r × H·d), k (n_r × H_kv·d), v (n_r × H_kv·d_v),
-  /// out (n_r × H·d_v), rows may be strided; out must not overlap q, k or v. Collective over comm.
-  /// Afterwards out holds rows [o_r, o_r + n_r) of softmax attention over the whole sequence.
+  /// This rank's rows of the sequence (RingLayout): q (n_r × H·d), k (n_r × H_kv·d),
+  /// v (n_r × H_kv·d_v), out (n_r × H·d_v), rows may be strided; out must not overlap q, k or v.
+  /// Collective over comm. Afterwards out holds the same rows of softmax attention over the
+  /// whole sequence.
   /// \throws std::invalid_argument on every rank when one rank's shapes are bad (its message),
   ///         when the ranks disagree on the configuration, or for mask parts other than causal;
   ///         std::runtime_error if MPI fails.
@@ -125,20 +138,17 @@ class RingAttention {
     // 2. The configuration, then the block sizes.
     require_same(m_comm,
                  "RingAttention [heads, kv_heads, head_dim, value_dim, sizeof(T), scale kind, "
-                 "scale factor, scale base, causal, pos0]",
+                 "scale factor, scale base, causal, pos0, layout]",
                  shape.heads, shape.kv_heads, d, dv, sizeof(T),
                  static_cast<int>(m_config.scale.kind), bits(m_config.scale.factor),
-                 bits(m_config.scale.base_length), mask.causal, pos0);
-    const std::int64_t mine = q.rows();
+                 bits(m_config.scale.base_length), mask.causal, pos0, m_layout);
+    const std::int64_t my_rows = q.rows();
     m_rows.assign(static_cast<std::size_t>(p), 0);
-    check(MPI_Allgather(&mine, 1, MPI_INT64_T, m_rows.data(), 1, MPI_INT64_T, m_comm),
+    check(MPI_Allgather(&my_rows, 1, MPI_INT64_T, m_rows.data(), 1, MPI_INT64_T, m_comm),
           "MPI_Allgather");
-    std::vector<Index> offset(static_cast<std::size_t>(p) + 1, 0);
     Index max_rows = 0;
-    for (int t = 0; t < p; ++t) {
-      offset[std::size_t(t) + 1] = offset[std::size_t(t)] + m_rows[std::size_t(t)];
-      max_rows = std::max<Index>(max_rows, m_rows[std::size_t(t)]);
-    }
+    for (int t = 0; t < p; ++t) max_rows = std::max<Index>(max_rows, m_rows[std::size_t(t)]);
+    segments(p);
 
     // 3. The ring. One buffer row = one token's K heads then V heads: [k_j | v_j].
     const Index kc = shape.kv_heads * d, width = kc + shape.kv_heads * dv;
@@ -156,8 +166,9 @@ class RingAttention {
 
     m_stats = RingAttentionStats{};
     m_stats.steps = p;
-    m_acc.reset(q.rows(), shape.heads, dv);
-    const Index q_first = offset[std::size_t(r)], q_last = offset[std::size_t(r) + 1] - 1;
+    const std::vector<Segment>& mine = m_segments[std::size_t(r)];
+    m_acc.resize(mine.size());
+    for (std::size_t a = 0; a < mine.size(); ++a) m_acc[a].reset(mine[a].rows, shape.heads, dv);
     const int left = (r - 1 + p) % p, right = (r + 1) % p;
     int cur = 0;
     for (int s = 0; s < p; ++s) {
@@ -175,29 +186,71 @@ class RingAttention {
         m_stats.bytes_sent += static_cast<std::int64_t>(rows * width) * std::int64_t(sizeof(T));
       }
       const double t0 = MPI_Wtime();
-      const Index k_first = offset[std::size_t(src)];
-      if (rows > 0 && q.rows() > 0 && !(mask.causal && k_first > q_last)) {
-        const auto block = m_buf[cur].topRows(rows);
-        m_attn.forward_partial(q, block.leftCols(kc), block.rightCols(width - kc), m_part,
-                               pos0 + q_first, pos0 + k_first, mask);
-        m_acc.merge(m_part);
-        ++m_stats.blocks_computed;
+      // Every (query chunk, key chunk) pair with an allowed key, in a fixed order.
+      bool any = false;
+      for (std::size_t a = 0; a < mine.size(); ++a) {
+        const Segment& qs = mine[a];
+        for (const Segment& ks : m_segments[std::size_t(src)]) {
+          if (qs.rows == 0 || ks.rows == 0 || (mask.causal && ks.pos > qs.pos + qs.rows - 1))
+            continue;
+          const auto block = m_buf[cur].middleRows(ks.row0, ks.rows);
+          m_attn.forward_partial(q.middleRows(qs.row0, qs.rows), block.leftCols(kc),
+                                 block.rightCols(width - kc), m_part, pos0 + qs.pos,
+                                 pos0 + ks.pos, mask);
+          m_acc[a].merge(m_part);
+          ++m_stats.chunk_pairs_computed;
+          any = true;
+        }
       }
+      m_stats.blocks_computed += any ? 1 : 0;
       const double t1 = MPI_Wtime();
       check(MPI_Waitall(2, req, MPI_STATUSES_IGNORE), "MPI_Waitall");
       m_stats.compute_seconds += t1 - t0;
       m_stats.wait_seconds += MPI_Wtime() - t1;
       cur = 1 - cur;
     }
-    m_acc.finish(out);
+    for (std::size_t a = 0; a < mine.size(); ++a)
+      m_acc[a].finish(out.middleRows(mine[a].row0, mine[a].rows));
   }
 
   /// What the last forward did on this rank (bytes sent, blocks computed, time split).
   const RingAttentionStats& stats() const noexcept { return m_stats; }
   const SoftmaxAttentionConfig& config() const noexcept { return m_config; }
+  RingLayout layout() const noexcept { return m_layout; }
 
  private:
   static constexpr const char* kWhere = "mpi::RingAttention";
+
+  // Rows [row0, row0 + rows) of a rank's block sit at sequence positions pos, pos + 1, ….
+  struct Segment {
+    Index row0, rows, pos;
+  };
+
+  // m_segments[t]: the chunks rank t holds, from the block sizes m_rows (see RingLayout).
+  void segments(int p) {
+    m_segments.assign(static_cast<std::size_t>(p), {});
+    if (m_layout == RingLayout::Contiguous) {
+      Index pos = 0;
+      for (int t = 0; t < p; ++t) {
+        const Index n = m_rows[std::size_t(t)];
+        m_segments[std::size_t(t)].push_back({0, n, pos});
+        pos += n;
+      }
+      return;
+    }
+    // ZigZag: chunk t (t < P) = the first ⌈n_t/2⌉ rows of rank t, chunk 2P − 1 − t its rest.
+    Index pos = 0;
+    for (int t = 0; t < p; ++t) {
+      const Index n = m_rows[std::size_t(t)], first = n - n / 2;
+      m_segments[std::size_t(t)].push_back({0, first, pos});
+      pos += first;
+    }
+    for (int t = p - 1; t >= 0; --t) {
+      const Index n = m_rows[std::size_t(t)], first = n - n / 2;
+      m_segments[std::size_t(t)].push_back({first, n / 2, pos});
+      pos += n / 2;
+    }
+  }
 
   static std::int64_t bits(double x) noexcept {
     std::int64_t b = 0;
@@ -223,8 +276,11 @@ class RingAttention {
   SoftmaxAttention<T> m_attn;
   SoftmaxAttentionConfig m_config;
   std::vector<std::int64_t> m_rows;
+  RingLayout m_layout;
+  std::vector<std::vector<Segment>> m_segments;
   RowMatrix<T> m_buf[2];
-  AttentionPartials<T> m_acc, m_part;
+  std::vector<AttentionPartials<T>> m_acc;  // one per query chunk of this rank
+  AttentionPartials<T> m_part;
   RingAttentionStats m_stats;
 };
 
