@@ -160,7 +160,7 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   /// partials is resized to (n_q × H, n_q × H, n_q × H·d_v) (allocates only when its size
   /// changes) and overwritten; after a throw its contents are unspecified. q, k, v must not
   /// overlap partials.o.
-  /// 	hrows std::invalid_argument as forward, and for query_pos0 < 0 or key_pos0 < 0, segment
+  /// \throws std::invalid_argument as forward, and for query_pos0 < 0 or key_pos0 < 0, segment
   ///         (UniLM) masks (the cumulative ids need every key) and the log-n scale (it counts the
   ///         allowed keys of every block).
   void forward_partial(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v,
