@@ -3,8 +3,8 @@
 // ranks, each holding N/P rows. Times each phase (the slowest rank's time: every phase starts
 // after a barrier), counts the bytes the reduction moves, and prints the scaling model.
 //
-//   mpiexec -n 1 ./xfmr_bench_mpi_whitening [N [D [k [repeats]]]]
-//   mpiexec -n 2 ./xfmr_bench_mpi_whitening
+//   mpiexec -n 1 ./bench_whitening_scaling [N [D [k [repeats]]]]
+//   mpiexec -n 2 ./bench_whitening_scaling
 //
 // Efficiency = T(1 rank) / (P · T(P ranks)) needs both runs: run 1 and 2 ranks in the same
 // session (the machine's load changes between sessions) and compare the "fit" lines.

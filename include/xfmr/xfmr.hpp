@@ -34,6 +34,7 @@
 #include "attention/keynorm.hpp"
 #include "attention/linear.hpp"
 #include "attention/mask.hpp"
+#include "attention/partials.hpp"
 #include "attention/performer.hpp"
 #include "attention/random_features.hpp"
 #include "attention/recurrent_state.hpp"

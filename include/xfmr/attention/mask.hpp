@@ -180,8 +180,16 @@ class ResolvedMask {
   template <typename T>
   static void limits(const AttentionMask<T>& m, Index nq, Index nk, Index key_length,
                      std::vector<Index>& limit, std::vector<std::int32_t>& cumsum) {
+    limits(m, nq, nk, key_length, nk - nq, limit, cumsum);
+  }
+  /// The same with query row i at key index shift + i (causal: j ≤ shift + i) instead of the
+  /// bottom-right n_k − n_q + i: a block of keys that starts elsewhere than the queries' sequence
+  /// (SoftmaxAttention::forward_partial). Segment ids need the default shift (a query row must
+  /// be one of the keys).
+  template <typename T>
+  static void limits(const AttentionMask<T>& m, Index nq, Index nk, Index key_length, Index shift,
+                     std::vector<Index>& limit, std::vector<std::int32_t>& cumsum) {
     limit.assign(static_cast<std::size_t>(nq), nk);
-    const Index shift = nk - nq;
     if (key_length >= 0)
       for (auto& l : limit) l = std::min(l, key_length);
     if (m.causal)

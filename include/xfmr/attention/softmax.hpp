@@ -25,6 +25,7 @@
 #include "../types.hpp"
 #include "contract.hpp"
 #include "mask.hpp"
+#include "partials.hpp"
 #include "scale.hpp"
 
 XFMR_NAMESPACE_BEGIN
@@ -142,6 +143,46 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   /// overlapping q, k or v.
   using AttentionForward<SoftmaxAttention<T>, T>::forward;
 
+  /// Mergeable partials of the queries against one block of keys (SPEC §18,
+  /// attention/partials.hpp): forward's tiles and online softmax, stopped before the division
+  /// o/ℓ. partials gets per row i and head h the block's max m, sum ℓ and accumulator o (the
+  /// identity m = −∞, ℓ = 0, o = 0 for a row with no allowed key in the block).
+  ///
+  /// Positions are global: query row i sits at query_pos0 + i and key row j at key_pos0 + j, so
+  /// the blocks of one sequence can be computed apart (ring attention). A causal mask allows
+  /// key_pos0 + j ≤ query_pos0 + i; the log-position scale uses query_pos0 + i. The other mask
+  /// parts are in the block's own coordinates: key_length (j < key_length), key_valid (n_k
+  /// entries), allowed and bias (n_q × n_k, or heads·n_q × n_k, of this block). Splitting the keys
+  /// of forward(q, k, v, out, mask, pos0) into blocks [j0, j1): forward_partial(q, k and v rows
+  /// [j0, j1), p_b, pos0 + n_k − n_q, pos0 + j0, the mask's block), merged (any order) and
+  /// finished, equals forward up to rounding. GQA and strided views as forward.
+  ///
+  /// partials is resized to (n_q × H, n_q × H, n_q × H·d_v) (allocates only when its size
+  /// changes) and overwritten; after a throw its contents are unspecified. q, k, v must not
+  /// overlap partials.o.
+  /// \throws std::invalid_argument as forward, and for query_pos0 < 0 or key_pos0 < 0, segment
+  ///         (UniLM) masks (the cumulative ids need every key) and the log-n scale (it counts the
+  ///         allowed keys of every block).
+  void forward_partial(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v,
+                       AttentionPartials<T>& partials, Index query_pos0, Index key_pos0,
+                       const AttentionMask<T>& mask = {}) {
+    detail::require(query_pos0 >= 0 && key_pos0 >= 0, kWhere,
+                    "forward_partial expected query_pos0 >= 0 and key_pos0 >= 0 (got ",
+                    query_pos0, " and ", key_pos0, ")");
+    detail::check_mask_support(kWhere, mask, kMaskAll & ~unsigned(kMaskSegments),
+                               "forward_partial: the cumulative segment ids need every key; "
+                               "give the block's mask as mask.allowed");
+    detail::require(m_config.scale.kind != ScaleKind::LogN, kWhere,
+                    "forward_partial expected a scale that does not count the allowed keys (got "
+                    "the log-n scale, which needs the keys of every block)");
+    const Index d = m_config.head_dim, heads = q.cols() % d == 0 ? q.cols() / d : 0;
+    partials.m.resize(q.rows(), heads);
+    partials.l.resize(q.rows(), heads);
+    partials.o.resize(q.rows(), heads * m_config.value_dim);
+    const Partial p{query_pos0, key_pos0, partials.m.data(), partials.l.data()};
+    run(q, k, v, partials.o, mask, 0, 1, detail::sequence_key_length(kWhere, mask, 0, 1), &p);
+  }
+
   const SoftmaxAttentionConfig& config() const noexcept { return m_config; }
 
  private:
@@ -158,6 +199,13 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
 
   std::pair<Index, Index> tensor_dims() const noexcept { return {m_config.head_dim, m_config.value_dim}; }
 
+  // forward_partial: the positions and where m and ℓ go (rows × heads, row-major).
+  struct Partial {
+    Index query_pos0, key_pos0;
+    T* m;
+    T* l;
+  };
+
   // Everything one call shares between heads, tiles and threads (read-only during the call).
   struct Call {
     const T* q;
@@ -169,10 +217,12 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     const AttentionMask<T>* mask;
     bool elementwise;
     Index bias_rows;
+    const Partial* partial;  // forward_partial: store m, ℓ, acc instead of acc/ℓ
   };
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
-           const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length) {
+           const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length,
+           const Partial* partial = nullptr) {
     const Index d = m_config.head_dim;
     const detail::AttentionShape shape =
         detail::check_attention_shapes(kWhere, q, k, v, out, d, m_config.value_dim);
@@ -184,7 +234,10 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     if (nq == 0) return;
 
     // Per-row key limits and scales, shared by all heads.
-    detail::ResolvedMask::limits(mask, nq, nk, key_length, m_limit, m_cumsum);
+    // Query row i at key index shift + i (bottom-right, or forward_partial's global positions).
+    const Index shift = partial ? partial->query_pos0 - partial->key_pos0 : nk - nq;
+    const Index qpos0 = partial ? partial->query_pos0 : pos0 + nk - nq;
+    detail::ResolvedMask::limits(mask, nq, nk, key_length, shift, m_limit, m_cumsum);
     const double base = detail::base_scale(m_config.scale, d);
     m_lambda.resize(static_cast<std::size_t>(nq));
     for (Index i = 0; i < nq; ++i) {
@@ -197,13 +250,13 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
                    (mask.allowed.size() == 0 || mask.allowed(i, j));
       }
       m_lambda[std::size_t(i)] =
-          static_cast<T>(detail::row_scale(m_config.scale, base, count, pos0 + nk - nq + i));
+          static_cast<T>(detail::row_scale(m_config.scale, base, count, qpos0 + i));
     }
 
     Call c{q.data(), k.data(),       v.data(),       out.data(), q.outerStride(),
            k.outerStride(), v.outerStride(), out.outerStride(), nq, nk,
            heads,    heads / kv_heads, d,      dv,   &mask,
-           mask.has_elementwise(), mask.bias.rows()};
+           mask.has_elementwise(), mask.bias.rows(), partial};
     const Index br = m_config.query_tile;
     const Index tiles = (nq + br - 1) / br;
     const Index items = heads * tiles;
@@ -332,6 +385,8 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
                          dv);
     }
 
+    if (c.partial)
+      return store_partial(c, h, r0, rows, m, l, [&](Index i, Index r) { return acc[i * dv + r]; });
     finish(c, h, r0, rows, acc, l);
   }
 
@@ -425,6 +480,10 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
                         T(0), acc + b * dv * B, B, simd::ScaleOldColumns<T>{alpha + i0});
       }
     }
+    if (c.partial)
+      return store_partial(c, h, r0, rows, m, l, [&](Index i, Index r) {
+        return acc[(i / B) * dv * B + r * B + i % B];
+      });
     for (Index b = 0; b < blocks; ++b) {
       const Index i0 = b * B, i1 = std::min(rows, i0 + B);
       const T* accb = acc + b * dv * B;
@@ -446,6 +505,28 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     T z = T(0);
     for (Index p = 0; p < d; ++p) z += x[p] * T(0);
     return z == T(0);
+  }
+
+  // forward_partial's end of a query tile of head h: m, ℓ and the accumulator (element r of row
+  // i is acc(i, r)) into the partials; a row with ℓ = 0 (no allowed key) gets the identity
+  // m = −∞, ℓ = 0, o = 0 (the kernel path starts M at lowest(), not −∞).
+  template <class Acc>
+  void store_partial(const Call& c, Index h, Index r0, Index rows, const T* m, const T* l,
+                     Acc&& acc) const {
+    const Index dv = c.dv;
+    for (Index i = 0; i < rows; ++i) {
+      const Index at = (r0 + i) * c.heads + h;
+      T* orow = c.out + (r0 + i) * c.ldo + h * dv;
+      if (l[i] == T(0)) {
+        c.partial->m[at] = -std::numeric_limits<T>::infinity();
+        c.partial->l[at] = T(0);
+        for (Index r = 0; r < dv; ++r) orow[r] = T(0);
+      } else {
+        c.partial->m[at] = m[i];
+        c.partial->l[at] = l[i];
+        for (Index r = 0; r < dv; ++r) orow[r] = acc(i, r);
+      }
+    }
   }
 
   void finish(const Call& c, Index h, Index r0, Index rows, const T* acc, const T* l) const {
