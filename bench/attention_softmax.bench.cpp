@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Softmax attention benchmarks: W3 (one head, n ∈ {512, 2048, 4096}, d ∈ {64, 128}, causal and
-// not, float), 2-thread variants (8 heads over heads; 1 head over query tiles), the Eigen tile
+// not, float), 2-thread variants on the default ThreadPool (8 heads: (head, query tile) items;
+// 1 head: query tiles, cut cyclically so causal tiles balance), the Eigen tile
 // path, KV-cache decode, and the plot-only BM_scaling_softmax sweep. FLOPs as DESIGN.md §5:
 // 4·n²·d per head non-causal, 2·n²·d causal (masked tiles are skipped, not computed).
 #include <cstdint>

@@ -120,10 +120,13 @@ void BM_model_encoder(benchmark::State& state) {
 }  // namespace
 
 // all-MiniLM-L6-v2 and BERT-base; 32 × 128 (mix 0) and the sentence-length mixes (1, 2);
-// 1 and 2 threads (Encoder::set_threads: whole sequences per thread).
+// 1 and 2 threads (Encoder::set_threads: every layer split on the default ThreadPool: row
+// blocks and (sequence, head) items); one sequence of 128 tokens (batch 1), which two threads
+// split as well as a batch.
 BENCHMARK(BM_model_encoder)
     ->ArgNames({"hidden", "layers", "heads", "ffn", "batch", "n", "mix", "threads"})
     ->ArgsProduct({{384}, {6}, {12}, {1536}, {32}, {128}, {0, 1, 2}, {1, 2}})
+    ->ArgsProduct({{384}, {6}, {12}, {1536}, {1}, {128}, {0}, {1, 2}})
     ->ArgsProduct({{768}, {12}, {12}, {3072}, {32}, {128}, {0, 1}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -6,6 +6,7 @@
 #include "config.hpp"
 #include "error.hpp"
 #include "tensor.hpp"
+#include "thread_pool.hpp"
 #include "types.hpp"
 #include "version.hpp"
 

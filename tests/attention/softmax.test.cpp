@@ -239,30 +239,48 @@ TEST_CASE("Strided views: heads cut from wider buffers, out a block of a larger 
   CHECK((big.rightCols(3).array() == 42.0f).all());
 }
 
-TEST_CASE("Threads: over heads and over query tiles, same result as one thread",
-          "[attention][softmax]") {
+TEST_CASE("Threads: any thread count and pool gives the same bits as one thread",
+          "[attention][softmax][threads]") {
+  // Parts over (head, query tile) items: 1 and 3 heads (GQA 3 → 1 K/V head), causal (unequal
+  // tiles) and not, both tile paths, a decoding shape (few query rows: the row path), thread
+  // counts 1, 2, 3, 5 on the default pool and on pools of 1, 2 and 3 threads, warm objects.
   auto rng = xfmr_test::make_rng(10);
-  const Index n = 130, d = 16;
-  for (const Index heads : {Index(1), Index(3)}) {
-    const RowMatrix<float> q = xfmr_test::random_matrix<float>(rng, n, heads * d);
-    const RowMatrix<float> k = xfmr_test::random_matrix<float>(rng, n, heads * d);
-    const RowMatrix<float> v = xfmr_test::random_matrix<float>(rng, n, heads * d);
-    for (const bool causal : {false, true}) {
-      AttentionMask<float> mask;
-      mask.set_causal(causal);
-      auto c1 = config(d, 0, 16, 32);
-      auto c2 = c1;
-      c2.threads = 2;
-      auto c3 = c1;
-      c3.threads = 3;
-      RowMatrix<float> o1(n, heads * d), o2(n, heads * d), o3(n, heads * d);
-      SoftmaxAttention<float>(c1).forward(q, k, v, o1, mask);
-      SoftmaxAttention<float>(c2).forward(q, k, v, o2, mask);
-      SoftmaxAttention<float>(c3).forward(q, k, v, o3, mask);
-      CHECK(o1 == o2);
-      CHECK(o1 == o3);
-    }
-  }
+  const Index d = 16;
+  xfmr::ThreadPool pool1(1), pool2(2), pool3(3);
+  for (const Index heads : {Index(1), Index(3)})
+    for (const Index kv_heads : {Index(1), heads})
+      for (const Index nq : {Index(130), Index(3)}) {
+        const Index nk = 130;
+        const RowMatrix<float> q = xfmr_test::random_matrix<float>(rng, nq, heads * d, -2, 2);
+        const RowMatrix<float> k = xfmr_test::random_matrix<float>(rng, nk, kv_heads * d, -2, 2);
+        const RowMatrix<float> v = xfmr_test::random_matrix<float>(rng, nk, kv_heads * d);
+        for (const bool causal : {false, true})
+          for (const auto product : {xfmr::TileProduct::Kernel, xfmr::TileProduct::Eigen}) {
+            AttentionMask<float> mask;
+            mask.set_causal(causal);
+            auto c1 = config(d, 0, nq == 3 ? 1 : 16, 32);
+            c1.tile_product = product;
+            RowMatrix<float> one(nq, heads * d);
+            SoftmaxAttention<float>(c1).forward(q, k, v, one, mask);
+            for (const int threads : {1, 2, 3, 5})
+              for (xfmr::ThreadPool* pool : {static_cast<xfmr::ThreadPool*>(nullptr), &pool1,
+                                             &pool2, &pool3}) {
+                INFO("heads " << heads << " kv " << kv_heads << " nq " << nq << " causal "
+                              << causal << " threads " << threads << " pool "
+                              << (pool ? pool->threads() : 0));
+                auto c = c1;
+                c.threads = threads;
+                c.pool = pool;
+                SoftmaxAttention<float> attn(c);
+                RowMatrix<float> many(nq, heads * d);
+                attn.forward(q, k, v, many, mask);
+                REQUIRE(many == one);
+                many.setConstant(std::numeric_limits<float>::quiet_NaN());
+                attn.forward(q, k, v, many, mask);  // warm scratch: same bits
+                REQUIRE(many == one);
+              }
+          }
+      }
 }
 
 TEST_CASE("Tensor views [tokens, heads, dim] and [batch, tokens, heads, dim]",

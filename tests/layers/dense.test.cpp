@@ -16,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/layers/dense.hpp>
+#include <xfmr/thread_pool.hpp>
 
 #include "reference/activation.hpp"
 #include "support/isa_list.hpp"
@@ -233,6 +234,54 @@ TEMPLATE_TEST_CASE("Dense::concat stacks Linear layers: the same columns, bit fo
   }
 }
 
+TEMPLATE_TEST_CASE("Dense threads: blocks of rows or of column panels, the same bits for any "
+                   "thread count and pool",
+                   "[layers][dense][threads]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(406);
+  struct Shape {
+    Index n, in, out;
+  };
+  // Row blocks (n from a few tiles to several mc blocks), column panels (decoding: n < mr),
+  // products too small to split, and a k over two kc blocks (partial sums).
+  const std::vector<Shape> shapes = {{385, 40, 70}, {1000, 64, 40}, {3, 384, 1000},
+                                     {1, 700, 800}, {13, 9, 5},     {50, 300, 70}};
+  xfmr::ThreadPool pool2(2), pool3(3);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    for (const Shape& s : shapes) {
+      INFO("isa " << Isa::name << ", n=" << s.n << " in=" << s.in << " out=" << s.out);
+      const RowMatrix<T> w = xfmr_test::random_matrix<T>(rng, s.out, s.in);
+      const Vector<T> b = xfmr_test::random_matrix<T>(rng, s.out, 1);
+      const Dense<T, Isa> gelu(w, b, ActivationKind::GeluErf), lin(w, b);
+      // x and y as blocks of larger buffers (strided rows), the rest of y's buffer a guard.
+      RowMatrix<T> xbuf = xfmr_test::random_matrix<T>(rng, s.n + 2, s.in + 3, -2.0, 2.0);
+      const auto x = xbuf.block(1, 2, s.n, s.in);
+      const RowMatrix<T> r = xfmr_test::random_matrix<T>(rng, s.n, s.out);
+      RowMatrix<T> one(s.n, s.out), one_add(s.n, s.out);
+      gelu.forward(x, one);
+      lin.forward_add(x, r, one_add);
+      check_linear<T>(RowMatrix<T>(x), w, b, ActivationKind::GeluErf, nullptr, one);
+      for (const int threads : {1, 2, 3, 5})
+        for (xfmr::ThreadPool* pool :
+             {static_cast<xfmr::ThreadPool*>(nullptr), &pool2, &pool3}) {
+          INFO("threads " << threads << " pool " << (pool ? pool->threads() : 0));
+          RowMatrix<T> ybuf = RowMatrix<T>::Constant(s.n + 3, s.out + 4, T(42));
+          auto y = ybuf.block(2, 1, s.n, s.out);
+          gelu.forward(x, y, threads, pool);
+          REQUIRE(RowMatrix<T>(y) == one);
+          lin.forward_add(x, r, y, threads, pool);  // separate residual
+          REQUIRE(RowMatrix<T>(y) == one_add);
+          y = r;
+          lin.forward_add(x, y, y, threads, pool);  // in place: y += x·Wᵀ + b
+          REQUIRE(RowMatrix<T>(y) == one_add);
+          y.setConstant(T(42));
+          REQUIRE((ybuf.array() == T(42)).all());  // nothing outside y written
+        }
+    }
+  });
+}
+
 TEMPLATE_TEST_CASE("Dense argument errors name what was expected and what came",
                    "[layers][dense]", float, double) {
   using T = TestType;
@@ -269,6 +318,9 @@ TEMPLATE_TEST_CASE("Dense argument errors name what was expected and what came",
   XFMR_REQUIRE_INVALID(dense.forward_add(x, ry.topRows(3), ry.bottomRows(3)),
                        "expected a residual that is y itself (same data and stride) or does not "
                        "overlap y (got a partial overlap)");
+  XFMR_REQUIRE_INVALID(dense.forward(x, y, 0), "xfmr::Dense: expected threads >= 1 (got 0)");
+  XFMR_REQUIRE_INVALID(dense.forward_add(x, r, y, -1),
+                       "xfmr::Dense: expected threads >= 1 (got -1)");
   const Dense<T> gelu(w, b, ActivationKind::GeluErf);
   REQUIRE_THROWS_AS(gelu.forward_add(x, r, y), std::logic_error);
   REQUIRE_THROWS_WITH(gelu.forward_add(x, r, y),

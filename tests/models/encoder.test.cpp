@@ -12,6 +12,7 @@
 #include <xfmr/models/bert.hpp>
 #include <xfmr/models/pooling.hpp>
 #include <xfmr/models/roformer.hpp>
+#include <xfmr/thread_pool.hpp>
 
 #include "reference/encoder.hpp"
 #include "support/golden.hpp"
@@ -327,27 +328,44 @@ TEST_CASE("encoder: input errors name the sequence, position, expected and got",
 
 TEMPLATE_TEST_CASE("encoder: any thread count gives the same bits", "[models][encoder][threads]",
                    float, double) {
+  // Row blocks and (sequence, head) items over 2, 3, 4 and 9 parts on the default pool and on
+  // pools of 1, 2 and 3 threads; BERT post-LN with UniLM segments, RoFormer pre-LN with
+  // rotary_value (RoPE per head inside the attention step); a batch with empty sequences and
+  // one sequence alone (split across the threads too).
   using T = TestType;
   auto rng = xfmr_test::make_rng(15);
+  xfmr::ThreadPool pool1(1), pool2(2), pool3(3);
   for (const EncoderFamily family : {EncoderFamily::Bert, EncoderFamily::RoFormer}) {
     EncoderConfig c = small_config(family);
     c.pre_layer_norm = family == EncoderFamily::RoFormer;
+    c.rotary_value = family == EncoderFamily::RoFormer;
     const EncoderWeights<T> w = random_weights<T>(rng, c);
-    const EncoderInput in = random_input(rng, c, {7, 0, 19, 3, 3, 11, 1}, 19, true);
-    const RowMatrix<T> one = run_model<T>(c, w, in);
-    for (const int threads : {2, 3, 4, 9}) {
-      RowMatrix<T> many;
-      if (family == EncoderFamily::Bert) {
-        BertModel<T> m(c, w);
-        m.encoder().set_threads(threads);
-        many = m.forward(in);
-        many = m.forward(in);  // warm scratch, same answer
-      } else {
-        RoFormerModel<T> m(c, w);
-        m.encoder().set_threads(threads);
-        many = m.forward(in);
-      }
-      CHECK(many == one);
+    for (const bool single : {false, true}) {
+      const EncoderInput in =
+          single ? random_input(rng, c, {19}, 19, family == EncoderFamily::Bert)
+                 : random_input(rng, c, {7, 0, 19, 3, 3, 11, 1}, 19, family == EncoderFamily::Bert);
+      const RowMatrix<T> one = run_model<T>(c, w, in);
+      for (const int threads : {2, 3, 4, 9})
+        for (xfmr::ThreadPool* pool : {static_cast<xfmr::ThreadPool*>(nullptr), &pool1, &pool2,
+                                       &pool3}) {
+          INFO("family " << int(family) << " single " << single << " threads " << threads
+                         << " pool " << (pool ? pool->threads() : 0));
+          RowMatrix<T> many;
+          if (family == EncoderFamily::Bert) {
+            BertModel<T> m(c, w);
+            m.encoder().set_threads(threads, pool);
+            CHECK(m.encoder().threads() == threads);
+            CHECK(m.encoder().pool() == pool);
+            many = m.forward(in);
+            REQUIRE(many == one);
+            many = m.forward(in);  // warm scratch, same answer
+          } else {
+            RoFormerModel<T> m(c, w);
+            m.encoder().set_threads(threads, pool);
+            many = m.forward(in);
+          }
+          REQUIRE(many == one);
+        }
     }
   }
   const EncoderConfig c = small_config(EncoderFamily::Bert);

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,6 +21,7 @@
 #include "../simd/gemm.hpp"
 #include "../simd/softmax.hpp"
 #include "../simd/transpose.hpp"
+#include "../thread_pool.hpp"
 #include "../types.hpp"
 #include "contract.hpp"
 #include "mask.hpp"
@@ -42,7 +42,8 @@ struct SoftmaxAttentionConfig {
   Index head_dim = 0;     ///< d: query/key size per head, >= 1
   Index value_dim = 0;    ///< d_v per head; 0 means head_dim
   AttentionScale scale{}; ///< λ (default 1/√d)
-  int threads = 1;        ///< std::threads per call (>= 1): over heads and query tiles
+  int threads = 1;        ///< parts per call (>= 1): heads × query tiles, cut by ThreadPool
+  ThreadPool* pool = nullptr;  ///< where the parts run when threads > 1 (null: the default pool)
   Index query_tile = 256; ///< query rows per tile (>= 1)
   Index key_tile = 256;   ///< keys per tile (>= 1)
   TileProduct tile_product = TileProduct::Kernel;
@@ -108,8 +109,11 @@ void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, cons
 /// Memory: scratch per thread of query_tile·(key_tile + d + d_v) + key_tile·d_v + O(n_q + n_k)
 /// values, owned by the object and grown on demand (the first call, or a larger shape,
 /// allocates); never O(n²).
-/// Eigen's products may allocate packing buffers for large tiles. threads > 1 starts that many
-/// std::threads per call. Not thread-safe: one object per calling thread.
+/// Eigen's products may allocate packing buffers for large tiles.
+/// Threads: the (head, query tile) items are cut into config.threads parts by ThreadPool's cyclic
+/// rule and run on config.pool (or default_thread_pool()), each part with its own scratch; every
+/// item is computed by the same operations whatever part runs it, so the output is the same bits
+/// for any thread count or pool. Not thread-safe: one object per calling thread.
 template <typename T>
 class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   friend class AttentionForward<SoftmaxAttention<T>, T>;
@@ -260,30 +264,24 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     const Index br = m_config.query_tile;
     const Index tiles = (nq + br - 1) / br;
     const Index items = heads * tiles;
-    const int threads = static_cast<int>(std::min<Index>(m_config.threads, items));
-    auto work = [&](int t) {
-      Workspace& ws = m_ws[static_cast<std::size_t>(t)];
-      reserve(ws, dv);
-      for (Index it = t; it < items; it += threads) {
-        const Index r0 = (it % tiles) * br;
-        // A few query rows (decoding) would leave most lanes of the transposed tile idle:
-        // those tiles take the row-major path, where Q·Kᵀ is a matrix-vector product.
-        if (m_config.tile_product == TileProduct::Kernel &&
-            std::min(br, nq - r0) > kColumnBlock / 4)
-          tile_row_kernel(c, ws, it / tiles, r0);
-        else
-          tile_row(c, ws, it / tiles, r0);
-      }
+    const int parts = static_cast<int>(std::min<Index>(m_config.threads, items));
+    for (int p = 0; p < parts; ++p) reserve(m_ws[std::size_t(p)], dv);  // allocation: here only
+    const auto item = [&](Index it, int part) {
+      Workspace& ws = m_ws[static_cast<std::size_t>(part)];
+      const Index r0 = (it % tiles) * br;
+      // A few query rows (decoding) would leave most lanes of the transposed tile idle:
+      // those tiles take the row-major path, where Q·Kᵀ is a matrix-vector product.
+      if (m_config.tile_product == TileProduct::Kernel && std::min(br, nq - r0) > kColumnBlock / 4)
+        tile_row_kernel(c, ws, it / tiles, r0);
+      else
+        tile_row(c, ws, it / tiles, r0);
     };
-    if (threads <= 1) {
-      work(0);
+    if (parts <= 1) {
+      for (Index it = 0; it < items; ++it) item(it, 0);
       return;
     }
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(threads - 1));
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
+    // Items are head-major: part p takes tiles p, p + parts, … of the ramp of a causal head.
+    detail::pool_or_default(m_config.pool).parallel_for(items, parts, item);
   }
 
   void reserve(Workspace& ws, Index dv) const {

@@ -15,6 +15,7 @@
 #include "../error.hpp"
 #include "../simd/gemm.hpp"
 #include "../simd/isa.hpp"
+#include "../thread_pool.hpp"
 #include "../types.hpp"
 #include "activation.hpp"
 
@@ -27,6 +28,14 @@ XFMR_NAMESPACE_BEGIN
 /// (in × out) B operand, in column panels); the layer keeps only the packed copy and the bias,
 /// never a view of the caller's arrays. forward() is const, allocation-free and keeps no scratch,
 /// so any number of threads may call it concurrently on one Dense.
+///
+/// Threads (the optional `threads`, `pool` of forward / forward_add): the product is cut into
+/// blocks of rows of x (blocks of about the GEMM's row block mc, their count a multiple of
+/// `threads`, sizes multiples of mr), or, when x has too few rows for that (decoding), into
+/// blocks of whole nr-column panels of W; the blocks run as `threads` parts on `pool` (null:
+/// default_thread_pool()). Every element of y is summed in the same order whatever block holds
+/// it, so y is the same bits for any thread count. A product below about 2^18 multiply-adds per
+/// part runs on fewer parts (one thread's work would not pay for the hand-over).
 template <typename T, class Isa = simd::native_isa>
 class Dense {
   static_assert(detail::is_real_v<T>, "xfmr::Dense<T>: T must be float or double");
@@ -106,27 +115,32 @@ class Dense {
   const Vector& bias() const noexcept { return m_bias; }
 
   /// y = act(x·Wᵀ + b): x (n × in), y (n × out), rows of either may be strided; n may be 0.
-  /// y must not overlap x. Throws std::invalid_argument on a shape mismatch or an overlap.
-  void forward(ConstMatrixRef<T> x, MatrixRef<T> y) const {
-    check_io(x, y);
+  /// y must not overlap x. threads >= 1 parts on pool (see the class comment; same bits for any
+  /// count). Throws std::invalid_argument on a shape mismatch, an overlap or threads < 1.
+  void forward(ConstMatrixRef<T> x, MatrixRef<T> y, int threads = 1,
+               ThreadPool* pool = nullptr) const {
+    check_io(x, y, threads);
     detail::visit_activation(m_activation, [&](auto f) {
       if (has_bias())
-        run(x, y, simd::chain(simd::BiasColumns<T>{m_bias.data()}, simd::activation(f)));
+        run(x, y, threads, pool, [&](Index, Index j0) {
+          return simd::chain(simd::BiasColumns<T>{m_bias.data() + j0}, simd::activation(f));
+        });
       else
-        run(x, y, simd::activation(f));
+        run(x, y, threads, pool, [&](Index, Index) { return simd::activation(f); });
     });
   }
 
   /// y = x·Wᵀ + b + residual: the residual add of a Transformer sublayer, fused (bias, then
   /// residual, as PyTorch's dense(x) + residual rounds). residual (n × out) may be y itself
   /// (same data and stride: y += x·Wᵀ + b) but must not partially overlap it; neither may
-  /// overlap x. Throws std::logic_error when the activation is not Identity,
-  /// std::invalid_argument on shapes or overlaps.
-  void forward_add(ConstMatrixRef<T> x, ConstMatrixRef<T> residual, MatrixRef<T> y) const {
+  /// overlap x. threads, pool: as forward. Throws std::logic_error when the activation is not
+  /// Identity, std::invalid_argument on shapes, overlaps or threads < 1.
+  void forward_add(ConstMatrixRef<T> x, ConstMatrixRef<T> residual, MatrixRef<T> y,
+                   int threads = 1, ThreadPool* pool = nullptr) const {
     if (m_activation != ActivationKind::Identity)
       detail::throw_logic("Dense", "forward_add expected activation identity (got ",
                           to_string(m_activation), ")");
-    check_io(x, y);
+    check_io(x, y, threads);
     detail::require(residual.rows() == x.rows() && residual.cols() == m_out, "Dense",
                     "expected a residual of ", x.rows(), "x", m_out, " (got ", residual.rows(),
                     "x", residual.cols(), ")");
@@ -136,15 +150,21 @@ class Dense {
                                                    y.outerStride(), y.rows(), y.cols()),
                     "Dense", "expected a residual that is y itself (same data and stride) or "
                     "does not overlap y (got a partial overlap)");
-    const simd::AddResidual<T> add{residual.data(), residual.outerStride()};
+    const T* r = residual.data();
+    const Index ldr = residual.outerStride();
     if (has_bias())
-      run(x, y, simd::chain(simd::BiasColumns<T>{m_bias.data()}, add));
+      run(x, y, threads, pool, [&](Index i0, Index j0) {
+        return simd::chain(simd::BiasColumns<T>{m_bias.data() + j0},
+                           simd::AddResidual<T>{r + i0 * ldr + j0, ldr});
+      });
     else
-      run(x, y, add);
+      run(x, y, threads, pool,
+          [&](Index i0, Index j0) { return simd::AddResidual<T>{r + i0 * ldr + j0, ldr}; });
   }
 
  private:
-  void check_io(ConstMatrixRef<T> x, const MatrixRef<T>& y) const {
+  void check_io(ConstMatrixRef<T> x, const MatrixRef<T>& y, int threads) const {
+    detail::require(threads >= 1, "Dense", "expected threads >= 1 (got ", threads, ")");
     detail::require(x.cols() == m_in, "Dense", "expected x with in_features=", m_in,
                     " columns (got ", x.rows(), "x", x.cols(), ")");
     detail::require(y.rows() == x.rows() && y.cols() == m_out, "Dense", "expected y of ",
@@ -155,11 +175,37 @@ class Dense {
                     "Dense", "expected y not to overlap x (got overlapping views)");
   }
 
-  template <class Epi>
-  void run(ConstMatrixRef<T> x, MatrixRef<T>& y, const Epi& epi) const noexcept {
-    simd::gemm<Isa>(x.rows(), m_out, m_in, T(1), simd::GemmA<T>{x.data(), x.outerStride(), 1},
-                    simd::PackedB<T>{m_packed.data(), m_in, m_out}, T(0), y.data(),
-                    y.outerStride(), epi);
+  // y = epi(x·Wᵀ), epi_at(i0, j0) giving the epilogue of the block whose first element is
+  // y(i0, j0) (the epilogues see block-local rows and columns).
+  template <class EpiAt>
+  void run(ConstMatrixRef<T> x, MatrixRef<T>& y, int threads, ThreadPool* pool,
+           const EpiAt& epi_at) const {
+    using S = simd::GemmShape<T, Isa>;
+    const Index m = x.rows(), n = m_out, k = m_in;
+    const T* a = x.data();
+    const Index lda = x.outerStride(), ldy = y.outerStride();
+    const auto block = [&](Index i0, Index rows, Index j0, Index cols) {
+      simd::gemm<Isa>(rows, cols, k, T(1), simd::GemmA<T>{a + i0 * lda, lda, 1},
+                      simd::PackedB<T>{m_packed.data() + (j0 / S::nr) * k * S::nr, k, cols},
+                      T(0), y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0));
+    };
+    // Parts worth their hand-over: at least 2^18 multiply-adds each.
+    const double work = double(m) * double(n) * double(k);
+    const int parts = static_cast<int>(std::min<double>(threads, std::max(1.0, work / 262144.0)));
+    const Index row_tiles = (m + S::mr - 1) / S::mr, panels = (n + S::nr - 1) / S::nr;
+    if (parts <= 1 || (row_tiles < 2 && panels < 2)) {
+      block(0, m, 0, n);
+    } else if (row_tiles >= parts || row_tiles >= panels) {  // blocks of rows
+      const Index size = detail::balanced_block(m, parts, S::row_block(k), S::mr);
+      detail::pool_or_default(pool).parallel_for((m + size - 1) / size, parts, [&](Index b) {
+        block(b * size, std::min(size, m - b * size), 0, n);
+      });
+    } else {  // few rows (decoding): blocks of whole column panels
+      const Index size = detail::balanced_block(n, parts, n, S::nr);
+      detail::pool_or_default(pool).parallel_for((n + size - 1) / size, parts, [&](Index b) {
+        block(0, m, b * size, std::min(size, n - b * size));
+      });
+    }
   }
 
   Index m_in, m_out;

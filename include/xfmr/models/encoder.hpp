@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <memory>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,7 +20,9 @@
 #include "../layers/dense.hpp"
 #include "../layers/norm.hpp"
 #include "../position/rope.hpp"
+#include "../simd/gemm_pack.hpp"
 #include "../simd/isa.hpp"
+#include "../thread_pool.hpp"
 #include "../types.hpp"
 #include "config.hpp"
 
@@ -64,18 +64,30 @@ struct PackedBatch {
 
 /// Scratch of an encoder forward pass, shared by the layers of one Encoder: grown to the largest
 /// token count seen, never shrunk, so a warm encoder does not allocate (except the UniLM mask's
-/// per-sequence copy of its segment ids). One workspace per thread.
+/// per-sequence copy of its segment ids). It also says how a layer runs in parallel: `threads`
+/// parts per step on `pool` (null: default_thread_pool()), with one attention object and mask
+/// per part.
 template <typename T>
 struct EncoderWorkspace {
-  /// head_dim: the layers' head size d (the attention object's).
-  explicit EncoderWorkspace(Index head_dim) : attention(SoftmaxAttentionConfig{head_dim}) {}
+  /// head_dim: the layers' head size d (the attention objects'); threads >= 1 parts per
+  /// parallel step, run on pool (null: the default pool; unused when threads == 1).
+  /// \throws std::invalid_argument if threads < 1.
+  explicit EncoderWorkspace(Index head_dim, int threads = 1, ThreadPool* pool = nullptr)
+      : threads(checked_threads(threads)), pool(pool) {
+    masks.resize(static_cast<std::size_t>(threads));
+    attention.assign(static_cast<std::size_t>(threads),
+                     SoftmaxAttention<T>(SoftmaxAttentionConfig{head_dim}));
+  }
 
   RowMatrix<T> qkv;     ///< tokens × 3H: [q | k | v]
   RowMatrix<T> ctx;     ///< tokens × H: attention output
   RowMatrix<T> inner;   ///< tokens × I: FFN hidden
   RowMatrix<T> normed;  ///< tokens × H: pre-LN input of a sublayer
-  AttentionMask<T> mask;
-  SoftmaxAttention<T> attention;
+  int threads;          ///< parts per parallel step (>= 1)
+  ThreadPool* pool;     ///< where they run (null: default_thread_pool())
+  std::vector<AttentionMask<T>> masks;          ///< one per part
+  std::vector<SoftmaxAttention<T>> attention;   ///< one per part, single-threaded each
+  std::vector<Index> mask_sequence;             ///< the sequence each part's mask was set for
 
   /// Grows the buffers to `tokens` rows.
   void reserve(Index tokens, Index hidden, Index inner_size, bool pre_ln) {
@@ -88,6 +100,10 @@ struct EncoderWorkspace {
  private:
   static void grow(RowMatrix<T>& m, Index rows, Index cols) {
     if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.rows()), cols);
+  }
+  static int checked_threads(int threads) {
+    detail::require(threads >= 1, "Encoder", "expected threads >= 1 (got ", threads, ")");
+    return threads;
   }
 };
 
@@ -105,6 +121,16 @@ struct EncoderWorkspace {
 /// Attention runs per sequence on its own rows, so padding costs nothing and no sequence sees
 /// another; the mask is the UniLM segment mask when the batch carries segment ids.
 /// forward() is const: the layer keeps no scratch (EncoderWorkspace) and may be shared.
+///
+/// Threads (ws.threads parts on ws.pool, ThreadPool): a layer is three parallel steps,
+///   1. blocks of rows: [LN₁ (pre-LN)], the fused QKV projection;
+///   2. (sequence, head) items: RoPE of the head's q, k (v), then its attention;
+///   3. blocks of rows: output projection + residual, LN₁ (post-LN), [LN₂ (pre-LN)], FFN in,
+///      FFN out + residual, LN₂ (post-LN) — all row-local, so a block stays in cache;
+/// row blocks of about GemmShape::mc_max rows, mr-aligned, their count a multiple of the parts.
+/// Every output element is computed by the same operations in the same order whatever block or
+/// part holds it, so the result is the same bits for any thread count, and one sequence on two
+/// threads is split as well as many.
 template <typename T, class Isa = simd::native_isa>
 class EncoderLayer {
  public:
@@ -152,30 +178,38 @@ class EncoderLayer {
     if (n == 0) return;
     const bool pre = m_config.pre_layer_norm;
     ws.reserve(n, H, m_config.intermediate_size, pre);
-    auto qkv = ws.qkv.topRows(n);
-    auto ctx = ws.ctx.topRows(n);
-    auto inner = ws.inner.topRows(n);
+    detail::require(static_cast<Index>(ws.attention.size()) >= ws.threads &&
+                        static_cast<Index>(ws.masks.size()) >= ws.threads && ws.threads >= 1,
+                    kWhere, "expected a workspace with one attention object and mask per part (",
+                    ws.threads, ") (got ", ws.attention.size(), " and ", ws.masks.size(), ")");
 
-    if (pre) {
-      auto normed = ws.normed.topRows(n);
-      m_norm1.apply(x, normed);
-      m_qkv.forward(normed, qkv);
-    } else {
-      m_qkv.forward(x, qkv);
-    }
-    attend(qkv, ctx, batch, ws);
-    m_out.forward_add(ctx, x, x);
-    if (!pre) m_norm1.apply(x);
-
-    if (pre) {
-      auto normed = ws.normed.topRows(n);
-      m_norm2.apply(x, normed);
-      m_inner.forward(normed, inner);
-    } else {
-      m_inner.forward(x, inner);
-    }
-    m_output.forward_add(inner, x, x);
-    if (!pre) m_norm2.apply(x);
+    rows(n, ws, [&](Index r0, Index m) {  // step 1
+      auto xr = x.middleRows(r0, m);
+      auto qkv = ws.qkv.middleRows(r0, m);
+      if (pre) {
+        auto normed = ws.normed.middleRows(r0, m);
+        m_norm1.apply(xr, normed);
+        m_qkv.forward(normed, qkv);
+      } else {
+        m_qkv.forward(xr, qkv);
+      }
+    });
+    attend(batch, ws);  // step 2
+    rows(n, ws, [&](Index r0, Index m) {  // step 3
+      auto xr = x.middleRows(r0, m);
+      auto inner = ws.inner.middleRows(r0, m);
+      m_out.forward_add(ws.ctx.middleRows(r0, m), xr, xr);
+      if (pre) {
+        auto normed = ws.normed.middleRows(r0, m);
+        m_norm2.apply(xr, normed);
+        m_inner.forward(normed, inner);
+      } else {
+        m_norm1.apply(xr);
+        m_inner.forward(xr, inner);
+      }
+      m_output.forward_add(inner, xr, xr);
+      if (!pre) m_norm2.apply(xr);
+    });
   }
 
   /// Multiply-adds ×2 of one forward over `tokens` packed tokens whose sequences have squared
@@ -246,27 +280,60 @@ class EncoderLayer {
                     ") (got ", batch.segments.size(), ")");
   }
 
-  // ctx = attention(q, k, v) per sequence, after RoPE on the sequence's q and k (and v).
-  template <class QKV, class Ctx>
-  void attend(QKV& qkv, Ctx& ctx, const PackedBatch& batch, EncoderWorkspace<T>& ws) const {
-    const Index H = m_config.hidden_size;
-    SoftmaxAttention<T>& attention = ws.attention;
-    detail::require(attention.config().head_dim == m_config.head_dim(), kWhere,
-                    "expected a workspace for head_dim=", m_config.head_dim(), " (got ",
-                    attention.config().head_dim, ")");
-    for (Index s = 0; s < batch.sequences(); ++s) {
+  // f(r0, m) on row blocks [r0, r0 + m) of the n packed rows, as ws.threads parts.
+  template <class F>
+  static void rows(Index n, EncoderWorkspace<T>& ws, const F& f) {
+    if (ws.threads <= 1) {
+      f(0, n);
+      return;
+    }
+    using S = simd::GemmShape<T, Isa>;
+    const Index size = detail::balanced_block(n, ws.threads, S::mc_max, S::mr);
+    detail::pool_or_default(ws.pool).parallel_for((n + size - 1) / size, ws.threads, [&](Index b) {
+      f(b * size, std::min(size, n - b * size));
+    });
+  }
+
+  // ctx = attention(q, k, v) per sequence and head, after RoPE on the head's q and k (and v):
+  // items (s, h) sequence-major, so with the heads a multiple of the parts every part gets an
+  // equal share of every sequence.
+  void attend(const PackedBatch& batch, EncoderWorkspace<T>& ws) const {
+    const Index H = m_config.hidden_size, d = m_config.head_dim();
+    const Index heads = m_config.num_attention_heads;
+    detail::require(ws.attention[0].config().head_dim == d, kWhere,
+                    "expected a workspace for head_dim=", d, " (got ",
+                    ws.attention[0].config().head_dim, ")");
+    ws.mask_sequence.assign(static_cast<std::size_t>(ws.threads), -1);
+    for (auto& mask : ws.masks) mask.segment_ids.resize(0);
+    const auto item = [&](Index it, int part) {
+      const Index s = it / heads, h = it % heads;
       const Index r0 = batch.offsets[std::size_t(s)];
       const Index len = batch.offsets[std::size_t(s) + 1] - r0;
-      if (len == 0) continue;
-      auto rows = qkv.middleRows(r0, len);
-      if (m_rope) m_rope->apply(rows.leftCols(m_config.rotary_value ? 3 * H : 2 * H));
-      ws.mask.segment_ids.resize(0);
-      if (!batch.segments.empty())
-        ws.mask.set_segment_ids(Eigen::Map<const Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1>>(
+      if (len == 0) return;
+      auto rows = ws.qkv.middleRows(r0, len);
+      auto q = rows.middleCols(h * d, d);
+      auto k = rows.middleCols(H + h * d, d);
+      auto v = rows.middleCols(2 * H + h * d, d);
+      if (m_rope) {
+        m_rope->apply(q);
+        m_rope->apply(k);
+        if (m_config.rotary_value) m_rope->apply(v);
+      }
+      AttentionMask<T>& mask = ws.masks[std::size_t(part)];
+      if (!batch.segments.empty() && ws.mask_sequence[std::size_t(part)] != s) {
+        mask.set_segment_ids(Eigen::Map<const Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1>>(
             batch.segments.data() + r0, len));
-      attention.forward(rows.leftCols(H), rows.middleCols(H, H), rows.rightCols(H),
-                        ctx.middleRows(r0, len), ws.mask);
+        ws.mask_sequence[std::size_t(part)] = s;
+      }
+      ws.attention[std::size_t(part)].forward(q, k, v, ws.ctx.middleRows(r0, len).middleCols(h * d, d),
+                                              mask);
+    };
+    const Index items = batch.sequences() * heads;
+    if (ws.threads <= 1) {
+      for (Index it = 0; it < items; ++it) item(it, 0);
+      return;
     }
+    detail::pool_or_default(ws.pool).parallel_for(items, ws.threads, item);
   }
 
   EncoderConfig m_config;
@@ -276,10 +343,10 @@ class EncoderLayer {
 };
 
 /// The encoder stack: num_hidden_layers EncoderLayers on the packed tokens, plus (pre-LN only)
-/// the final LayerNorm. Owns the scratch (one EncoderWorkspace per thread, set_threads), grown
-/// on demand: after the first call at the largest token count, forward() does not allocate
-/// (except the UniLM path's per-sequence copy of the segment ids into the mask, and the
-/// std::thread objects when threads > 1). Not thread-safe itself (scratch): concurrent callers
+/// the final LayerNorm. Owns the scratch (one EncoderWorkspace), grown on demand: after the first
+/// call at the largest token count, forward() does not allocate (except the UniLM path's
+/// per-sequence copy of the segment ids into a mask). Threads: set_threads (each layer split as
+/// EncoderLayer says, on a ThreadPool). Not thread-safe itself (scratch): concurrent callers
 /// need one Encoder (one model object) each.
 template <typename T, class Isa = simd::native_isa>
 class Encoder {
@@ -293,8 +360,7 @@ class Encoder {
           const Vector& final_norm_weight = Vector(), const Vector& final_norm_bias = Vector())
       : m_config(validated(config)),
         m_final(LayerNormConfig{config.hidden_size, config.layer_norm_eps, true, true}),
-        m_ws(1, EncoderWorkspace<T>(config.head_dim())),
-        m_groups(1) {
+        m_ws(config.head_dim()) {
     detail::require(static_cast<Index>(layers.size()) == config.num_hidden_layers, "Encoder",
                     "expected num_hidden_layers=", config.num_hidden_layers,
                     " layer weight sets (got ", layers.size(), ")");
@@ -317,47 +383,24 @@ class Encoder {
   const EncoderConfig& config() const noexcept { return m_config; }
   const std::vector<EncoderLayer<T, Isa>>& layers() const noexcept { return m_layers; }
 
-  /// Threads per forward() (>= 1, default 1). Sequences never interact, so forward() cuts the
-  /// batch into up to `threads` runs of whole sequences with about equal token counts, and each
-  /// thread takes its run through every layer with its own workspace: no synchronisation
-  /// between layers, and the result is bit-identical for any thread count (every row is
-  /// computed by the same operations whatever rows surround it). Starts threads − 1
-  /// std::threads per call (a batch with fewer sequences uses fewer).
+  /// Threads per forward() (>= 1, default 1): every layer's row blocks and (sequence, head)
+  /// attention items are cut into `threads` parts (EncoderLayer) that run on `pool` (null:
+  /// default_thread_pool(), created on first use). The result is the same bits for any thread
+  /// count and pool. Drops the grown scratch (the next forward() allocates it again).
   /// \throws std::invalid_argument if threads < 1.
-  void set_threads(int threads) {
-    detail::require(threads >= 1, "Encoder", "expected threads >= 1 (got ", threads, ")");
-    m_ws.resize(static_cast<std::size_t>(threads), EncoderWorkspace<T>(m_config.head_dim()));
-    m_groups.resize(static_cast<std::size_t>(threads));
+  void set_threads(int threads, ThreadPool* pool = nullptr) {
+    m_ws = EncoderWorkspace<T>(m_config.head_dim(), threads, pool);
   }
-  int threads() const noexcept { return static_cast<int>(m_ws.size()); }
+  int threads() const noexcept { return m_ws.threads; }
+  /// The pool set_threads was given (null: the default pool).
+  ThreadPool* pool() const noexcept { return m_ws.pool; }
 
   /// x: packed tokens (batch.tokens() × H), in place: every layer, then the final LayerNorm
   /// (pre-LN). Rows of different sequences never interact.
   /// \throws std::invalid_argument as EncoderLayer::forward.
   void forward(MatrixRef<T> x, const PackedBatch& batch) {
-    const int groups = split(batch);
-    if (groups <= 1) {
-      run(x, batch, m_ws[0]);
-      return;
-    }
-    detail::require(x.rows() == batch.tokens(), "Encoder", "expected x of ", batch.tokens(),
-                    " rows (packed tokens) (got ", x.rows(), ")");
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(groups));
-    const auto work = [&](int g) {
-      try {
-        const PackedBatch& b = m_groups[std::size_t(g)];
-        run(x.middleRows(m_row0[std::size_t(g)], b.tokens()), b, m_ws[std::size_t(g)]);
-      } catch (...) {
-        errors[std::size_t(g)] = std::current_exception();
-      }
-    };
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(groups - 1));
-    for (int g = 1; g < groups; ++g) pool.emplace_back(work, g);
-    work(0);
-    for (auto& t : pool) t.join();
-    for (const auto& e : errors)
-      if (e) std::rethrow_exception(e);
+    for (const auto& layer : m_layers) layer.forward(x, batch, m_ws);
+    if (m_config.pre_layer_norm && x.rows() > 0) m_final.apply(x);
   }
 
   /// FLOPs of forward() on `batch` (EncoderLayer::flops summed over the layers).
@@ -379,48 +422,9 @@ class Encoder {
     return c;
   }
 
-  void run(MatrixRef<T> x, const PackedBatch& batch, EncoderWorkspace<T>& ws) const {
-    for (const auto& layer : m_layers) layer.forward(x, batch, ws);
-    if (m_config.pre_layer_norm && x.rows() > 0) m_final.apply(x);
-  }
-
-  // Cuts batch into runs of whole sequences for the threads (m_groups, m_row0); returns how
-  // many runs, 1 meaning "run batch itself". A malformed batch is left to the layers' checks.
-  int split(const PackedBatch& batch) {
-    const int threads = this->threads();
-    const Index tokens = batch.tokens(), seqs = batch.sequences();
-    if (threads <= 1 || seqs < 2 || batch.offsets.front() != 0) return 1;
-    for (std::size_t s = 1; s < batch.offsets.size(); ++s)
-      if (batch.offsets[s] < batch.offsets[s - 1]) return 1;
-    if (!batch.segments.empty() && static_cast<Index>(batch.segments.size()) != tokens) return 1;
-    m_row0.assign(static_cast<std::size_t>(threads), 0);
-    int g = 0;
-    Index s0 = 0;
-    for (Index s = 1; s <= seqs && g < threads; ++s) {
-      // Close run g at sequence s when it holds its share of the tokens, or at the end.
-      const Index end = batch.offsets[std::size_t(s)];
-      const bool last = s == seqs;
-      if (!last && end * threads < (g + 1) * tokens) continue;
-      if (!last && g == threads - 1) continue;
-      PackedBatch& b = m_groups[std::size_t(g)];
-      const Index r0 = batch.offsets[std::size_t(s0)];
-      b.offsets.resize(std::size_t(s - s0) + 1);
-      for (Index k = s0; k <= s; ++k)
-        b.offsets[std::size_t(k - s0)] = batch.offsets[std::size_t(k)] - r0;
-      b.segments.assign(batch.segments.begin() + (batch.segments.empty() ? 0 : r0),
-                        batch.segments.begin() + (batch.segments.empty() ? 0 : end));
-      m_row0[std::size_t(g)] = r0;
-      ++g;
-      s0 = s;
-    }
-    return g;
-  }
-
   EncoderConfig m_config;
   LayerNorm<T, Isa> m_final;
-  std::vector<EncoderWorkspace<T>> m_ws;  // one per thread
-  std::vector<PackedBatch> m_groups;      // the threads' runs of sequences
-  std::vector<Index> m_row0;              // first packed row of each run
+  EncoderWorkspace<T> m_ws;
   std::vector<EncoderLayer<T, Isa>> m_layers;
 };
 

@@ -77,8 +77,11 @@ class SentenceEmbedder {
   /// The encoder, for its config, flops() or a direct forward().
   BertModel<T>& model() noexcept { return m_model; }
 
-  /// Threads per forward (>= 1): Encoder::set_threads. \throws std::invalid_argument if < 1.
-  void set_threads(int threads) { m_model.encoder().set_threads(threads); }
+  /// Threads per forward (>= 1) on pool (null: default_thread_pool()): Encoder::set_threads.
+  /// \throws std::invalid_argument if threads < 1.
+  void set_threads(int threads, ThreadPool* pool = nullptr) {
+    m_model.encoder().set_threads(threads, pool);
+  }
 
   /// Embeddings of texts: (texts.size() × dim()), row i for texts[i], unit L2 norm (zero for a
   /// text of no tokens, which cannot happen with [CLS]/[SEP]).
