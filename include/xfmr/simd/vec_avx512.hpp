@@ -36,7 +36,9 @@ struct Vec<float, avx512_isa> {
   static XFMR_INLINE type add(type a, type b) noexcept { return _mm512_add_ps(a, b); }
   static XFMR_INLINE type sub(type a, type b) noexcept { return _mm512_sub_ps(a, b); }
   static XFMR_INLINE type mul(type a, type b) noexcept { return _mm512_mul_ps(a, b); }
-  static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return _mm512_fmadd_ps(a, b, c); }
+  static XFMR_INLINE type fmadd(type a, type b, type c) noexcept {
+    return _mm512_fmadd_ps(a, b, c);
+  }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept {
     return _mm512_fnmadd_ps(a, b, c);
   }
@@ -120,7 +122,9 @@ struct Vec<double, avx512_isa> {
   static XFMR_INLINE type add(type a, type b) noexcept { return _mm512_add_pd(a, b); }
   static XFMR_INLINE type sub(type a, type b) noexcept { return _mm512_sub_pd(a, b); }
   static XFMR_INLINE type mul(type a, type b) noexcept { return _mm512_mul_pd(a, b); }
-  static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return _mm512_fmadd_pd(a, b, c); }
+  static XFMR_INLINE type fmadd(type a, type b, type c) noexcept {
+    return _mm512_fmadd_pd(a, b, c);
+  }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept {
     return _mm512_fnmadd_pd(a, b, c);
   }
