@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // RoPE throughput (DESIGN.md §5, workloads W1 and W2). Each benchmark is registered twice, side
-// by side: isa:native runs the component (Rope<T>::apply or RopeND<T>::apply_grid, AVX2 here)
-// and isa:scalar runs the portable kernel (simd::rope_*<scalar_isa>) head by head over the same
-// data with the same cos/sin table.
+// by side: isa:native runs the component (Rope<T>::apply or RopeND<T>::apply_grid, on the widest
+// compiled tier: AVX-512 or AVX2) and isa:scalar runs the portable kernel
+// (simd::rope_*<scalar_isa>) head by head over the same data with the same cos/sin table.
 // Read the rates against BM_ceiling_inplace (in place) and BM_ceiling_memcpy (out of place) at
 // the same byte size: 4096×32×128 floats = 64 MiB, 512×12×64 floats = 1.5 MiB, 1024×12×64 floats
 // (and 512×12×64 doubles) = 3 MiB.

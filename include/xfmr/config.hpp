@@ -18,7 +18,24 @@
 #define XFMR_HAS_AVX2 0
 #endif
 
-#if XFMR_HAS_AVX2
+// AVX-512 tier: F (the 512-bit core), BW/DQ (byte/word and float/double mask forms), VL (the
+// 128/256-bit forms of the masked operations) and FMA; off whenever the AVX2 tier is off.
+#if XFMR_HAS_AVX2 && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512DQ__)
+#define XFMR_HAS_AVX512 1
+#else
+#define XFMR_HAS_AVX512 0
+#endif
+// bf16 dot products (vdpbf16ps) and conversions (vcvtne2ps2bf16) on top of the AVX-512 tier.
+#if XFMR_HAS_AVX512 && defined(__AVX512BF16__)
+#define XFMR_HAS_AVX512_BF16 1
+#else
+#define XFMR_HAS_AVX512_BF16 0
+#endif
+
+#if XFMR_HAS_AVX512
+#define XFMR_ISA_TAG avx512
+#elif XFMR_HAS_AVX2
 #define XFMR_ISA_TAG avx2
 #else
 #define XFMR_ISA_TAG scalar

@@ -16,10 +16,16 @@ struct scalar_isa {
 struct avx2_isa {
   static constexpr const char* name = "avx2";
 };
-// Slots for later: an AVX-512 or NEON path ships only once a test runs it on real or emulated
-// hardware (DESIGN.md §3).
+/// AVX-512 F/BW/VL/DQ + FMA, 512-bit vectors, tails by k-masks.
+struct avx512_isa {
+  static constexpr const char* name = "avx512";
+};
+// Slot for later: a NEON path ships only once a test runs it on real or emulated hardware
+// (DESIGN.md §3).
 
-#if XFMR_HAS_AVX2
+#if XFMR_HAS_AVX512
+using native_isa = avx512_isa;
+#elif XFMR_HAS_AVX2
 using native_isa = avx2_isa;
 #else
 using native_isa = scalar_isa;
