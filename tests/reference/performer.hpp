@@ -5,6 +5,7 @@
 #define XFMR_TESTS_REFERENCE_PERFORMER_HPP
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include <xfmr/attention/performer.hpp>
@@ -93,9 +94,10 @@ LMatrix softmax_attention(const xfmr::RowMatrix<T>& q, const xfmr::RowMatrix<T>&
   return out;
 }
 
-/// max |a − b| / max |b|: whole-matrix relative error.
-template <typename A>
-double rel_error(const A& a, const LMatrix& b) {
+/// max |a − b| / max |b|: whole-matrix relative error. b is an LMatrix itself (no conversion),
+/// so this overload and reference/attention.hpp's rel_error never compete for a call.
+template <typename A, typename B, typename = std::enable_if_t<std::is_same_v<B, LMatrix>>>
+double rel_error(const A& a, const B& b) {
   long double num = 0, den = 0;
   for (xfmr::Index i = 0; i < b.rows(); ++i)
     for (xfmr::Index j = 0; j < b.cols(); ++j) {
