@@ -56,6 +56,13 @@ void BM_ceiling_memcpy(benchmark::State& state) {
                           static_cast<std::int64_t>(bytes));  // read + write
 }
 BENCHMARK(BM_ceiling_memcpy)->Apply(memory_args)->Unit(benchmark::kMicrosecond);
+// W9 decode: a copy that moves as many bytes as the decode reads, K and V of n ∈ {4096, 32768}
+// keys × 8 K/V heads × d = 128 floats (16 + 16 MiB and 128 + 128 MiB).
+BENCHMARK(BM_ceiling_memcpy)
+    ->Arg(std::int64_t(4096) * 8 * 128 * 4)
+    ->Arg(std::int64_t(32768) * 8 * 128 * 4)
+    ->ArgNames({"bytes"})
+    ->Unit(benchmark::kMicrosecond);
 
 // ---- in place: x = a·x over one buffer (the roof for in-place kernels such as RoPE) ---------
 // Out of line so that the loop is the same code whatever the caller; 4 vectors per iteration.

@@ -73,6 +73,10 @@ const Case kCases[] = {
     {13, 13, 3, 3, 9, 9, 4, 5, true},      {17, 40, 4, 2, 8, 11, 5, 7, true},
     {1, 300, 8, 2, 64, 64, 64, 256, true}, {100, 100, 1, 1, 17, 17, 16, 16, true},
     {33, 65, 2, 2, 31, 7, 64, 256, false}, {70, 70, 2, 1, 16, 16, 64, 32, true},
+    // Decoding (grouped row kernels): groups of 3 and 5 (MQA), two and three query rows,
+    // odd d and d_v, several key tiles with a short last one.
+    {1, 53, 6, 2, 37, 13, 64, 16, false},  {2, 41, 6, 2, 9, 5, 64, 8, true},
+    {3, 29, 5, 1, 16, 16, 64, 7, true},    {1, 1, 4, 4, 8, 8, 64, 256, false},
 };
 
 }  // namespace
@@ -195,6 +199,36 @@ TEST_CASE("KV-cache decode equals the full causal recompute", "[attention][softm
   // A block of 5 new queries at the end of the cache (chunked prefill).
   attn.forward(q.bottomRows(5), k, v, chunk, causal);
   CHECK((chunk - full.bottomRows(5)).cwiseAbs().maxCoeff() <= 1e-6f);
+}
+
+TEST_CASE("Grouped-query decode: threads, key lengths and the Eigen path agree",
+          "[attention][softmax]") {
+  auto rng = xfmr_test::make_rng(12);
+  const Index nk = 77, d = 24, heads = 8, kv_heads = 2;
+  const RowMatrix<float> q = xfmr_test::random_matrix<float>(rng, 2, heads * d, -2, 2);
+  const RowMatrix<float> k = xfmr_test::random_matrix<float>(rng, nk, kv_heads * d, -2, 2);
+  const RowMatrix<float> v = xfmr_test::random_matrix<float>(rng, nk, kv_heads * d);
+  for (const Index nq : {Index(1), Index(2)}) {
+    AttentionMask<float> mask;
+    mask.set_key_length(50);
+    mask.set_causal();
+    RowMatrix<float> one(nq, heads * d), two(nq, heads * d), eig(nq, heads * d);
+    auto cfg = config(d, 0, 64, 16);
+    SoftmaxAttention<float>(cfg).forward(q.topRows(nq), k, v, one, mask);
+    cfg.threads = 2;
+    SoftmaxAttention<float>(cfg).forward(q.topRows(nq), k, v, two, mask);
+    cfg.threads = 1;
+    cfg.tile_product = xfmr::TileProduct::Eigen;
+    SoftmaxAttention<float>(cfg).forward(q.topRows(nq), k, v, eig, mask);
+    INFO("nq " << nq);
+    CHECK(one == two);  // the result does not depend on the thread count
+    CHECK((one - eig).cwiseAbs().maxCoeff() <= 1e-5f);
+    xfmr_ref::AttentionRef r;
+    r.d = r.dv = d;
+    r.causal = true;
+    r.key_length = 50;
+    CHECK(xfmr_ref::rel_error(one, xfmr_ref::softmax_attention(r, q.topRows(nq), k, v)) <= 1e-5);
+  }
 }
 
 TEST_CASE("Grouped-query attention equals repeated K/V heads", "[attention][softmax]") {

@@ -115,3 +115,94 @@ TEMPLATE_TEST_CASE("l2_normalize_row: zero rows stay zero, short rows are divide
     }
   });
 }
+
+// The row pipeline: strided rows, per-row γ/β, in place and out of place; the pad columns
+// between rows (and the guards after the last) are never written.
+TEMPLATE_TEST_CASE("layer_norm_rows and rms_norm_rows: strided rows against long double",
+                   "[simd][norm]", float, double) {
+  using T = TestType;
+  const long double e = std::numeric_limits<T>::epsilon();
+  auto rng = xfmr_test::make_rng(802);
+  const T eps = T(1e-6);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    constexpr std::size_t W = xfmr::simd::Vec<T, Isa>::lanes;
+    for (const std::size_t n : {std::size_t(1), W + 3, 8 * W, 8 * W + 5, 24 * W + 3,
+                                std::size_t(768)}) {
+      for (const std::size_t rows : {std::size_t(1), std::size_t(2), std::size_t(5)}) {
+        for (const bool in_place : {false, true}) {
+          for (const bool per_row : {false, true}) {
+            INFO("isa " << Isa::name << ", n " << n << ", rows " << rows << ", in place "
+                        << in_place << ", per-row γ/β " << per_row);
+            const std::size_t xs = n + 3, ys = in_place ? xs : n + 1;
+            const std::size_t ps = per_row ? n : 0;
+            std::vector<T> g = xfmr_test::uniform_vector<T>(rng, rows * n, 0.5, 2);
+            std::vector<T> b = xfmr_test::uniform_vector<T>(rng, rows * n, -1, 1);
+            // Rows alternate between no offset (the folded form) and 1e3 (the centred form).
+            std::vector<T> x0 = xfmr_test::uniform_vector<T>(rng, rows * xs, -2, 2);
+            for (std::size_t r = 1; r < rows; r += 2)
+              for (std::size_t i = 0; i < n; ++i) x0[r * xs + i] += T(1000);
+            for (const bool layer : {true, false}) {
+              xfmr_test::Guarded<T> x(rows * xs, 1), y(rows * ys, 3);
+              for (std::size_t i = 0; i < rows * xs; ++i) x[i] = x0[i];
+              T* out = in_place ? x.data() : y.data();
+              if (!in_place)
+                for (std::size_t i = 0; i < rows * ys; ++i) y[i] = T(-7);
+              if (layer)
+                xfmr::simd::layer_norm_rows<Isa, T>(x.data(), xs, out, ys, rows, n, g.data(),
+                                                    b.data(), ps, eps);
+              else
+                xfmr::simd::rms_norm_rows<Isa, T>(x.data(), xs, out, ys, rows, n, g.data(), eps);
+              long bad = 0, pad = 0;
+              for (std::size_t r = 0; r < rows; ++r) {
+                const std::vector<T> row(x0.begin() + r * xs, x0.begin() + r * xs + n);
+                const T* gr = g.data() + (layer ? r * ps : 0);
+                const auto ref = reference(layer ? Kind::Layer : Kind::Rms, row, gr,
+                                           layer ? b.data() + r * ps : nullptr, eps, T(1));
+                long double mag = 0;
+                for (const auto v : ref) mag = std::max(mag, std::fabs(v));
+                const long double tol = (16 + n) * e * (mag + 1);
+                for (std::size_t i = 0; i < n; ++i)
+                  bad += !(std::fabs(out[r * ys + i] - ref[i]) <= tol);
+                for (std::size_t i = n; i < ys; ++i)
+                  pad += !(out[r * ys + i] == (in_place ? x0[r * xs + i] : T(-7)));
+              }
+              CHECK(bad == 0);
+              CHECK(pad == 0);
+              CHECK(x.guards_intact());
+              CHECK(y.guards_intact());
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// The one-pass statistics about a shift far from the mean must fall back to the corrected
+// two-pass sums: with m = 1e4 against values in [−1, 1], Σd² − (Σd)²/n would cancel every digit.
+TEMPLATE_TEST_CASE("layer_norm_stats: a far shift falls back to the two-pass sums",
+                   "[simd][norm]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(803);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = xfmr::simd::Vec<T, Isa>;
+    const std::size_t n = 301;
+    const std::vector<T> x = xfmr_test::uniform_vector<T>(rng, n, -1, 1);
+    long double mean = 0, var = 0;
+    for (const T v : x) mean += v;
+    mean /= n;
+    for (const T v : x) var += (v - mean) * (v - mean);
+    var /= n;
+    for (const T shift : {T(0), T(0.5), T(1e4), T(-3e5)}) {
+      INFO("isa " << Isa::name << ", shift " << shift);
+      T s, q;
+      xfmr::simd::detail::shifted_sums<V>(x.data(), n, shift, s, q);
+      const auto st = xfmr::simd::detail::layer_norm_stats<V>(x.data(), n, shift, s, q, T(0));
+      const long double tol = 64 * n * std::numeric_limits<T>::epsilon();
+      CHECK(std::fabs((static_cast<long double>(st.m) + st.delta) - mean) <= tol);
+      CHECK(std::fabs(1 / (static_cast<long double>(st.r) * st.r) - var) <= tol * var);
+    }
+  });
+}

@@ -18,6 +18,7 @@
 #include "../config.hpp"
 #include "../detail/tensor_fwd.hpp"
 #include "../error.hpp"
+#include "../simd/decode.hpp"
 #include "../simd/gemm.hpp"
 #include "../simd/softmax.hpp"
 #include "../simd/transpose.hpp"
@@ -263,12 +264,25 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
            mask.has_elementwise(), mask.bias.rows(), partial};
     const Index br = m_config.query_tile;
     const Index tiles = (nq + br - 1) / br;
-    const Index items = heads * tiles;
+    // Decoding (a few query rows per tile, no bias or element masks): one item per block of K/V
+    // heads and tile serves the whole query group, so each K/V head is streamed once
+    // (tile_group). forward_partial keeps the per-head paths (they store m, ℓ and o).
+    const bool grouped = m_config.tile_product == TileProduct::Kernel && !c.elementwise &&
+                         c.bias_rows == 0 && !c.partial && std::min(br, nq) <= kColumnBlock / 4;
+    // The grouped path reads the K/V heads of a block together, key tile by key tile: one block
+    // per part.
+    const Index head_blocks = std::min<Index>(kv_heads, m_config.threads);
+    const Index items = (grouped ? head_blocks : heads) * tiles;
     const int parts = static_cast<int>(std::min<Index>(m_config.threads, items));
     for (int p = 0; p < parts; ++p) reserve(m_ws[std::size_t(p)], dv);  // allocation: here only
     const auto item = [&](Index it, int part) {
       Workspace& ws = m_ws[static_cast<std::size_t>(part)];
       const Index r0 = (it % tiles) * br;
+      if (grouped) {
+        const Index b = it / tiles;
+        tile_group(c, ws, b * kv_heads / head_blocks, (b + 1) * kv_heads / head_blocks, r0);
+        return;
+      }
       // A few query rows (decoding) would leave most lanes of the transposed tile idle:
       // those tiles take the row-major path, where Q·Kᵀ is a matrix-vector product.
       if (m_config.tile_product == TileProduct::Kernel && std::min(br, nq - r0) > kColumnBlock / 4)
@@ -301,6 +315,114 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
       ws.m.resize(br);
       ws.l.resize(br);
       ws.alpha.resize(br);
+    }
+  }
+
+  // Scratch of tile_group: u = group·rows query rows (λq copies, accumulators, m, ℓ) and the
+  // scores of one register block of rows.
+  void reserve_group(Workspace& ws, Index u, Index dv) const {
+    const auto uu = static_cast<std::size_t>(u);
+    const auto d = static_cast<std::size_t>(m_config.head_dim);
+    const auto bc = static_cast<std::size_t>(m_config.key_tile);
+    if (ws.s.size() < simd::kDecodeRows * bc) ws.s.resize(simd::kDecodeRows * bc);
+    if (ws.qt.size() < uu * d) ws.qt.resize(uu * d);
+    if (ws.acc.size() < uu * std::size_t(dv)) ws.acc.resize(uu * std::size_t(dv));
+    if (ws.m.size() < uu) {
+      ws.m.resize(uu);
+      ws.l.resize(uu);
+      ws.alpha.resize(uu);
+    }
+  }
+
+  // The query tile [r0, r0 + rows) of every query head of the K/V heads [g0, g1) (K/V head g
+  // serves heads g·G … g·G + G − 1): the online softmax over the key tiles with
+  // simd/decode.hpp's row kernels, which load each key and value row once for a block of up to
+  // kDecodeRows query rows, so K and V are streamed from memory once (a group's other blocks
+  // re-read the tile from cache). Key tile outside, K/V heads inside: the heads' slices of a
+  // cache row share its page, so a tile's pages are walked once for all the heads. Query row
+  // u = ((g − g0)·G + t)·rows + i is head g·G + t, query r0 + i. No bias, no element masks
+  // (run() sends those to tile_row); per-row key limits as tile_row.
+  void tile_group(const Call& c, Workspace& ws, Index g0, Index g1, Index r0) const {
+    using Isa = simd::native_isa;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const Index rows = std::min(m_config.query_tile, c.nq - r0);
+    const Index per_head = c.group * rows, nu = (g1 - g0) * per_head;
+    const Index bc = m_config.key_tile;
+    const Index d = c.d, dv = c.dv;
+    reserve_group(ws, nu, dv);
+    T* s = ws.s.data();
+    T* qs = ws.qt.data();
+    T* acc = ws.acc.data();
+    T* m = ws.m.data();
+    T* l = ws.l.data();
+    const Index* limit = m_limit.data() + r0;
+    const T* lambda = m_lambda.data() + r0;
+
+    Index kend = 0;
+    for (Index i = 0; i < rows; ++i) kend = std::max(kend, limit[i]);
+    for (Index u = 0; u < nu; ++u) {
+      const Index h = g0 * c.group + u / rows, i = u % rows;
+      const T* qi = c.q + (r0 + i) * c.ldq + h * d;
+      // A non-finite q_i scores NaN against every key (as tile_row), so an infinite q_i cannot
+      // pass for a masked row.
+      const bool finite = finite_row(qi, d);
+      for (Index p = 0; p < d; ++p)
+        qs[u * d + p] = finite ? qi[p] : std::numeric_limits<T>::quiet_NaN();
+      m[u] = ninf;
+      l[u] = T(0);
+    }
+    simd::zero_row<Isa>(acc, static_cast<std::size_t>(nu * dv));
+
+    constexpr auto R = static_cast<Index>(simd::kDecodeRows);
+    for (Index j0 = 0; j0 < kend; j0 += bc) {
+      const Index nc = std::min(bc, kend - j0);
+      for (Index g = g0; g < g1; ++g) {
+        const T* k = c.k + j0 * c.ldk + g * d;
+        const T* v = c.v + j0 * c.ldv + g * dv;
+        for (Index u0 = (g - g0) * per_head; u0 < (g - g0 + 1) * per_head; u0 += R) {
+          const Index nr = std::min(R, (g - g0 + 1) * per_head - u0);
+          simd::rows_dot_keys<Isa>(std::size_t(nr), qs + u0 * d, std::size_t(d), k,
+                                   std::size_t(c.ldk), std::size_t(nc), std::size_t(d), s,
+                                   std::size_t(bc));
+          for (Index u = u0; u < u0 + nr; ++u) {
+            const Index i = u % rows;
+            T* srow = s + (u - u0) * bc;
+            const Index valid = std::min(nc, limit[i] - j0);
+            if (valid <= 0) {
+              simd::zero_row<Isa>(srow, std::size_t(nc));
+              continue;
+            }
+            const T mx = simd::scale_bias_max<Isa>(srow, static_cast<const T*>(nullptr),
+                                                   std::size_t(valid), lambda[i]);
+            // A NaN maximum (NaN score) must win: std::max would keep the old M and hide it.
+            const T mnew = mx != mx ? mx : std::max(m[u], mx);
+            if (mnew == ninf) {  // nothing allowed so far: this row adds nothing
+              for (Index j = 0; j < valid; ++j)
+                if (srow[j] != srow[j]) m[u] = l[u] = std::numeric_limits<T>::quiet_NaN();
+              simd::zero_row<Isa>(srow, std::size_t(nc));
+              continue;
+            }
+            const T alpha = m[u] == ninf ? T(0) : std::exp(m[u] - mnew);
+            const T sum = simd::exp_sum<Isa>(srow, std::size_t(valid), mnew);
+            if (valid < nc) simd::zero_row<Isa>(srow + valid, std::size_t(nc - valid));
+            l[u] = l[u] * alpha + sum;
+            if (alpha != T(1)) simd::scale_row<Isa>(acc + u * dv, std::size_t(dv), alpha);
+            m[u] = mnew;
+          }
+          simd::rows_accumulate_values<Isa>(std::size_t(nr), s, std::size_t(bc), v,
+                                            std::size_t(c.ldv), std::size_t(nc), std::size_t(dv),
+                                            acc + u0 * dv, std::size_t(dv));
+        }
+      }
+    }
+    for (Index u = 0; u < nu; ++u) {
+      const Index h = g0 * c.group + u / rows, i = u % rows;
+      T* orow = c.out + (r0 + i) * c.ldo + h * dv;
+      if (l[u] == T(0)) {  // no allowed key: exact zeros (ℓ is NaN after a non-finite input)
+        simd::zero_row<Isa>(orow, std::size_t(dv));
+      } else {
+        simd::scale_row<Isa>(acc + u * dv, orow, std::size_t(dv), T(1) / l[u]);
+      }
     }
   }
 

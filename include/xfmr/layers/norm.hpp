@@ -95,11 +95,12 @@ class LayerNorm {
   /// Unchecked: row r uses gamma/beta + r·param_stride (null: γ = 1, β = 0).
   void apply_with(ConstMatrixRef<T> x, MatrixRef<T> out, const T* gamma, const T* beta,
                   Index param_stride = 0) const noexcept {
-    const auto n = static_cast<std::size_t>(x.cols());
-    const T eps = static_cast<T>(m_config.eps);
-    for (Index r = 0; r < x.rows(); ++r)
-      simd::layer_norm_row<Isa>(x.data() + r * x.outerStride(), out.data() + r * out.outerStride(), n, gamma ? gamma + r * param_stride : gamma,
-                                beta ? beta + r * param_stride : beta, eps);
+    simd::layer_norm_rows<Isa>(x.data(), static_cast<std::size_t>(x.outerStride()), out.data(),
+                               static_cast<std::size_t>(out.outerStride()),
+                               static_cast<std::size_t>(x.rows()),
+                               static_cast<std::size_t>(x.cols()), gamma, beta,
+                               static_cast<std::size_t>(param_stride),
+                               static_cast<T>(m_config.eps));
   }
 
   void check_params() const {
@@ -136,12 +137,12 @@ class RmsNorm {
     detail::check_norm_shapes<T>("RmsNorm", m_config.dim, x, out);
     detail::require(m_gamma.size() == m_config.dim, "RmsNorm", "gamma must have dim=",
                     m_config.dim, " entries (got ", m_gamma.size(), ")");
-    const auto n = static_cast<std::size_t>(x.cols());
-    const T eps = static_cast<T>(m_config.eps);
-    const T* gamma = m_config.scale ? m_gamma.data() : nullptr;
-    for (Index r = 0; r < x.rows(); ++r)
-      simd::rms_norm_row<Isa>(x.data() + r * x.outerStride(), out.data() + r * out.outerStride(), n,
-                              gamma, eps);
+    simd::rms_norm_rows<Isa>(x.data(), static_cast<std::size_t>(x.outerStride()), out.data(),
+                             static_cast<std::size_t>(out.outerStride()),
+                             static_cast<std::size_t>(x.rows()),
+                             static_cast<std::size_t>(x.cols()),
+                             m_config.scale ? m_gamma.data() : nullptr,
+                             static_cast<T>(m_config.eps));
   }
   void apply(MatrixRef<T> x) const { apply(x, x); }
 
