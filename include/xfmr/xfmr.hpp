@@ -10,6 +10,7 @@
 #include "version.hpp"
 
 #include "simd/activation.hpp"
+#include "simd/bf16.hpp"
 #include "simd/erf.hpp"
 #include "simd/exp.hpp"
 #include "simd/gemm.hpp"
