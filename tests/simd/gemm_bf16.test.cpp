@@ -155,7 +155,7 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
 template <class F>
 void for_each_bf16_isa(F&& f) {
   xfmr_test::for_each_isa(f);
-#if XFMR_HAS_AVX512_BF16
+#if XFMR_HAS_AVX512_BF16 && defined(XFMR_TEST_BF16_AVX512)
   // Until for_each_isa lists avx512_isa (the avx512 branch), run it here when the CPU has it.
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16"))

@@ -212,7 +212,7 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
                                 : kb == 0           ? GemmPhase::First
                                 : kb + 1 == kblocks ? GemmPhase::Last
                                                     : GemmPhase::Middle;
-        const T* bp = panel(j0, k0, kc, cols);
+        const auto* bp = panel(j0, k0, kc, cols);
         auto tile = [&](auto rows_tag, Index i) {
           constexpr int rows = decltype(rows_tag)::value;
           const Index gi = i0 + i;
