@@ -7,13 +7,16 @@
 #include <functional>
 #include <initializer_list>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../simd/gemm.hpp"
+#include "../simd/gemm_bf16.hpp"
 #include "../simd/isa.hpp"
 #include "../types.hpp"
 #include "activation.hpp"
@@ -27,6 +30,13 @@ XFMR_NAMESPACE_BEGIN
 /// (in × out) B operand, in column panels); the layer keeps only the packed copy and the bias,
 /// never a view of the caller's arrays. forward() is const, allocation-free and keeps no scratch,
 /// so any number of threads may call it concurrently on one Dense.
+///
+/// WeightStorage::Bf16 (Dense<float> only): the weight is rounded to bf16 (RNE) once and packed
+/// for the bf16 GEMM (simd/gemm_bf16.hpp: half the bytes; vdpbf16ps with x rounded to bf16 too
+/// where the CPU has AVX512_BF16, x in fp32 against the widened weight elsewhere); y is within
+/// ≈ (2^-7 + in·2^-24)·Σ|x||w| of the exact product (per entry, before bias and activation).
+/// On the vdpbf16ps path forward() rounds x into a per-thread buffer (allocated once per thread
+/// and size).
 template <typename T, class Isa = simd::native_isa>
 class Dense {
   static_assert(detail::is_real_v<T>, "xfmr::Dense<T>: T must be float or double");
@@ -38,21 +48,36 @@ class Dense {
 
   /// weight: [out × in] as PyTorch/HF nn.Linear stores it (in, out >= 1); bias: out values, or
   /// empty (no bias). Throws std::invalid_argument on an empty weight or a bias of another size.
+  /// storage: WeightStorage::Bf16 keeps the weight rounded to bf16 (float only: throws
+  /// std::invalid_argument for Dense<double>).
   Dense(ConstMatrixRef<T> weight, const Eigen::Ref<const Vector>& bias,
-        ActivationKind activation = ActivationKind::Identity)
-      : m_in(weight.cols()), m_out(weight.rows()), m_activation(activation) {
+        ActivationKind activation = ActivationKind::Identity,
+        WeightStorage storage = WeightStorage::Native)
+      : m_in(weight.cols()), m_out(weight.rows()), m_activation(activation), m_storage(storage) {
     detail::require(m_in >= 1 && m_out >= 1, "Dense",
                     "expected a weight of at least 1x1 (out x in) (got ", m_out, "x", m_in, ")");
     detail::require(bias.size() == 0 || bias.size() == m_out, "Dense", "expected a bias of ",
                     m_out, " values (the weight's rows) or none (got ", bias.size(), ")");
+    detail::require(storage == WeightStorage::Native || std::is_same_v<T, float>, "Dense",
+                    "expected WeightStorage::Native for Dense<double> (got bf16: bf16 weights "
+                    "are for Dense<float>)");
     m_bias = bias;
-    m_packed.resize(simd::packed_b_size<T, Isa>(m_in, m_out));
-    simd::pack_b<Isa>(m_in, m_out, simd::GemmB<T>{weight.data(), weight.outerStride(), true},
-                      m_packed.data());
+    const simd::GemmB<T> b{weight.data(), weight.outerStride(), true};
+    if (storage == WeightStorage::Bf16) {
+      if constexpr (std::is_same_v<T, float>) {
+        m_packed_bf16.resize(
+            static_cast<std::size_t>(simd::packed_b_bf16_size<Isa>(m_in, m_out)));
+        simd::pack_b_bf16<Isa>(m_in, m_out, b, m_packed_bf16.data());
+      }
+    } else {
+      m_packed.resize(simd::packed_b_size<T, Isa>(m_in, m_out));
+      simd::pack_b<Isa>(m_in, m_out, b, m_packed.data());
+    }
   }
   /// Without bias.
-  explicit Dense(ConstMatrixRef<T> weight, ActivationKind activation = ActivationKind::Identity)
-      : Dense(weight, Vector(), activation) {}
+  explicit Dense(ConstMatrixRef<T> weight, ActivationKind activation = ActivationKind::Identity,
+                 WeightStorage storage = WeightStorage::Native)
+      : Dense(weight, Vector(), activation, storage) {}
 
   /// Several Linear layers on the same input stacked into one (fused QKV): the weights
   /// (out_i × in, equal in) one above the other, so y's columns are [y_0 | y_1 | …]. biases:
@@ -60,7 +85,8 @@ class Dense {
   /// std::invalid_argument naming the offending part.
   static Dense concat(std::initializer_list<WeightRef> weights,
                       std::initializer_list<BiasRef> biases = {},
-                      ActivationKind activation = ActivationKind::Identity) {
+                      ActivationKind activation = ActivationKind::Identity,
+                      WeightStorage storage = WeightStorage::Native) {
     const char* where = "Dense::concat";
     detail::require(weights.size() >= 1, where, "expected at least one weight (got 0)");
     detail::require(biases.size() == 0 || biases.size() == weights.size(), where, "expected ",
@@ -95,12 +121,14 @@ class Dense {
       row += w->rows();
       if (b != biases.end()) ++b;
     }
-    return Dense(stacked, bias, activation);
+    return Dense(stacked, bias, activation, storage);
   }
 
   Index in_features() const noexcept { return m_in; }
   Index out_features() const noexcept { return m_out; }
   ActivationKind activation() const noexcept { return m_activation; }
+  /// How the weight is kept (Native: T; Bf16: rounded to bf16).
+  WeightStorage weight_storage() const noexcept { return m_storage; }
   bool has_bias() const noexcept { return m_bias.size() > 0; }
   /// The bias (out values), empty without one.
   const Vector& bias() const noexcept { return m_bias; }
@@ -157,6 +185,14 @@ class Dense {
 
   template <class Epi>
   void run(ConstMatrixRef<T> x, MatrixRef<T>& y, const Epi& epi) const noexcept {
+    if constexpr (std::is_same_v<T, float>)
+      if (m_storage == WeightStorage::Bf16) {
+        simd::gemm<Isa>(x.rows(), m_out, m_in, 1.0f,
+                        simd::GemmA<float>{x.data(), x.outerStride(), 1},
+                        simd::PackedB<bf16>{m_packed_bf16.data(), m_in, m_out}, 0.0f, y.data(),
+                        y.outerStride(), epi);
+        return;
+      }
     simd::gemm<Isa>(x.rows(), m_out, m_in, T(1), simd::GemmA<T>{x.data(), x.outerStride(), 1},
                     simd::PackedB<T>{m_packed.data(), m_in, m_out}, T(0), y.data(),
                     y.outerStride(), epi);
@@ -164,8 +200,10 @@ class Dense {
 
   Index m_in, m_out;
   ActivationKind m_activation;
+  WeightStorage m_storage;
   Vector m_bias;
   Vector m_packed;  // PackedB<T> of Wᵀ (in × out), packed_b_size<T, Isa>(in, out) values
+  std::vector<bf16> m_packed_bf16;  // or (Bf16): pack_b_bf16 of Wᵀ, packed_b_bf16_size values
 };
 
 XFMR_NAMESPACE_END
