@@ -17,6 +17,11 @@
 #else
 #define XFMR_BENCH_AVX2 0
 #endif
+#if XFMR_BENCH_AVX2 && defined(__AVX512F__)
+#define XFMR_BENCH_AVX512 1
+#else
+#define XFMR_BENCH_AVX512 0
+#endif
 
 #include "common.hpp"
 
@@ -90,55 +95,85 @@ BENCHMARK(BM_ceiling_inplace)->Apply(memory_args)->Unit(benchmark::kMicrosecond)
 // ---- compute: register-only FMA chains -------------------------------------------------------
 // 12 independent accumulators cover FMA latency (4–5 cycles) × 2 FMA ports with margin.
 constexpr int kFmaInner = 4096;
-constexpr int kFmaAccumulators = 12;
 
-void BM_ceiling_fma(benchmark::State& state) {
-#if XFMR_BENCH_AVX2
-  constexpr int lanes = 8;
+// Independent accumulator chains of acc = acc·b + c per tier: enough to cover the FMA latency on
+// every port (4 cycles × 2 ports = 8 chains in flight on Intel; 12 for AVX2, 16 for AVX-512 leaves
+// slack) while staying in registers (16 ymm / 32 zmm).
+template <class Ops, int N>
+XFMR_INLINE void fma_chains(typename Ops::type (&acc)[N], typename Ops::type b,
+                            typename Ops::type c) {
+  for (int k = 0; k < kFmaInner; ++k) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 32
+#endif
+    for (int i = 0; i < N; ++i) acc[i] = Ops::fmadd(acc[i], b, c);
+  }
+}
+
+template <class Ops, int N>
+void fma_ceiling(benchmark::State& state) {
+  using R = typename Ops::type;
   float bf = 0.999f, cf = 1e-3f;  // acc → c/(1−b): stays finite
   benchmark::DoNotOptimize(bf);
   benchmark::DoNotOptimize(cf);
-  const __m256 b = _mm256_set1_ps(bf), c = _mm256_set1_ps(cf);
+  const R b = Ops::set1(bf), c = Ops::set1(cf);
   for (auto _ : state) {
-    __m256 a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(0.1f), a2 = _mm256_set1_ps(0.2f),
-           a3 = _mm256_set1_ps(0.3f), a4 = _mm256_set1_ps(0.4f), a5 = _mm256_set1_ps(0.5f),
-           a6 = _mm256_set1_ps(0.6f), a7 = _mm256_set1_ps(0.7f), a8 = _mm256_set1_ps(0.8f),
-           a9 = _mm256_set1_ps(0.9f), a10 = _mm256_set1_ps(1.0f), a11 = _mm256_set1_ps(1.1f);
-    for (int k = 0; k < kFmaInner; ++k) {
-      a0 = _mm256_fmadd_ps(a0, b, c);
-      a1 = _mm256_fmadd_ps(a1, b, c);
-      a2 = _mm256_fmadd_ps(a2, b, c);
-      a3 = _mm256_fmadd_ps(a3, b, c);
-      a4 = _mm256_fmadd_ps(a4, b, c);
-      a5 = _mm256_fmadd_ps(a5, b, c);
-      a6 = _mm256_fmadd_ps(a6, b, c);
-      a7 = _mm256_fmadd_ps(a7, b, c);
-      a8 = _mm256_fmadd_ps(a8, b, c);
-      a9 = _mm256_fmadd_ps(a9, b, c);
-      a10 = _mm256_fmadd_ps(a10, b, c);
-      a11 = _mm256_fmadd_ps(a11, b, c);
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    R acc[N];
+    for (int i = 0; i < N; ++i) acc[i] = Ops::set1(0.1f * static_cast<float>(i));
+    fma_chains<Ops>(acc, b, c);
+    R s = acc[0];
+    for (int i = 1; i < N; ++i) s = Ops::add(s, acc[i]);
     benchmark::DoNotOptimize(s);
   }
-#else
-  constexpr int lanes = 1;
-  double bf = 0.999, cf = 1e-3;
-  benchmark::DoNotOptimize(bf);
-  benchmark::DoNotOptimize(cf);
-  for (auto _ : state) {
-    double acc[kFmaAccumulators] = {};
-    for (int k = 0; k < kFmaInner; ++k)
-      for (double& a : acc) a = a * bf + cf;
-    benchmark::DoNotOptimize(acc);
-  }
-#endif
   state.counters["FLOP/s"] =
-      flop_rate(2.0 * kFmaInner * kFmaAccumulators * lanes);  // 2 FLOP per FMA lane
+      flop_rate(2.0 * kFmaInner * N * Ops::lanes);  // 2 FLOP per FMA lane
 }
-BENCHMARK(BM_ceiling_fma)->Unit(benchmark::kMicrosecond);
+
+#if XFMR_BENCH_AVX2
+struct FmaOpsAvx2 {
+  using type = __m256;
+  static constexpr int lanes = 8;
+  static XFMR_INLINE type set1(float a) { return _mm256_set1_ps(a); }
+  static XFMR_INLINE type add(type a, type b) { return _mm256_add_ps(a, b); }
+  static XFMR_INLINE type fmadd(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
+};
+#endif
+#if XFMR_BENCH_AVX512
+struct FmaOpsAvx512 {
+  using type = __m512;
+  static constexpr int lanes = 16;
+  static XFMR_INLINE type set1(float a) { return _mm512_set1_ps(a); }
+  static XFMR_INLINE type add(type a, type b) { return _mm512_add_ps(a, b); }
+  static XFMR_INLINE type fmadd(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
+};
+#endif
+#if !XFMR_BENCH_AVX2
+struct FmaOpsScalar {
+  using type = float;
+  static constexpr int lanes = 1;
+  static XFMR_INLINE type set1(float a) { return a; }
+  static XFMR_INLINE type add(type a, type b) { return a + b; }
+  static XFMR_INLINE type fmadd(type a, type b, type c) { return a * b + c; }
+};
+#endif
+
+// The register-only fp32 FMA roof, one row per compiled vector tier: BM_ceiling_fma/isa:avx512
+// (the roof of the native tier when AVX-512 is compiled in), /isa:avx2; /isa:scalar without
+// either. Read each kernel against the row of the tier it runs (bench context xfmr_isa).
+#if XFMR_BENCH_AVX512
+BENCHMARK_TEMPLATE(fma_ceiling, FmaOpsAvx512, 16)
+    ->Name("BM_ceiling_fma/isa:avx512")
+    ->Unit(benchmark::kMicrosecond);
+#endif
+#if XFMR_BENCH_AVX2
+BENCHMARK_TEMPLATE(fma_ceiling, FmaOpsAvx2, 12)
+    ->Name("BM_ceiling_fma/isa:avx2")
+    ->Unit(benchmark::kMicrosecond);
+#else
+BENCHMARK_TEMPLATE(fma_ceiling, FmaOpsScalar, 12)
+    ->Name("BM_ceiling_fma/isa:scalar")
+    ->Unit(benchmark::kMicrosecond);
+#endif
 
 // ---- bf16 compute: register-only vdpbf16ps chains (AVX512_BF16 builds only) -----------------
 // Each instruction: 16 fp32 lanes += 2 bf16 products each = 64 FLOP (2 per pair product).

@@ -459,10 +459,10 @@ TEMPLATE_TEST_CASE("Vec reduce_add and reduce_max combine all lanes", "[simd][ve
 }
 
 #if XFMR_HAS_AVX2
-TEMPLATE_TEST_CASE("AVX2 pair ops: swap_pairs, fmaddsub, fmsubadd, load_dup_pairs(_partial)",
-                   "[simd][vec][avx2]", float, double) {
-  using T = TestType;
-  using Isa = xfmr::simd::avx2_isa;
+// The pair operations exist on the vector tiers only (RoPE's interleaved path).
+template <typename T, class Isa>
+void check_pair_ops() {
+  INFO("isa " << Isa::name);
   using V = Vec<T, Isa>;
   constexpr std::size_t W = V::lanes, H = W / 2;
   auto rng = xfmr_test::make_rng(108);
@@ -527,5 +527,13 @@ TEMPLATE_TEST_CASE("AVX2 pair ops: swap_pairs, fmaddsub, fmsubadd, load_dup_pair
       ok = ok && (i < 2 * n ? identical(r[i], edge[i / 2]) : identical(r[i], T(0)));
     CHECK(ok);
   }
+}
+
+TEMPLATE_TEST_CASE("Vector pair ops: swap_pairs, fmaddsub, fmsubadd, load_dup_pairs(_partial)",
+                   "[simd][vec][avx2][avx512]", float, double) {
+  xfmr_test::for_each_isa([](auto isa) {
+    using Isa = decltype(isa);
+    if constexpr (!std::is_same_v<Isa, xfmr::simd::scalar_isa>) check_pair_ops<TestType, Isa>();
+  });
 }
 #endif  // XFMR_HAS_AVX2

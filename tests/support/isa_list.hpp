@@ -24,6 +24,13 @@ bool cpu_supports() {
       static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
       return ok;
     }
+    if constexpr (std::is_same_v<Isa, xfmr::simd::avx512_isa>) {
+      static const bool ok = __builtin_cpu_supports("avx512f") &&
+                             __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+      return ok;
+    }
 #endif
     return false;
   }
@@ -49,6 +56,12 @@ void for_each_isa(F&& f) {
     f(xfmr::simd::avx2_isa{});
   else
     report_skipped<xfmr::simd::avx2_isa>();
+#endif
+#if XFMR_HAS_AVX512
+  if (cpu_supports<xfmr::simd::avx512_isa>())
+    f(xfmr::simd::avx512_isa{});
+  else
+    report_skipped<xfmr::simd::avx512_isa>();
 #endif
 }
 

@@ -221,8 +221,16 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
         };
         Index i = ibeg;
         for (; i + MR <= iend; i += MR) tile(std::integral_constant<int, MR>{}, i);
-        static_assert(MR <= 8, "xfmr::simd::gemm: the row-tail dispatch below handles mr <= 8");
+        static_assert(MR <= 16, "xfmr::simd::gemm: the row-tail dispatch below handles mr <= 16");
         switch (iend - i) {  // the last rows < mr: a shorter tile, nothing past m
+          case 15: if constexpr (MR > 15) tile(std::integral_constant<int, 15>{}, i); break;
+          case 14: if constexpr (MR > 14) tile(std::integral_constant<int, 14>{}, i); break;
+          case 13: if constexpr (MR > 13) tile(std::integral_constant<int, 13>{}, i); break;
+          case 12: if constexpr (MR > 12) tile(std::integral_constant<int, 12>{}, i); break;
+          case 11: if constexpr (MR > 11) tile(std::integral_constant<int, 11>{}, i); break;
+          case 10: if constexpr (MR > 10) tile(std::integral_constant<int, 10>{}, i); break;
+          case 9: if constexpr (MR > 9) tile(std::integral_constant<int, 9>{}, i); break;
+          case 8: if constexpr (MR > 8) tile(std::integral_constant<int, 8>{}, i); break;
           case 7: if constexpr (MR > 7) tile(std::integral_constant<int, 7>{}, i); break;
           case 6: if constexpr (MR > 6) tile(std::integral_constant<int, 6>{}, i); break;
           case 5: if constexpr (MR > 5) tile(std::integral_constant<int, 5>{}, i); break;
@@ -298,7 +306,8 @@ void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T be
 /// value with its row, column and the old C; default: none. m, n, k >= 0; any leading
 /// dimensions; no alignment required; nothing outside C(m×n) (or its part, GemmPart) is read or
 /// written. C must not overlap A, B or an epilogue's operands other than C itself. noexcept, no
-/// allocation (≤ 16 KiB + mc_max·nr values of stack: 34 KiB with AVX2), thread-safe (no shared
+/// allocation (≤ kc·nr + mc_max·nr values of stack: 34 KiB with AVX2, 78 KiB
+/// with AVX-512), thread-safe (no shared
 /// state).
 template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, B b, T beta, T* c, Index ldc,

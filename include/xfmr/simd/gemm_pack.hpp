@@ -37,6 +37,37 @@ struct GemmShape {
   }
 };
 
+#if XFMR_HAS_AVX512
+/// AVX-512: 32 zmm registers hold an MR × NV tile with MR·NV + NV + 1 <= 32 (accumulators, the
+/// B vectors, a broadcast). XFMR_GEMM_AVX512_MR / _NV / _KC_BYTES override the measured defaults
+/// (for tuning only: every translation unit of a program must agree).
+#if !defined(XFMR_GEMM_AVX512_MR)
+#define XFMR_GEMM_AVX512_MR 8
+#endif
+#if !defined(XFMR_GEMM_AVX512_NV)
+#define XFMR_GEMM_AVX512_NV 3
+#endif
+#if !defined(XFMR_GEMM_AVX512_KC_BYTES)
+#define XFMR_GEMM_AVX512_KC_BYTES 24576
+#endif
+template <typename T>
+struct GemmShape<T, avx512_isa> {
+  static constexpr Index mr = XFMR_GEMM_AVX512_MR;
+  static constexpr Index nv = XFMR_GEMM_AVX512_NV;
+  static_assert(mr * nv + nv + 1 <= 32, "xfmr::simd::GemmShape: the AVX-512 tile needs more than "
+                                        "the 32 zmm registers");
+  static constexpr Index nr = nv * static_cast<Index>(Vec<T, avx512_isa>::lanes);
+  /// A kc × nr panel of B in half of the 48 KiB L1d (24 KiB: kc = 128 floats for nr = 48).
+  static constexpr Index kc = XFMR_GEMM_AVX512_KC_BYTES / (nr * static_cast<Index>(sizeof(T)));
+  static constexpr Index mc = 144 / mr * mr;
+  static constexpr Index mc_max = 288 / mr * mr;
+  static constexpr Index row_block(Index k) noexcept {
+    const Index fit = (Index(1) << 20) / (static_cast<Index>(sizeof(T)) * (k > 0 ? k : 1));
+    return std::min(mc_max, std::max(mc, fit / mr * mr));
+  }
+};
+#endif
+
 /// op(B) (k×n) in the caller's memory: element (p, j) at data[p·ld + j] (row-major k×n), or at
 /// data[j·ld + p] when transposed (B stored n×k row-major, as K in Q·Kᵀ).
 template <typename T>
@@ -98,14 +129,16 @@ constexpr Index packed_b_size(Index k, Index n) noexcept {
 namespace detail {
 
 #if XFMR_HAS_AVX2
-/// Transposed panel packing with AVX2: lanes×lanes blocks of B (lanes rows = panel columns, lanes
+/// Transposed panel packing with AVX2 (also the AVX-512 tier's, panels of nr = NR columns, a
+/// multiple of 8 floats / 4 doubles): lanes×lanes blocks of B (lanes rows = panel columns, lanes
 /// consecutive k) are loaded, transposed in registers and stored as lanes panel rows; rows of B
 /// past `cols` count as zero, the last kc % lanes values of k go element by element.
-template <typename T>
+template <Index NR, typename T>
 XFMR_INLINE void gemm_pack_transposed_avx2(const T* b, Index ldb, Index k0, Index kc, Index j0,
                                            Index cols, T* out) noexcept {
   using V = Vec<T, avx2_isa>;
-  constexpr Index L = static_cast<Index>(V::lanes), nr = GemmShape<T, avx2_isa>::nr;
+  constexpr Index L = static_cast<Index>(V::lanes), nr = NR;
+  static_assert(nr % L == 0, "xfmr::simd::gemm_pack_transposed_avx2: nr must be whole vectors");
   const Index kfull = kc / L * L;
   for (Index g = 0; g < nr / L; ++g) {
     const Index jg = g * L, rows = std::max<Index>(0, std::min(L, cols - jg));
@@ -134,8 +167,8 @@ XFMR_INLINE void gemm_pack_panel(GemmB<T> b, Index k0, Index kc, Index j0, Index
   constexpr Index nr = GemmShape<T, Isa>::nr, L = static_cast<Index>(V::lanes);
   if (b.transposed) {
 #if XFMR_HAS_AVX2
-    if constexpr (std::is_same_v<Isa, avx2_isa>) {
-      gemm_pack_transposed_avx2(b.data, b.ld, k0, kc, j0, cols, out);
+    if constexpr (std::is_same_v<Isa, avx2_isa> || std::is_same_v<Isa, avx512_isa>) {
+      gemm_pack_transposed_avx2<nr>(b.data, b.ld, k0, kc, j0, cols, out);
       return;
     }
 #endif

@@ -23,7 +23,9 @@ struct avx512_isa {
 // Slot for later: a NEON path ships only once a test runs it on real or emulated hardware
 // (DESIGN.md §3).
 
-#if XFMR_HAS_AVX2
+#if XFMR_HAS_AVX512
+using native_isa = avx512_isa;
+#elif XFMR_HAS_AVX2
 using native_isa = avx2_isa;
 #else
 using native_isa = scalar_isa;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Out-of-place matrix transpose in register blocks (8×8 floats / 4×4 doubles with AVX2).
+// Out-of-place matrix transpose in register blocks (8×8 floats / 4×4 doubles with AVX2 and
+// AVX-512).
 #ifndef XFMR_SIMD_TRANSPOSE_HPP
 #define XFMR_SIMD_TRANSPOSE_HPP
 
@@ -54,7 +55,8 @@ void transpose(std::size_t rows, std::size_t cols, const T* src, std::ptrdiff_t 
                std::ptrdiff_t ldd) noexcept {
   std::size_t r0 = 0;
 #if XFMR_HAS_AVX2
-  if constexpr (std::is_same_v<Isa, avx2_isa>) {
+  // The AVX-512 tier runs the same 256-bit register blocks (AVX2 is part of it).
+  if constexpr (std::is_same_v<Isa, avx2_isa> || std::is_same_v<Isa, avx512_isa>) {
     using V = Vec<T, avx2_isa>;
     constexpr std::size_t L = V::lanes;
     for (; r0 + L <= rows; r0 += L) {

@@ -6,5 +6,6 @@
 #include "isa.hpp"
 #include "vec_scalar.hpp"
 #include "vec_avx2.hpp"
+#include "vec_avx512.hpp"
 
 #endif  // XFMR_SIMD_VEC_HPP
