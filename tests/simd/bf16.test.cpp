@@ -164,10 +164,4 @@ TEST_CASE("bf16: row conversions equal the scalar ones on every ISA", "[simd][bf
       }
   };
   xfmr_test::for_each_isa(body);
-#if XFMR_HAS_AVX512
-  // Until for_each_isa lists avx512_isa (the avx512 branch), run it here when the CPU has it.
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl"))
-    body(simd::avx512_isa{});
-#endif
 }

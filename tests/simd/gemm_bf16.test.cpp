@@ -152,17 +152,6 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
     REQUIRE(c[i] == kCanary);
 }
 
-template <class F>
-void for_each_bf16_isa(F&& f) {
-  xfmr_test::for_each_isa(f);
-#if XFMR_HAS_AVX512_BF16 && defined(XFMR_TEST_BF16_AVX512)
-  // Until for_each_isa lists avx512_isa (the avx512 branch), run it here when the CPU has it.
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16"))
-    f(simd::avx512_isa{});
-#endif
-}
-
 }  // namespace
 
 TEST_CASE("gemm bf16: sizes around the tile and the blocks, against the derived bound",
@@ -182,14 +171,14 @@ TEST_CASE("gemm bf16: sizes around the tile and the blocks, against the derived 
       cases.push_back(cs);
     }
   }
-  for_each_bf16_isa([&](auto isa) {
+  xfmr_test::for_each_isa([&](auto isa) {
     using Isa = decltype(isa);
     for (const Case& cs : cases) check_case<Isa>(rng, cs);
   });
 }
 
 TEST_CASE("gemm bf16: pack_b_bf16 layout (pairs along k, zero padding)", "[simd][gemm][bf16]") {
-  for_each_bf16_isa([&](auto isa) {
+  xfmr_test::for_each_isa([&](auto isa) {
     using Isa = decltype(isa);
     constexpr Index nr = simd::GemmBf16Shape<Isa>::nr;
     const Index k = 5, n = nr + 1;
