@@ -40,10 +40,15 @@ void BM_gemm_bf16(benchmark::State& state) {
   state.counters["FLOP/s"] = xfmr_bench::flop_rate(xfmr_bench::gemm_flops(m, n, k));
 }
 
+// The shapes of BM_gemm_packed (gemm.bench.cpp, fp32 weights) plus the fused QKV: per hidden
+// size h, N × K = h × h, 3h × h, 4h × h (FFN up), h × 4h (FFN down).
 void encoder_args(benchmark::internal::Benchmark* b) {
-  for (const std::int64_t n : {384, 1152, 1536}) b->Args({4096, n, 384});   // MiniLM
-  for (const std::int64_t n : {768, 2304, 3072}) b->Args({4096, n, 768});   // BERT-base
-  b->Args({4096, 768, 3072});                                               // BERT-base FFN down
+  for (const std::int64_t h : {384, 768}) {
+    b->Args({4096, h, h});
+    b->Args({4096, 3 * h, h});
+    b->Args({4096, 4 * h, h});
+    b->Args({4096, h, 4 * h});
+  }
   b->ArgNames({"M", "N", "K"});
 }
 

@@ -40,11 +40,14 @@
 XFMR_NAMESPACE_BEGIN
 namespace simd {
 
-/// True where gemm with a PackedB<bf16> runs vdpbf16ps (avx512_isa compiled with AVX512_BF16);
-/// elsewhere it widens B to fp32 and runs the fp32 micro-kernel.
+/// True where gemm with a PackedB<bf16> runs vdpbf16ps (avx512_isa compiled with AVX512_BF16,
+/// unless XFMR_BF16_WIDEN is defined); elsewhere it widens B to fp32 and runs the fp32
+/// micro-kernel. XFMR_BF16_WIDEN: for CPUs whose vdpbf16ps is slower than their fp32 FMAs
+/// (measured on this project's Sapphire-Rapids-class VM: BM_ceiling_bf16 at 0.49 of the AVX-512
+/// BM_ceiling_fma; on Zen 4 it is 2x).
 template <class Isa>
 inline constexpr bool gemm_bf16_dot_v =
-#if XFMR_HAS_AVX512_BF16
+#if XFMR_HAS_AVX512_BF16 && !defined(XFMR_BF16_WIDEN)
     std::is_same_v<Isa, avx512_isa>;
 #else
     false;
