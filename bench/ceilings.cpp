@@ -9,8 +9,10 @@
 #include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if (defined(__AVX2__) && defined(__FMA__)) || defined(__AVX512BF16__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
 #define XFMR_BENCH_AVX2 1
 #else
 #define XFMR_BENCH_AVX2 0
@@ -178,6 +180,31 @@ BENCHMARK_TEMPLATE(fma_ceiling, FmaOpsAvx2, 12)
 BENCHMARK_TEMPLATE(fma_ceiling, FmaOpsScalar, 12)
     ->Name("BM_ceiling_fma/isa:scalar")
     ->Unit(benchmark::kMicrosecond);
+#endif
+
+// ---- bf16 compute: register-only vdpbf16ps chains (AVX512_BF16 builds only) -----------------
+// Each instruction: 16 fp32 lanes += 2 bf16 products each = 64 FLOP (2 per pair product).
+// 16 independent accumulators cover the latency × 2 ports with margin (32 zmm registers). The
+// operands are bf16(2^-10): each step adds 2^-19, so after 4096 steps an accumulator is 2^-7 + its
+// start, finite, far from subnormals.
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+void BM_ceiling_bf16(benchmark::State& state) {
+  constexpr int kAcc = 16;
+  std::int32_t pair = 0x3a803a80;  // two bf16 2^-10
+  benchmark::DoNotOptimize(pair);
+  const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
+  for (auto _ : state) {
+    __m512 acc[kAcc];
+    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(0.01f * float(i));
+    for (int k = 0; k < kFmaInner; ++k)
+      for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, x);
+    __m512 s = acc[0];
+    for (int i = 1; i < kAcc; ++i) s = _mm512_add_ps(s, acc[i]);
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["FLOP/s"] = flop_rate(64.0 * kFmaInner * kAcc);
+}
+BENCHMARK(BM_ceiling_bf16)->Unit(benchmark::kMicrosecond);
 #endif
 
 // ---- Eigen SGEMM at attention shapes: C = A·Bᵀ (Q·Kᵀ tiles, K = head_dim) -------------------

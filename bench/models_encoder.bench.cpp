@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Encoder forward, workload W8 (DESIGN.md §5): BertModel at the all-MiniLM-L6-v2 shape (hidden
-// 384, 6 layers, 12 heads, FFN 1536) and the BERT-base shape (768, 12, 12, 3072), float, one
+// 384, 6 layers, 12 heads, FFN 1536) and the BERT-base shape (768, 12, 12, 3072), float with
+// fp32 or bf16 weights ("bf16" = 1: WeightStorage::Bf16, the layers' GEMMs on bf16 weights), one
 // and two threads, batch 32 × 128 tokens (every sequence full) and a sentence-length mix (below).
 // Random weights (the speed does not depend on them); vocabulary 1000 instead of 30522 (the
 // gather costs the same, the table is 90 MB smaller).
@@ -9,7 +10,8 @@
 // 2·tokens·(4H² + 2H·I) for the four GEMMs (fused QKV, output, FFN in, FFN out) plus
 // 4·Σ L²·H for attention (QKᵀ and PV over each sequence's own L tokens); LayerNorm, GELU,
 // softmax and RoPE are not counted. Tokens are the valid tokens only (the encoder packs them;
-// padding costs nothing). Read FLOP/s against BM_ceiling_fma and BM_ceiling_gemm of the same run.
+// padding costs nothing). Read FLOP/s against BM_ceiling_fma and BM_ceiling_gemm of the same run
+// (bf16 rows: against BM_ceiling_bf16 too).
 //
 // Sentence-length mixes, padded to n = 128: "mix" = 1: 32 lengths from a log-normal with median
 // 24 tokens and σ = 0.6 (typical of sentence-embedding inputs such as STS/NLI pairs), clipped to
@@ -46,8 +48,10 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> filled_vector(Index n, double scale, double 
 }
 
 template <typename T>
-xfmr::BertModel<T> random_bert(Index hidden, Index layers, Index heads, Index ffn) {
+xfmr::BertModel<T> random_bert(Index hidden, Index layers, Index heads, Index ffn,
+                               xfmr::WeightStorage storage = xfmr::WeightStorage::Native) {
   xfmr::EncoderConfig c;
+  c.weight_storage = storage;
   c.family = xfmr::EncoderFamily::Bert;
   c.vocab_size = 1000;
   c.hidden_size = hidden;
@@ -97,10 +101,12 @@ xfmr::EncoderInput w8_input(Index batch, Index n, int mix) {
   return in;
 }
 
-// Args: hidden, layers, heads, ffn, batch, n, mix, threads.
+// Args: hidden, layers, heads, ffn, batch, n, mix, threads, bf16.
 void BM_model_encoder(benchmark::State& state) {
   using T = float;
-  auto model = random_bert<T>(state.range(0), state.range(1), state.range(2), state.range(3));
+  auto model = random_bert<T>(state.range(0), state.range(1), state.range(2), state.range(3),
+                              state.range(8) ? xfmr::WeightStorage::Bf16
+                                             : xfmr::WeightStorage::Native);
   model.encoder().set_threads(int(state.range(7)));
   const xfmr::EncoderInput in = w8_input(state.range(4), state.range(5), int(state.range(6)));
   xfmr::RowMatrix<T> hidden(in.batch() * in.n(), model.hidden_size());
@@ -122,11 +128,11 @@ void BM_model_encoder(benchmark::State& state) {
 // all-MiniLM-L6-v2 and BERT-base; 32 × 128 (mix 0) and the sentence-length mixes (1, 2);
 // 1 and 2 threads (Encoder::set_threads: every layer split on the default ThreadPool: row
 // blocks and (sequence, head) items); one sequence of 128 tokens (batch 1), which two threads
-// split as well as a batch.
+// split as well as a batch; fp32 and bf16 weights.
 BENCHMARK(BM_model_encoder)
-    ->ArgNames({"hidden", "layers", "heads", "ffn", "batch", "n", "mix", "threads"})
-    ->ArgsProduct({{384}, {6}, {12}, {1536}, {32}, {128}, {0, 1, 2}, {1, 2}})
-    ->ArgsProduct({{384}, {6}, {12}, {1536}, {1}, {128}, {0}, {1, 2}})
-    ->ArgsProduct({{768}, {12}, {12}, {3072}, {32}, {128}, {0, 1}, {1, 2}})
+    ->ArgNames({"hidden", "layers", "heads", "ffn", "batch", "n", "mix", "threads", "bf16"})
+    ->ArgsProduct({{384}, {6}, {12}, {1536}, {32}, {128}, {0, 1, 2}, {1, 2}, {0, 1}})
+    ->ArgsProduct({{384}, {6}, {12}, {1536}, {1}, {128}, {0}, {1, 2}, {0, 1}})
+    ->ArgsProduct({{768}, {12}, {12}, {3072}, {32}, {128}, {0, 1}, {1, 2}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -33,6 +33,15 @@ using CoordinateMatrix =
     Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstCoordinatesRef = const Eigen::Ref<const CoordinateMatrix, 0, Eigen::OuterStride<>>&;
 
+/// How a layer keeps its weights: Native (as its scalar type T), or Bf16 (rounded to bfloat16
+/// once, RNE: half the bytes, products accumulated in fp32 — vdpbf16ps where the CPU has
+/// AVX512_BF16; float layers only). Error bound: simd/gemm_bf16.hpp.
+enum class WeightStorage { Native, Bf16 };
+/// "native" / "bf16".
+inline const char* to_string(WeightStorage s) noexcept {
+  return s == WeightStorage::Bf16 ? "bf16" : "native";
+}
+
 /// Token ids (vocabulary rows, token types): one per token, int64 as HF's input_ids; a padded
 /// batch of sequences is a row-major (batch × n) IdMatrix.
 using IdVector = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;

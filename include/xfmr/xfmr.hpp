@@ -11,9 +11,11 @@
 #include "version.hpp"
 
 #include "simd/activation.hpp"
+#include "simd/bf16.hpp"
 #include "simd/erf.hpp"
 #include "simd/exp.hpp"
 #include "simd/gemm.hpp"
+#include "simd/gemm_bf16.hpp"
 #include "simd/gemm_epilogue.hpp"
 #include "simd/gemm_pack.hpp"
 #include "simd/isa.hpp"

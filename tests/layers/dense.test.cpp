@@ -326,3 +326,74 @@ TEMPLATE_TEST_CASE("Dense argument errors name what was expected and what came",
   REQUIRE_THROWS_WITH(gelu.forward_add(x, r, y),
                       "xfmr::Dense: forward_add expected activation identity (got gelu_erf)");
 }
+
+TEST_CASE("Dense<float> with bf16 weights: act(x·bf16(W)ᵀ + b), and within the bf16 bound of "
+          "the exact layer",
+          "[layers][dense][bf16]") {
+  using xfmr::WeightStorage;
+  auto rng = xfmr_test::make_rng(406);
+  auto round_bf16 = [](RowMatrix<float> m) {
+    for (Index i = 0; i < m.size(); ++i) m.data()[i] = xfmr::to_float(xfmr::to_bf16(m.data()[i]));
+    return m;
+  };
+  for (const Index n : {0, 1, 7, 150})
+    for (const Index in : {1, 31, 257})
+      for (const Index out : {1, 17, 65}) {
+        const ActivationKind kind = kKinds[static_cast<std::size_t>(n + in + out) % 5];
+        INFO("n=" << n << " in=" << in << " out=" << out << " act=" << to_string(kind));
+        const RowMatrix<float> w = xfmr_test::random_matrix<float>(rng, out, in);
+        const Vector<float> b = xfmr_test::random_matrix<float>(rng, out, 1);
+        const Dense<float> dense(w, b, kind, WeightStorage::Bf16);
+        CHECK(dense.weight_storage() == WeightStorage::Bf16);
+        // x exact in bf16: every path (vdpbf16ps rounds x, the others do not) computes the
+        // fp32 product of x and bf16(W): the fp32 layer's tolerance applies.
+        const RowMatrix<float> xb = round_bf16(xfmr_test::random_matrix<float>(rng, n, in));
+        RowMatrix<float> y(n, out);
+        dense.forward(xb, y);
+        check_linear<float>(xb, round_bf16(w), b, kind, nullptr, y);
+        // Any x, against the exact product of the fp32 operands: |Δ| ≤ ((1 + 2^-8)^2 − 1 +
+        // 1.2·(in + 2)·u)·scale (activation slopes ≤ 1.13: 1.2 covers them), u = 2^-24.
+        if (kind == ActivationKind::Identity) {
+          const RowMatrix<float> x = xfmr_test::random_matrix<float>(rng, n, in);
+          dense.forward(x, y);
+          const long double ub = std::ldexp(1.0L, -8), u = std::ldexp(1.0L, -24);
+          for (Index i = 0; i < n; ++i)
+            for (Index j = 0; j < out; ++j) {
+              long double s = b[j], scale = std::fabs(static_cast<long double>(b[j]));
+              for (Index p = 0; p < in; ++p) {
+                s += static_cast<long double>(x(i, p)) * w(j, p);
+                scale += std::fabs(static_cast<long double>(x(i, p)) * w(j, p));
+              }
+              const long double tol = (2 * ub + ub * ub + 1.2L * (in + 2) * u) * scale;
+              REQUIRE(std::fabs(y(i, j) - s) <= tol);
+            }
+        }
+      }
+  SECTION("forward_add and concat keep the storage") {
+    const Index n = 9, in = 33;
+    const RowMatrix<float> wq = xfmr_test::random_matrix<float>(rng, 20, in);
+    const RowMatrix<float> wk = xfmr_test::random_matrix<float>(rng, 12, in);
+    const RowMatrix<float> x = round_bf16(xfmr_test::random_matrix<float>(rng, n, in));
+    const auto qk = Dense<float>::concat({wq, wk}, {}, ActivationKind::Identity,
+                                         WeightStorage::Bf16);
+    CHECK(qk.weight_storage() == WeightStorage::Bf16);
+    RowMatrix<float> y(n, 32), q(n, 20), k(n, 12);
+    qk.forward(x, y);
+    Dense<float>(wq, ActivationKind::Identity, WeightStorage::Bf16).forward(x, q);
+    Dense<float>(wk, ActivationKind::Identity, WeightStorage::Bf16).forward(x, k);
+    CHECK(y.leftCols(20) == q);
+    CHECK(y.rightCols(12) == k);
+    const RowMatrix<float> r = xfmr_test::random_matrix<float>(rng, n, 20);
+    RowMatrix<float> z = r;
+    Dense<float>(wq, ActivationKind::Identity, WeightStorage::Bf16).forward_add(x, z, z);
+    const RowMatrix<float> want = q + r;
+    CHECK((z - want).cwiseAbs().maxCoeff() <= 1e-5f * (1 + want.cwiseAbs().maxCoeff()));
+  }
+  SECTION("bf16 storage is for Dense<float> only") {
+    const RowMatrix<double> wd = xfmr_test::random_matrix<double>(rng, 3, 4);
+    XFMR_REQUIRE_INVALID(Dense<double>(wd, ActivationKind::Identity, WeightStorage::Bf16),
+                         "xfmr::Dense: expected WeightStorage::Native for Dense<double> (got "
+                         "bf16: bf16 weights are for Dense<float>)");
+    CHECK(Dense<double>(wd).weight_storage() == WeightStorage::Native);
+  }
+}

@@ -172,3 +172,37 @@ TEST_CASE("all-MiniLM-L6-v2 equals sentence-transformers on the golden sample",
        << " sentences): worst 1 - cosine "
        << 1 - worst_cos << ", max |d| " << worst_abs);
 }
+
+TEST_CASE("all-MiniLM-L6-v2 with bf16 weights: cosine >= 0.999 to the fp32 embeddings",
+          "[models][sentence_embedder][minilm][bf16]") {
+  std::string dir = xfmr::default_model_dir();
+  if (const char* d = std::getenv("XFMR_TEST_MODEL_DIR")) dir = d;
+  if (!xfmr::model_present(dir)) {
+    WARN("SKIPPED: model not fetched (run scripts/fetch_model.py); looked in " << dir);
+    return;
+  }
+  std::ifstream jf(kGolden + "/minilm_sample.json");
+  REQUIRE(jf);
+  const auto texts = nlohmann::json::parse(jf).at("sentences").get<std::vector<std::string>>();
+  const std::vector<std::string> used(texts.begin(),
+                                      texts.begin() + std::ptrdiff_t(kMiniLmSentences));
+  auto fp32 = SentenceEmbedder<float>::load(dir);
+  auto bf16 = SentenceEmbedder<float>::load(dir, xfmr::WeightStorage::Bf16);
+  const RowMatrix<float> a = fp32.embed(used, 16), b = bf16.embed(used, 16);
+  REQUIRE(a.rows() == b.rows());
+  double worst = 1;
+  for (Index i = 0; i < a.rows(); ++i) {
+    const Eigen::VectorXd x = a.row(i).transpose().cast<double>();
+    const Eigen::VectorXd y = b.row(i).transpose().cast<double>();
+    const double cos = x.dot(y) / (x.norm() * y.norm());
+    INFO("sentence " << i << ": \"" << used[std::size_t(i)].substr(0, 60) << "\"");
+    CHECK(cos >= 0.999);
+    worst = std::min(worst, cos);
+  }
+  // bf16 storage is in effect: the embeddings differ from fp32 (rounding the weights to 8
+  // significant bits moves them by ~1e-3), and a neighbour's embedding is far off.
+  CHECK((a - b).cwiseAbs().maxCoeff() > 1e-5f);
+  CHECK((b.row(0) - a.row(1)).cwiseAbs().maxCoeff() > 1e-2f);
+  WARN("all-MiniLM-L6-v2 bf16 weights vs fp32 (" << used.size() << " sentences): worst 1 - cosine "
+                                                  << 1 - worst);
+}

@@ -28,7 +28,9 @@ bool cpu_supports() {
       static const bool ok = __builtin_cpu_supports("avx512f") &&
                              __builtin_cpu_supports("avx512bw") &&
                              __builtin_cpu_supports("avx512vl") &&
-                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+                             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") &&
+                             // built with AVX512_BF16: the tier's bf16 kernels use it
+                             (!XFMR_HAS_AVX512_BF16 || __builtin_cpu_supports("avx512bf16"));
       return ok;
     }
 #endif

@@ -262,6 +262,27 @@ TEST_CASE("safetensors: F16 and BF16 convert exactly, all 65536 patterns", "[wei
   CHECK(bad == 0);
 }
 
+TEST_CASE("safetensors: flat_bf16 reads BF16 as stored, misaligned, every pattern",
+          "[weights]") {
+  std::vector<std::uint16_t> all(65536);
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = std::uint16_t(65535 - i);
+  const Bytes file = write_file({{"b", "BF16", {256, 256}, u16_bytes(all)},
+                                 {"f", "F32", {2}, f32_bytes({1.0f, 2.0f})},
+                                 {"z", "BF16", {0}, Bytes()}},
+                                /*pad=*/1);  // misaligned data
+  const SafetensorsFile f = parse(file);
+  const std::vector<xfmr::bf16> b = f.flat_bf16("b");
+  REQUIRE(b.size() == all.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < all.size(); ++i) bad += b[i].bits != all[i];
+  CHECK(bad == 0);
+  CHECK(f.flat_bf16("z").empty());
+  XFMR_REQUIRE_INVALID(f.flat_bf16("f"),
+                       "tensor 'f' in <memory>: expected dtype BF16 to read as stored by "
+                       "flat_bf16 (got F32)");
+  XFMR_REQUIRE_INVALID(f.flat_bf16("nope"), "expected a tensor named 'nope'");
+}
+
 TEST_CASE("safetensors: valid edge cases the reference reader accepts", "[weights]") {
   SECTION("an empty header padded with spaces") {
     const SafetensorsFile f = parse_header("{}       ");

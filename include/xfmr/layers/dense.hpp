@@ -7,13 +7,16 @@
 #include <functional>
 #include <initializer_list>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../detail/eigen.hpp"
 
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../simd/gemm.hpp"
+#include "../simd/gemm_bf16.hpp"
 #include "../simd/isa.hpp"
 #include "../thread_pool.hpp"
 #include "../types.hpp"
@@ -36,6 +39,13 @@ XFMR_NAMESPACE_BEGIN
 /// default_thread_pool()). Every element of y is summed in the same order whatever block holds
 /// it, so y is the same bits for any thread count. A product below about 2^18 multiply-adds per
 /// part runs on fewer parts (one thread's work would not pay for the hand-over).
+///
+/// WeightStorage::Bf16 (Dense<float> only): the weight is rounded to bf16 (RNE) once and packed
+/// for the bf16 GEMM (simd/gemm_bf16.hpp: half the bytes; vdpbf16ps with x rounded to bf16 too
+/// where the CPU has AVX512_BF16, x in fp32 against the widened weight elsewhere); y is within
+/// ≈ (2^-7 + in·2^-24)·Σ|x||w| of the exact product (per entry, before bias and activation).
+/// On the vdpbf16ps path forward() rounds x into a per-thread buffer (allocated once per thread
+/// and size).
 template <typename T, class Isa = simd::native_isa>
 class Dense {
   static_assert(detail::is_real_v<T>, "xfmr::Dense<T>: T must be float or double");
@@ -47,21 +57,36 @@ class Dense {
 
   /// weight: [out × in] as PyTorch/HF nn.Linear stores it (in, out >= 1); bias: out values, or
   /// empty (no bias). Throws std::invalid_argument on an empty weight or a bias of another size.
+  /// storage: WeightStorage::Bf16 keeps the weight rounded to bf16 (float only: throws
+  /// std::invalid_argument for Dense<double>).
   Dense(ConstMatrixRef<T> weight, const Eigen::Ref<const Vector>& bias,
-        ActivationKind activation = ActivationKind::Identity)
-      : m_in(weight.cols()), m_out(weight.rows()), m_activation(activation) {
+        ActivationKind activation = ActivationKind::Identity,
+        WeightStorage storage = WeightStorage::Native)
+      : m_in(weight.cols()), m_out(weight.rows()), m_activation(activation), m_storage(storage) {
     detail::require(m_in >= 1 && m_out >= 1, "Dense",
                     "expected a weight of at least 1x1 (out x in) (got ", m_out, "x", m_in, ")");
     detail::require(bias.size() == 0 || bias.size() == m_out, "Dense", "expected a bias of ",
                     m_out, " values (the weight's rows) or none (got ", bias.size(), ")");
+    detail::require(storage == WeightStorage::Native || std::is_same_v<T, float>, "Dense",
+                    "expected WeightStorage::Native for Dense<double> (got bf16: bf16 weights "
+                    "are for Dense<float>)");
     m_bias = bias;
-    m_packed.resize(simd::packed_b_size<T, Isa>(m_in, m_out));
-    simd::pack_b<Isa>(m_in, m_out, simd::GemmB<T>{weight.data(), weight.outerStride(), true},
-                      m_packed.data());
+    const simd::GemmB<T> b{weight.data(), weight.outerStride(), true};
+    if (storage == WeightStorage::Bf16) {
+      if constexpr (std::is_same_v<T, float>) {
+        m_packed_bf16.resize(
+            static_cast<std::size_t>(simd::packed_b_bf16_size<Isa>(m_in, m_out)));
+        simd::pack_b_bf16<Isa>(m_in, m_out, b, m_packed_bf16.data());
+      }
+    } else {
+      m_packed.resize(simd::packed_b_size<T, Isa>(m_in, m_out));
+      simd::pack_b<Isa>(m_in, m_out, b, m_packed.data());
+    }
   }
   /// Without bias.
-  explicit Dense(ConstMatrixRef<T> weight, ActivationKind activation = ActivationKind::Identity)
-      : Dense(weight, Vector(), activation) {}
+  explicit Dense(ConstMatrixRef<T> weight, ActivationKind activation = ActivationKind::Identity,
+                 WeightStorage storage = WeightStorage::Native)
+      : Dense(weight, Vector(), activation, storage) {}
 
   /// Several Linear layers on the same input stacked into one (fused QKV): the weights
   /// (out_i × in, equal in) one above the other, so y's columns are [y_0 | y_1 | …]. biases:
@@ -69,7 +94,8 @@ class Dense {
   /// std::invalid_argument naming the offending part.
   static Dense concat(std::initializer_list<WeightRef> weights,
                       std::initializer_list<BiasRef> biases = {},
-                      ActivationKind activation = ActivationKind::Identity) {
+                      ActivationKind activation = ActivationKind::Identity,
+                      WeightStorage storage = WeightStorage::Native) {
     const char* where = "Dense::concat";
     detail::require(weights.size() >= 1, where, "expected at least one weight (got 0)");
     detail::require(biases.size() == 0 || biases.size() == weights.size(), where, "expected ",
@@ -104,12 +130,14 @@ class Dense {
       row += w->rows();
       if (b != biases.end()) ++b;
     }
-    return Dense(stacked, bias, activation);
+    return Dense(stacked, bias, activation, storage);
   }
 
   Index in_features() const noexcept { return m_in; }
   Index out_features() const noexcept { return m_out; }
   ActivationKind activation() const noexcept { return m_activation; }
+  /// How the weight is kept (Native: T; Bf16: rounded to bf16).
+  WeightStorage weight_storage() const noexcept { return m_storage; }
   bool has_bias() const noexcept { return m_bias.size() > 0; }
   /// The bias (out values), empty without one.
   const Vector& bias() const noexcept { return m_bias; }
@@ -180,38 +208,66 @@ class Dense {
   template <class EpiAt>
   void run(ConstMatrixRef<T> x, MatrixRef<T>& y, int threads, ThreadPool* pool,
            const EpiAt& epi_at) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (m_storage == WeightStorage::Bf16)
+        return run_blocks<simd::GemmBf16Shape<Isa>>(x.rows(), threads, pool, [&](auto... args) {
+          block_bf16(x, y, epi_at, args...);
+        });
+    run_blocks<simd::GemmShape<T, Isa>>(x.rows(), threads, pool, [&](auto... args) {
+      block_native(x, y, epi_at, args...);
+    });
+  }
+
+  // The block of rows [i0, i0 + rows) and columns [j0, j0 + cols) of y (j0 a multiple of nr).
+  template <class EpiAt>
+  void block_native(ConstMatrixRef<T> x, MatrixRef<T>& y, const EpiAt& epi_at, Index i0,
+                    Index rows, Index j0, Index cols) const {
     using S = simd::GemmShape<T, Isa>;
-    const Index m = x.rows(), n = m_out, k = m_in;
-    const T* a = x.data();
     const Index lda = x.outerStride(), ldy = y.outerStride();
-    const auto block = [&](Index i0, Index rows, Index j0, Index cols) {
-      simd::gemm<Isa>(rows, cols, k, T(1), simd::GemmA<T>{a + i0 * lda, lda, 1},
-                      simd::PackedB<T>{m_packed.data() + (j0 / S::nr) * k * S::nr, k, cols},
-                      T(0), y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0));
-    };
+    simd::gemm<Isa>(rows, cols, m_in, T(1), simd::GemmA<T>{x.data() + i0 * lda, lda, 1},
+                    simd::PackedB<T>{m_packed.data() + (j0 / S::nr) * m_in * S::nr, m_in, cols},
+                    T(0), y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0));
+  }
+  template <class EpiAt>
+  void block_bf16(ConstMatrixRef<T> x, MatrixRef<T>& y, const EpiAt& epi_at, Index i0,
+                  Index rows, Index j0, Index cols) const {
+    constexpr Index nr = simd::GemmBf16Shape<Isa>::nr;
+    const Index lda = x.outerStride(), ldy = y.outerStride(), k2 = (m_in + 1) / 2 * 2;
+    simd::gemm<Isa>(rows, cols, m_in, 1.0f, simd::GemmA<float>{x.data() + i0 * lda, lda, 1},
+                    simd::PackedB<bf16>{m_packed_bf16.data() + (j0 / nr) * k2 * nr, m_in, cols},
+                    0.0f, y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0));
+  }
+
+  // Cuts the m × out product into blocks for `threads` parts (see the class comment) and runs
+  // block(i0, rows, j0, cols) on each; S: the tile (mr, nr, row_block) of the GEMM that runs.
+  template <class S, class Block>
+  void run_blocks(Index m, int threads, ThreadPool* pool, const Block& block) const {
+    const Index n = m_out, k = m_in;
     // Parts worth their hand-over: at least 2^18 multiply-adds each.
     const double work = double(m) * double(n) * double(k);
     const int parts = static_cast<int>(std::min<double>(threads, std::max(1.0, work / 262144.0)));
     const Index row_tiles = (m + S::mr - 1) / S::mr, panels = (n + S::nr - 1) / S::nr;
     if (parts <= 1 || (row_tiles < 2 && panels < 2)) {
-      block(0, m, 0, n);
+      block(Index(0), m, Index(0), n);
     } else if (row_tiles >= parts || row_tiles >= panels) {  // blocks of rows
       const Index size = detail::balanced_block(m, parts, S::row_block(k), S::mr);
       detail::pool_or_default(pool).parallel_for((m + size - 1) / size, parts, [&](Index b) {
-        block(b * size, std::min(size, m - b * size), 0, n);
+        block(b * size, std::min(size, m - b * size), Index(0), n);
       });
     } else {  // few rows (decoding): blocks of whole column panels
       const Index size = detail::balanced_block(n, parts, n, S::nr);
       detail::pool_or_default(pool).parallel_for((n + size - 1) / size, parts, [&](Index b) {
-        block(0, m, b * size, std::min(size, n - b * size));
+        block(Index(0), m, b * size, std::min(size, n - b * size));
       });
     }
   }
 
   Index m_in, m_out;
   ActivationKind m_activation;
+  WeightStorage m_storage;
   Vector m_bias;
   Vector m_packed;  // PackedB<T> of Wᵀ (in × out), packed_b_size<T, Isa>(in, out) values
+  std::vector<bf16> m_packed_bf16;  // or (Bf16): pack_b_bf16 of Wᵀ, packed_b_bf16_size values
 };
 
 XFMR_NAMESPACE_END

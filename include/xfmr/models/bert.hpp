@@ -36,13 +36,16 @@ class BertModel : public detail::EncoderModel<T, Isa> {
   BertModel(const EncoderConfig& config, const EncoderWeights<T>& weights)
       : Base(Base::checked_family(config, EncoderFamily::Bert, kWhere), weights, kWhere) {}
 
-  /// From a checkpoint already opened (names as read_encoder_weights).
+  /// From a checkpoint already opened (names as read_encoder_weights), the layers' weights
+  /// kept as options.weight_storage says (config.weight_storage is not read).
   /// \throws xfmr::format_error if the weights do not match the config (every missing, unused,
   ///         mis-shaped tensor named); std::invalid_argument if config is not bert.
   static BertModel load(const EncoderConfig& config, const SafetensorsFile& file,
                         const WeightLoadOptions& options = {}) {
     Base::checked_family(config, EncoderFamily::Bert, kWhere);
-    return BertModel(config, read_encoder_weights<T>(config, file, options, kWhere));
+    EncoderConfig c = config;
+    c.weight_storage = options.weight_storage;
+    return BertModel(c, read_encoder_weights<T>(c, file, options, kWhere));
   }
 
   /// From an HF model folder: dir/config.json and dir/model.safetensors (a sentence-

@@ -43,6 +43,10 @@ struct WeightLoadOptions {
   /// `{p}pooler.*` (BERT's pooler; not used by CLS or mean pooling) and
   /// `{p}encoder.embed_positions.weight` (RoFormer's sinusoidal table, rebuilt exactly).
   bool allow_unused = false;
+  /// How the loaded model keeps its encoder layers' Dense weights: Native (as T) or Bf16 (float
+  /// models: rounded to bf16 once; see WeightStorage). The loaders set the config's
+  /// weight_storage to this.
+  WeightStorage weight_storage = WeightStorage::Native;
 };
 
 namespace detail {

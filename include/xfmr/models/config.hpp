@@ -59,6 +59,9 @@ struct EncoderConfig {
   /// x += Attn(LN₁(x)); x += FFN(LN₂(x)), and a final LayerNorm after the last layer, with
   /// HF roberta-prelayernorm's weight names (see models/encoder.hpp). Default: post-LN, as BERT.
   bool pre_layer_norm = false;
+  /// Not a config.json key: how the layers keep their Dense weights (WeightStorage::Bf16: float
+  /// models only, half the bytes, bf16 GEMMs; the loaders take it from WeightLoadOptions).
+  WeightStorage weight_storage = WeightStorage::Native;
 
   Index head_dim() const noexcept {
     return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0;

@@ -142,10 +142,12 @@ class EncoderLayer {
                std::shared_ptr<const Rope<T>> rope = nullptr)
       : m_config(checked(config, w)),
         m_qkv(Dense<T, Isa>::concat({w.query, w.key, w.value},
-                                    {w.query_bias, w.key_bias, w.value_bias})),
-        m_out(w.attention_output, w.attention_output_bias),
-        m_inner(w.intermediate, w.intermediate_bias, config.hidden_act),
-        m_output(w.output, w.output_bias),
+                                    {w.query_bias, w.key_bias, w.value_bias},
+                                    ActivationKind::Identity, config.weight_storage)),
+        m_out(w.attention_output, w.attention_output_bias, ActivationKind::Identity,
+              config.weight_storage),
+        m_inner(w.intermediate, w.intermediate_bias, config.hidden_act, config.weight_storage),
+        m_output(w.output, w.output_bias, ActivationKind::Identity, config.weight_storage),
         m_norm1(norm(config, w.attention_norm_weight, w.attention_norm_bias)),
         m_norm2(norm(config, w.output_norm_weight, w.output_norm_bias)),
         m_rope(config.family == EncoderFamily::RoFormer ? std::move(rope) : nullptr) {

@@ -61,8 +61,12 @@ class SentenceEmbedder {
   /// (config.json, model.safetensors) from dir.
   /// \throws xfmr::format_error / std::invalid_argument from the tokenizer or the model loader
   ///         (missing files, bad configs or tensors).
-  static SentenceEmbedder load(const std::string& dir) {
-    return SentenceEmbedder(WordPieceTokenizer::from_folder(dir), BertModel<T>::load(dir));
+  /// storage: WeightStorage::Bf16 keeps the encoder's Dense weights in bf16 (float only).
+  static SentenceEmbedder load(const std::string& dir,
+                               WeightStorage storage = WeightStorage::Native) {
+    WeightLoadOptions options;
+    options.weight_storage = storage;
+    return SentenceEmbedder(WordPieceTokenizer::from_folder(dir), BertModel<T>::load(dir, options));
   }
 
   /// From a tokenizer and a model already loaded (their vocabularies must agree: an id outside

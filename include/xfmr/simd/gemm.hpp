@@ -44,6 +44,27 @@ namespace detail {
 /// finish into C).
 enum class GemmPhase { Only, First, Middle, Last };
 
+template <class Isa, typename T, int MR, int NV, class Epi>
+XFMR_INLINE void gemm_finish(typename Vec<T, Isa>::type (&acc)[MR][NV], T* part, GemmPhase phase,
+                             T alpha, T beta, T* c, Index ldc, Index i0, Index j0, Index ncols,
+                             const Epi& epi) noexcept;
+
+/// C is read at the end (β ≠ 0): when it lives in L3 (a large Gram accumulated block by block)
+/// its lines arrive during the k loop instead of stalling the stores.
+template <int MR, typename T>
+XFMR_INLINE void gemm_prefetch_c(GemmPhase phase, T beta, const T* c, Index ldc,
+                                 Index ncols) noexcept {
+#if defined(__GNUC__)
+  if (beta != T(0) && (phase == GemmPhase::Only || phase == GemmPhase::Last))
+    for (int r = 0; r < MR; ++r) {
+      __builtin_prefetch(c + r * ldc, 1);
+      __builtin_prefetch(c + r * ldc + ncols - 1, 1);
+    }
+#else
+  (void)phase, (void)beta, (void)c, (void)ldc, (void)ncols;
+#endif
+}
+
 /// The micro-kernel: an MR × (NV·lanes) tile, acc[r][t] += A(r, p)·panel(p, t·lanes..) for p < kc,
 /// in registers; per k: NV loads of the panel, MR broadcasts of A, MR·NV FMAs. Finish: for each
 /// vector of ncols (<= NV·lanes) columns of C, v = α·acc + β·C (β == 0: C not read), then
@@ -64,15 +85,7 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, RS rsa, CS csa, const T* b, T*
     for (int t = 0; t < NV; ++t) acc[r][t] = V::zero();
   const T* ar[MR];  // row r of the tile at ar[r][p·csa]
   for (int r = 0; r < MR; ++r) ar[r] = a + r * static_cast<Index>(rsa);
-#if defined(__GNUC__)
-  // C is read at the end (β ≠ 0): when it lives in L3 (a large Gram accumulated block by block)
-  // its lines arrive during the k loop instead of stalling the stores.
-  if (beta != T(0) && (phase == GemmPhase::Only || phase == GemmPhase::Last))
-    for (int r = 0; r < MR; ++r) {
-      __builtin_prefetch(c + r * ldc, 1);
-      __builtin_prefetch(c + r * ldc + ncols - 1, 1);
-    }
-#endif
+  gemm_prefetch_c<MR>(phase, beta, c, ldc, ncols);
   // Unrolled by 4 (GCC): measured faster than 1; pinning the B vectors in registers with an
   // empty asm (as the former whitening kernel did) was slower on this 6 × 2-vector tile.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -86,6 +99,19 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, RS rsa, CS csa, const T* b, T*
       for (int t = 0; t < NV; ++t) acc[r][t] = V::fmadd(x, bv[t], acc[r][t]);
     }
   }
+  gemm_finish<Isa, T, MR, NV>(acc, part, phase, alpha, beta, c, ldc, i0, j0, ncols, epi);
+}
+
+/// The end of every micro-kernel, given its MR × NV accumulators (see gemm_micro): store or add
+/// the partial sums (First / Middle), or add them (Last) and finish α·acc + β·C, the epilogue
+/// and the (masked) store into C.
+template <class Isa, typename T, int MR, int NV, class Epi>
+XFMR_INLINE void gemm_finish(typename Vec<T, Isa>::type (&acc)[MR][NV], T* part, GemmPhase phase,
+                             T alpha, T beta, T* c, Index ldc, Index i0, Index j0, Index ncols,
+                             const Epi& epi) noexcept {
+  using V = Vec<T, Isa>;
+  using R = typename V::type;
+  constexpr Index L = static_cast<Index>(V::lanes), NR = NV * L;
   if (phase == GemmPhase::First || phase == GemmPhase::Middle) {
     for (int r = 0; r < MR; ++r)
       for (int t = 0; t < NV; ++t) {
@@ -119,14 +145,44 @@ XFMR_INLINE void gemm_micro(Index kc, const T* a, RS rsa, CS csa, const T* b, T*
   }
 }
 
+/// The default micro-kernel policy of the driver: T × T FMAs (gemm_micro) on GemmShape<T, Isa>.
+/// A policy names its Shape (mr, nv, nr, kc, mc, mc_max, row_block as GemmShape) and runs an
+/// MR-row tile with run<MR>(kc, a, rsa, csa, panel, part, phase, α, β, c, ldc, i0, j0, ncols,
+/// epi), a and panel of whatever types its AOp and panel callback give (gemm_bf16.hpp: bf16
+/// pairs for vdpbf16ps).
+template <class Isa, typename T>
+struct GemmFmaKernel {
+  using Shape = GemmShape<T, Isa>;
+  template <int MR, class AT, class RS, class CS, class Epi>
+  static XFMR_INLINE void run(Index kc, const AT* a, RS rsa, CS csa, const T* b, T* part,
+                              GemmPhase phase, T alpha, T beta, T* c, Index ldc, Index i0,
+                              Index j0, Index ncols, const Epi& epi) noexcept {
+    gemm_micro<Isa, T, MR, static_cast<int>(Shape::nv)>(kc, a, rsa, csa, b, part, phase, alpha,
+                                                         beta, c, ldc, i0, j0, ncols, epi);
+  }
+};
+
+/// a.start_rows(i0, rows, k) before the driver reads rows [i0, i0 + rows) × columns [0, k) of A
+/// (k = 0 when α == 0: nothing is read), for an AOp that prepares a row block (converts it:
+/// gemm_bf16.hpp); nothing for the others.
+template <class AOp>
+XFMR_INLINE auto gemm_start_rows(const AOp& a, Index i0, Index rows, Index k, int) noexcept
+    -> decltype(a.start_rows(i0, rows, k)) {
+  return a.start_rows(i0, rows, k);
+}
+template <class AOp>
+XFMR_INLINE void gemm_start_rows(const AOp&, Index, Index, Index, long) noexcept {}
+
 /// C = epi(α·A·B + β·C) over rows [0, m) and columns [0, n), B given one panel at a time by
-/// panel(j0, k0, kc, cols) -> const T* (kc rows of nr values, zero past cols).
-template <class Isa, typename T, class AOp, class Panel, class Epi>
+/// panel(j0, k0, kc, cols) -> pointer to the panel (kc rows of nr values, zero past cols; or
+/// what the Kernel policy reads), the tiles run by Kernel (GemmFmaKernel by default).
+template <class Isa, typename T, class AOp, class Panel, class Epi,
+          class Kernel = GemmFmaKernel<Isa, T>>
 void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel, T beta, T* c,
-                 Index ldc, const Epi& epi, GemmPart part) noexcept {
+                 Index ldc, const Epi& epi, GemmPart part, Kernel = Kernel{}) noexcept {
   static_assert(xfmr::detail::is_real_v<T>, "xfmr::simd::gemm: T must be float or double");
-  using S = GemmShape<T, Isa>;
-  constexpr int MR = static_cast<int>(S::mr), NV = static_cast<int>(S::nv);
+  using S = typename Kernel::Shape;
+  constexpr int MR = static_cast<int>(S::mr);
   constexpr Index NR = S::nr;
   static_assert(S::mc % S::mr == 0 && S::mc_max % S::mr == 0 && S::mc <= S::mc_max,
                 "xfmr::simd::gemm: row tiles (and PackedA tiles) start at multiples of mr, so mc "
@@ -138,6 +194,7 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
   alignas(64) T partial[S::mc_max * NR];  // partial sums, only when kblocks > 1
   for (Index i0 = 0; i0 < m; i0 += mc) {
     const Index mb = std::min(mc, m - i0);
+    gemm_start_rows(a, i0, mb, k, 0);
     for (Index j0 = 0; j0 < n; j0 += NR) {
       const Index cols = std::min(NR, n - j0);
       // Lower: rows of this block that meet the panel's columns (row >= j0).
@@ -155,13 +212,12 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
                                 : kb == 0           ? GemmPhase::First
                                 : kb + 1 == kblocks ? GemmPhase::Last
                                                     : GemmPhase::Middle;
-        const T* bp = panel(j0, k0, kc, cols);
+        const auto* bp = panel(j0, k0, kc, cols);
         auto tile = [&](auto rows_tag, Index i) {
           constexpr int rows = decltype(rows_tag)::value;
           const Index gi = i0 + i;
-          gemm_micro<Isa, T, rows, NV>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR,
-                                       phase, alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols,
-                                       epi);
+          Kernel::template run<rows>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR, phase,
+                                     alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols, epi);
         };
         Index i = ibeg;
         for (; i + MR <= iend; i += MR) tile(std::integral_constant<int, MR>{}, i);

@@ -26,6 +26,7 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../io/binary_format.hpp"
+#include "../simd/bf16.hpp"
 #include "../types.hpp"
 
 #include <nlohmann/json.hpp>
@@ -293,6 +294,24 @@ class SafetensorsFile {
                             ")");
     Eigen::Matrix<T, Eigen::Dynamic, 1> out(t.shape[0]);
     convert(t, out.data());
+    return out;
+  }
+
+  /// A BF16 tensor of any rank AS STORED: its numel() values in row-major order, bits copied,
+  /// nothing rounded or widened (half the memory of flat<float>; for bf16 weights, e.g.
+  /// Dense(…, WeightStorage::bf16)). The shape is info(name).shape.
+  /// \throws std::invalid_argument if the name is missing or the dtype is not BF16 (convert
+  /// other dtypes with flat<float> and round with simd::convert_row if that is what is meant).
+  std::vector<bf16> flat_bf16(std::string_view name) const {
+    const TensorInfo& t = info(name);
+    if (t.dtype != Dtype::BF16)
+      detail::throw_invalid(kWhere, "tensor '", name, "' in ", m_source,
+                            ": expected dtype BF16 to read as stored by flat_bf16 (got ",
+                            dtype_name(t.dtype), ")");
+    const std::uint8_t* p = m_bytes.data() + m_data_offset + t.begin;
+    std::vector<bf16> out(static_cast<std::size_t>(t.numel()));
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = bf16::from_bits(io::detail_bin::decode<std::uint16_t>(p + 2 * i));
     return out;
   }
 
