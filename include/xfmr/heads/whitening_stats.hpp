@@ -236,8 +236,9 @@ class WhiteningStats {
   void from_buffer(const std::vector<double>& in) { from_buffer(in.data(), in.size()); }
 
  private:
-  // Float Gram blocking: rows per centred block (the engine's kc for float on AVX2, so one pass
-  // of k per panel; measured best of 128…512 on Zen with the former kernel).
+  // Float Gram blocking: rows per centred block (the AVX2 engine's kc for float: one pass of k
+  // per panel there, two on AVX-512 (kc 128); measured best of 128…512 on Zen with the former
+  // kernel, not re-tuned for AVX-512).
   static constexpr Index kPackRows = 256;
 
   template <typename T>
