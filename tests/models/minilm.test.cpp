@@ -64,6 +64,16 @@ const std::vector<std::string> kTexts = {
     "don't b?", "a a a a a a a a a a a a a a a a a a", "hello", "world . , ! - '",
     "zzz unknown", "the the the"};
 
+// The fetched all-MiniLM-L6-v2 folder (XFMR_TEST_MODEL_DIR overrides the cache), or "" after a
+// SKIPPED warning when it is absent.
+std::string minilm_dir() {
+  std::string dir = xfmr::default_model_dir();
+  if (const char* d = std::getenv("XFMR_TEST_MODEL_DIR")) dir = d;
+  if (xfmr::model_present(dir)) return dir;
+  WARN("SKIPPED: model not fetched (run scripts/fetch_model.py); looked in " << dir);
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("SentenceEmbedder: equals tokenizer + forward + mean_pool + l2_normalize",
@@ -121,12 +131,8 @@ TEST_CASE("SentenceEmbedder: bad arguments", "[models][sentence_embedder]") {
 
 TEST_CASE("all-MiniLM-L6-v2 equals sentence-transformers on the golden sample",
           "[models][sentence_embedder][minilm]") {
-  std::string dir = xfmr::default_model_dir();
-  if (const char* d = std::getenv("XFMR_TEST_MODEL_DIR")) dir = d;
-  if (!xfmr::model_present(dir)) {
-    WARN("SKIPPED: model not fetched (run scripts/fetch_model.py); looked in " << dir);
-    return;
-  }
+  const std::string dir = minilm_dir();
+  if (dir.empty()) return;
   std::ifstream jf(kGolden + "/minilm_sample.json");
   REQUIRE(jf);
   const nlohmann::json meta = nlohmann::json::parse(jf);
@@ -175,12 +181,8 @@ TEST_CASE("all-MiniLM-L6-v2 equals sentence-transformers on the golden sample",
 
 TEST_CASE("all-MiniLM-L6-v2 with bf16 weights: cosine >= 0.999 to the fp32 embeddings",
           "[models][sentence_embedder][minilm][bf16]") {
-  std::string dir = xfmr::default_model_dir();
-  if (const char* d = std::getenv("XFMR_TEST_MODEL_DIR")) dir = d;
-  if (!xfmr::model_present(dir)) {
-    WARN("SKIPPED: model not fetched (run scripts/fetch_model.py); looked in " << dir);
-    return;
-  }
+  const std::string dir = minilm_dir();
+  if (dir.empty()) return;
   std::ifstream jf(kGolden + "/minilm_sample.json");
   REQUIRE(jf);
   const auto texts = nlohmann::json::parse(jf).at("sentences").get<std::vector<std::string>>();
