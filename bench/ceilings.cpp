@@ -87,8 +87,7 @@ void BM_ceiling_inplace(benchmark::State& state) {
   const std::size_t n = bytes / sizeof(float);
   auto x = xfmr_bench::make_aligned<float>(n);
   xfmr_bench::fill(x.get(), n);
-  float a = -1.0f;  // exact and bounded however often it is applied; opaque to the compiler
-  benchmark::DoNotOptimize(a);
+  const float a = xfmr_bench::opaque(-1.0f);  // exact and bounded however often it is applied
   for (auto _ : state) {
     scale_in_place(x.get(), n, a);
     benchmark::DoNotOptimize(x.get());
@@ -120,9 +119,7 @@ XFMR_INLINE void fma_chains(typename Ops::type (&acc)[N], typename Ops::type b,
 template <class Ops, int N>
 void fma_ceiling(benchmark::State& state) {
   using R = typename Ops::type;
-  float bf = 0.999f, cf = 1e-3f;  // acc → c/(1−b): stays finite
-  benchmark::DoNotOptimize(bf);
-  benchmark::DoNotOptimize(cf);
+  const float bf = xfmr_bench::opaque(0.999f), cf = xfmr_bench::opaque(1e-3f);  // acc → c/(1−b)
   const R b = Ops::set1(bf), c = Ops::set1(cf);
   for (auto _ : state) {
     R acc[N];
@@ -190,8 +187,7 @@ BENCHMARK_TEMPLATE(fma_ceiling, FmaOpsScalar, 12)
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
 void BM_ceiling_bf16(benchmark::State& state) {
   constexpr int kAcc = 16;
-  std::int32_t pair = 0x3a803a80;  // two bf16 2^-10
-  benchmark::DoNotOptimize(pair);
+  const std::int32_t pair = xfmr_bench::opaque(std::int32_t{0x3a803a80});  // two bf16 2^-10
   const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
   for (auto _ : state) {
     __m512 acc[kAcc];

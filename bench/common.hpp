@@ -30,6 +30,16 @@ AlignedArray<T> make_aligned(std::size_t n) {
   return AlignedArray<T>(static_cast<T*>(p));
 }
 
+/// `value`, opaque to the optimiser (a volatile round trip): for benchmark inputs that must not be
+/// constant-folded. Not `benchmark::DoNotOptimize(local)`: with GCC 12 its "+m,r" constraint on a
+/// float local compiled to a load from a stack slot that was never written, so the FMA ceilings
+/// ran on whatever the stack held (intermittent misreadings down to 0.3 GFLOP/s from 75).
+template <typename T>
+T opaque(T value) {
+  volatile T copy = value;
+  return copy;
+}
+
 /// Writes every element (deterministic, bounded values) so that each page is mapped and, for
 /// buffers that fit, cache-resident before the timed loop starts.
 template <typename T>
