@@ -317,6 +317,37 @@ TEST_CASE("Threads: any thread count and pool gives the same bits as one thread"
       }
 }
 
+TEST_CASE("Kernel path: the query-tile partition (query_tile, threads) never changes the bits",
+          "[attention][softmax][threads]") {
+  // The kernel path deals whole query blocks to tiles (more tiles with threads, in a snake
+  // order) and is chosen per call, so a short last tile (10 rows for query_tile 97, under nr/4 = 12 with AVX-512) does not
+  // take the row path; a block's key tiles are the same in any tile. Key tiles of 100 and 200
+  // (past the GEMM engine's kc = 128 floats with AVX-512: the P·V sum splits into k blocks),
+  // causal ramps, 2 heads, an odd n_q.
+  auto rng = xfmr_test::make_rng(14);
+  const Index d = 8, heads = 2, nq = 301, nk = 307;
+  const RowMatrix<float> q = xfmr_test::random_matrix<float>(rng, nq, heads * d, -2, 2);
+  const RowMatrix<float> k = xfmr_test::random_matrix<float>(rng, nk, heads * d, -2, 2);
+  const RowMatrix<float> v = xfmr_test::random_matrix<float>(rng, nk, heads * d);
+  for (const Index bc : {Index(100), Index(200)})
+    for (const bool causal : {false, true}) {
+      AttentionMask<float> mask;
+      mask.set_causal(causal);
+      RowMatrix<float> one(nq, heads * d);
+      SoftmaxAttention<float>(config(d, 0, 1000, bc)).forward(q, k, v, one, mask);
+      for (const Index br : {Index(50), Index(97), Index(256)})
+        for (const int threads : {1, 2, 3}) {
+          INFO("key_tile " << bc << " causal " << causal << " query_tile " << br << " threads "
+                           << threads);
+          auto c = config(d, 0, br, bc);
+          c.threads = threads;
+          RowMatrix<float> many(nq, heads * d);
+          SoftmaxAttention<float>(c).forward(q, k, v, many, mask);
+          REQUIRE(many == one);
+        }
+    }
+}
+
 TEST_CASE("Tensor views [tokens, heads, dim] and [batch, tokens, heads, dim]",
           "[attention][softmax]") {
   auto rng = xfmr_test::make_rng(12);

@@ -21,7 +21,6 @@
 #include "../simd/decode.hpp"
 #include "../simd/gemm.hpp"
 #include "../simd/softmax.hpp"
-#include "../simd/transpose.hpp"
 #include "../thread_pool.hpp"
 #include "../types.hpp"
 #include "contract.hpp"
@@ -45,8 +44,13 @@ struct SoftmaxAttentionConfig {
   AttentionScale scale{}; ///< λ (default 1/√d)
   int threads = 1;        ///< parts per call (>= 1): heads × query tiles, cut by ThreadPool
   ThreadPool* pool = nullptr;  ///< where the parts run when threads > 1 (null: the default pool)
-  Index query_tile = 256; ///< query rows per tile (>= 1)
-  Index key_tile = 256;   ///< keys per tile (>= 1)
+  /// Query rows per tile (>= 1). TileProduct::Kernel with more than nr/4 query rows deals whole
+  /// blocks of nr queries (the GEMM engine's nr) to ceil(n_q / query_tile) tiles, as evenly as
+  /// whole blocks allow; the other paths take query_tile rows per tile.
+  Index query_tile = 256;
+  /// Keys per tile (>= 1). 128: a probability tile Sᵀ of 128 keys × nr queries stays in L1 and
+  /// within one kc block of the GEMM engine (measured faster than 256 for d = 64 and 128).
+  Index key_tile = 128;
   TileProduct tile_product = TileProduct::Kernel;
 };
 
@@ -107,12 +111,14 @@ void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, cons
 /// Nothing is checked up front (an O(n·d) scan of the KV cache would double decoding time):
 /// the zero row is chosen by ℓ == 0 only, and a NaN ℓ or maximum flows to the output.
 ///
-/// Memory: scratch per thread of query_tile·(key_tile + d + d_v) + key_tile·d_v + O(n_q + n_k)
-/// values, owned by the object and grown on demand (the first call, or a larger shape,
+/// Memory: scratch per thread of query_tile·(key_tile + d + d_v) + O(n_q + n_k) values (the kernel
+/// path: nr·key_tile + (query_tile + 2·nr)·(d + d_v) at most, nr the GEMM engine's), owned by the object and grown on demand (the first call, or a larger shape,
 /// allocates); never O(n²).
 /// Eigen's products may allocate packing buffers for large tiles.
 /// Threads: the (head, query tile) items are cut into config.threads parts by ThreadPool's cyclic
-/// rule and run on config.pool (or default_thread_pool()), each part with its own scratch; every
+/// rule, each round of items walked in alternate directions (a causal ramp shares evenly; the
+/// kernel path makes at least 2·threads query tiles per head), and run on config.pool (or
+/// default_thread_pool()), each part with its own scratch; every
 /// item is computed by the same operations whatever part runs it, so the output is the same bits
 /// for any thread count or pool. Not thread-safe: one object per calling thread.
 template <typename T>
@@ -194,7 +200,7 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   static constexpr const char* kWhere = "SoftmaxAttention";
 
   struct Workspace {
-    std::vector<T> s, acc, m, l, qt, vt, alpha;
+    std::vector<T> s, acc, m, l, qt, alpha;
   };
   // Query columns of the transposed score tile are padded to whole micro-kernel blocks.
   static constexpr Index kColumnBlock = simd::GemmShape<T, simd::native_isa>::nr;
@@ -263,30 +269,57 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
            heads,    heads / kv_heads, d,      dv,   &mask,
            mask.has_elementwise(), mask.bias.rows(), partial};
     const Index br = m_config.query_tile;
-    const Index tiles = (nq + br - 1) / br;
     // Decoding (a few query rows per tile, no bias or element masks): one item per block of K/V
     // heads and tile serves the whole query group, so each K/V head is streamed once
     // (tile_group). forward_partial keeps the per-head paths (they store m, ℓ and o).
+    const bool few_rows = std::min(br, nq) <= kColumnBlock / 4;
     const bool grouped = m_config.tile_product == TileProduct::Kernel && !c.elementwise &&
-                         c.bias_rows == 0 && !c.partial && std::min(br, nq) <= kColumnBlock / 4;
+                         c.bias_rows == 0 && !c.partial && few_rows;
+    // A few query rows (decoding) would leave most lanes of the transposed tile idle: those
+    // calls take the row-major path, where Q·Kᵀ is a matrix-vector product. The path is chosen
+    // per call (not per tile), so the tile partition never changes a row's bits.
+    const bool kernel = m_config.tile_product == TileProduct::Kernel && !few_rows;
+    // The kernel path cuts the queries into whole kColumnBlock-column blocks (no half-empty
+    // block per tile) and deals them to ceil(n_q / query_tile) tiles as evenly as whole blocks
+    // allow (sizes differ by at most one block); with threads, to a multiple of 2·threads tiles
+    // (at least 2·threads), which the snake order below shares evenly even along a causal ramp.
+    // A block computes the same bits in any tile (its key tiles start at key 0 and end at the
+    // block's own last allowed key), so the partition never changes the output. The other paths
+    // take query_tile rows per tile.
+    const Index nblocks = (nq + kColumnBlock - 1) / kColumnBlock;
+    Index tiles = (nq + br - 1) / br;
+    if (kernel) {
+      const Index t2 = 2 * Index(m_config.threads);
+      if (t2 > 2) tiles = (std::max(tiles, t2) + t2 - 1) / t2 * t2;
+      tiles = std::min(nblocks, tiles);
+    }
+    const auto tile_begin = [&](Index t) {
+      return kernel ? std::min(nq, t * nblocks / tiles * kColumnBlock) : t * br;
+    };
+    const Index max_rows = kernel ? (nblocks + tiles - 1) / tiles * kColumnBlock : br;
     // The grouped path reads the K/V heads of a block together, key tile by key tile: one block
     // per part.
     const Index head_blocks = std::min<Index>(kv_heads, m_config.threads);
     const Index items = (grouped ? head_blocks : heads) * tiles;
     const int parts = static_cast<int>(std::min<Index>(m_config.threads, items));
-    for (int p = 0; p < parts; ++p) reserve(m_ws[std::size_t(p)], dv);  // allocation: here only
+    for (int p = 0; p < parts; ++p)
+      reserve(m_ws[std::size_t(p)], dv, max_rows);  // allocation: here only
     const auto item = [&](Index it, int part) {
       Workspace& ws = m_ws[static_cast<std::size_t>(part)];
-      const Index r0 = (it % tiles) * br;
+      // Items are head-major, dealt cyclically to the parts (ThreadPool): each full round of
+      // `parts` items is walked forwards and backwards in turn (part p takes items p,
+      // 2·parts − 1 − p, 2·parts + p, …), so the parts share the ramp of a causal head evenly.
+      // Which part runs an item never changes its bits.
+      const Index P = parts, round = it / P;
+      if (round % 2 == 1 && (round + 1) * P <= items) it = round * P + (P - 1 - it % P);
+      const Index t = it % tiles, r0 = tile_begin(t);
       if (grouped) {
         const Index b = it / tiles;
         tile_group(c, ws, b * kv_heads / head_blocks, (b + 1) * kv_heads / head_blocks, r0);
         return;
       }
-      // A few query rows (decoding) would leave most lanes of the transposed tile idle:
-      // those tiles take the row-major path, where Q·Kᵀ is a matrix-vector product.
-      if (m_config.tile_product == TileProduct::Kernel && std::min(br, nq - r0) > kColumnBlock / 4)
-        tile_row_kernel(c, ws, it / tiles, r0);
+      if (kernel)
+        tile_row_kernel(c, ws, it / tiles, r0, tile_begin(t + 1) - r0);
       else
         tile_row(c, ws, it / tiles, r0);
     };
@@ -294,12 +327,12 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
       for (Index it = 0; it < items; ++it) item(it, 0);
       return;
     }
-    // Items are head-major: part p takes tiles p, p + parts, … of the ramp of a causal head.
     detail::pool_or_default(m_config.pool).parallel_for(items, parts, item);
   }
 
-  void reserve(Workspace& ws, Index dv) const {
-    const auto br = static_cast<std::size_t>(padded_query_tile());
+  // Scratch for tiles of up to `rows` query rows (and query_tile rows on the row paths).
+  void reserve(Workspace& ws, Index dv, Index rows) const {
+    const auto br = static_cast<std::size_t>(std::max(padded_query_tile(), rows));
     const auto bc = static_cast<std::size_t>(m_config.key_tile);
     const auto d = static_cast<std::size_t>(m_config.head_dim);
     // Score tile: query_tile × key_tile on the Eigen path; one query block's Sᵀ, or the few rows
@@ -310,7 +343,6 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     if (ws.s.size() < score) ws.s.resize(score);
     if (ws.acc.size() < br * static_cast<std::size_t>(dv)) ws.acc.resize(br * std::size_t(dv));
     if (ws.qt.size() < br * d) ws.qt.resize(br * d);
-    if (ws.vt.size() < bc * std::size_t(dv)) ws.vt.resize(bc * std::size_t(dv));
     if (ws.m.size() < br) {
       ws.m.resize(br);
       ws.l.resize(br);
@@ -516,13 +548,12 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   //   Oᵀ (d_v × queries)  = Vᵀ·Sᵀ + Oᵀ·diag(α)   (the rescale rides in the product's epilogue).
   // Both products run on the GEMM engine (simd/gemm.hpp) with B prepacked: a block of λ_i·Qᵀ
   // (d × nr, packed once) and the probability tile Sᵀ (keys × nr) are each one nr-wide panel, so
-  // nothing is packed per product; A (K rows, and Vᵀ rows, transposed once per V tile) is read in
+  // nothing is packed per product; A (K rows, and Vᵀ as columns of V) is read in
   // place. Key tiles past a block's last allowed key are skipped per block.
-  void tile_row_kernel(const Call& c, Workspace& ws, Index h, Index r0) const {
+  void tile_row_kernel(const Call& c, Workspace& ws, Index h, Index r0, Index rows) const {
     using Isa = simd::native_isa;
     constexpr Index B = kColumnBlock;
     const T ninf = -std::numeric_limits<T>::infinity();
-    const Index rows = std::min(m_config.query_tile, c.nq - r0);
     const Index blocks = (rows + B - 1) / B;
     const Index bc = m_config.key_tile;
     const Index d = c.d, dv = c.dv;
@@ -533,7 +564,6 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     T* st = ws.s.data();     // Sᵀ of one block: bc × B
     T* qt = ws.qt.data();    // block b at qt + b·d·B: d × B
     T* acc = ws.acc.data();  // Oᵀ of block b at acc + b·dv·B: dv × B
-    T* vt = ws.vt.data();    // Vᵀ of the key tile: dv × bc
     T* m = ws.m.data();
     T* l = ws.l.data();
     T* alpha = ws.alpha.data();
@@ -561,8 +591,10 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     for (Index i = 0; i < rows; ++i) kend = std::max(kend, limit[i]);
 
     for (Index j0 = 0; j0 < kend; j0 += bc) {
-      simd::transpose<Isa>(std::size_t(std::min(bc, kend - j0)), std::size_t(dv), v + j0 * c.ldv,
-                           c.ldv, vt, bc);
+      // Vᵀ of the key tile, read in place: element (r, j) at v[(j0 + j)·ld_v + r], so one
+      // micro-kernel step broadcasts mr consecutive values of one V row (no transposed copy).
+      const simd::detail::StridedAOp<T, simd::detail::GemmStride<1>, Index> vt{v + j0 * c.ldv,
+                                                                             {}, c.ldv};
       for (Index b = 0; b < blocks; ++b) {
         const Index i0 = b * B, i1 = std::min(rows, i0 + B);
         Index block_end = 0;
@@ -596,8 +628,9 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
         simd::online_softmax_columns<Isa>(st, std::size_t(nc), std::size_t(B), B, m + i0, l + i0,
                                           alpha + i0);
         // Oᵀ(r, i) = Σ_j Vᵀ(r, j)·Sᵀ(j, i) + α_i·Oᵀ(r, i)
-        simd::gemm<Isa>(dv, B, nc, T(1), simd::GemmA<T>{vt, bc, 1}, simd::PackedB<T>{st, nc, B},
-                        T(0), acc + b * dv * B, B, simd::ScaleOldColumns<T>{alpha + i0});
+        simd::detail::gemm_b<Isa>(dv, B, nc, T(1), vt, simd::PackedB<T>{st, nc, B}, T(0),
+                                  acc + b * dv * B, B, simd::ScaleOldColumns<T>{alpha + i0},
+                                  simd::GemmPart::Full);
       }
     }
     if (c.partial)
