@@ -246,9 +246,11 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     const bf16* vh = nullptr;  // their widened copies)
   };
 
-  // K/V rows widened to T for the tile paths (bf16 K/V), grown on demand.
+  // K/V rows widened to T for the tile paths (bf16 K/V), grown on demand; Eigen's allocator
+  // aligns them as the float inputs usually are (rows of whole vectors start on vector bounds).
+  using Buffer = Eigen::Matrix<T, Eigen::Dynamic, 1>;
   struct WidenedKv {
-    std::vector<T> k, v;
+    Buffer k, v;
   };
 
   template <typename KT>
@@ -263,8 +265,8 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   }
 
   // x (rows × cols bf16, strided) → buf (rows × cols T, dense).
-  static void widen(ConstMatrixRef<bf16> x, std::vector<T>& buf) {
-    const auto size = static_cast<std::size_t>(x.rows() * x.cols());
+  static void widen(ConstMatrixRef<bf16> x, Buffer& buf) {
+    const Index size = x.rows() * x.cols();
     if (buf.size() < size) buf.resize(size);
     for (Index j = 0; j < x.rows(); ++j)
       simd::convert_row<simd::native_isa>(x.data() + j * x.outerStride(),
