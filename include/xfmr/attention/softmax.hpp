@@ -436,10 +436,12 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   // serves heads g·G … g·G + G − 1): the online softmax over the key tiles with
   // simd/decode.hpp's row kernels, which load each key and value row once for a block of up to
   // kDecodeRows query rows, so K and V are streamed from memory once (a group's other blocks
-  // re-read the tile from cache). Key tile outside, K/V heads inside: the heads' slices of a
-  // cache row share its page, so a tile's pages are walked once for all the heads. Query row
-  // u = ((g − g0)·G + t)·rows + i is head g·G + t, query r0 + i. No bias, no element masks
-  // (run() sends those to tile_row); per-row key limits as tile_row.
+  // re-read the rows from cache). Key tile outside, then blocks of 16 keys, K/V heads inside:
+  // the heads' slices of a cache row share its page, so the pages are walked once, front to
+  // back, for all the heads; the scores of all u rows against the key tile are kept, then the
+  // online softmax, then the values in the same order. Query row u = ((g − g0)·G + t)·rows + i
+  // is head g·G + t, query r0 + i. K/V of type KT: T, or bf16 read directly (c.kh, c.vh). No
+  // bias, no element masks (run() sends those to tile_row); per-row key limits as tile_row.
   template <typename KT>
   void tile_group(const Call& c, Workspace& ws, Index g0, Index g1, Index r0) const {
     using Isa = simd::native_isa;
