@@ -2,13 +2,15 @@
 // Softmax attention benchmarks: W3 (one head, n ∈ {512, 2048, 4096}, d ∈ {64, 128}, causal and
 // not, float), 2-thread variants on the default ThreadPool (8 heads: (head, query tile) items;
 // 1 head: query tiles, cut cyclically so causal tiles balance), the Eigen tile
-// path, KV-cache decode, and the plot-only BM_scaling_softmax sweep. FLOPs as DESIGN.md §5:
-// 4·n²·d per head non-causal, 2·n²·d causal (masked tiles are skipped, not computed).
+// path, KV-cache decode (float and bf16 caches), W3 with bf16 K/V, and the plot-only
+// BM_scaling_softmax sweep. FLOPs as DESIGN.md §5: 4·n²·d per head non-causal, 2·n²·d causal
+// (masked tiles are skipped, not computed).
 #include <cstdint>
 
 #include <xfmr/detail/eigen.hpp>  // <Eigen/Core> after xfmr/config.hpp (GCC 12, see there)
 #include <benchmark/benchmark.h>
 #include <xfmr/attention/softmax.hpp>
+#include <xfmr/simd/bf16.hpp>
 
 #include "common.hpp"
 
@@ -101,27 +103,77 @@ BENCHMARK(BM_attention_softmax_8heads_2threads)
     ->UseRealTime();
 
 // ---- decode: one query per head against a cache of n keys (32 heads, GQA 8 K/V heads) -------
+// bf16 = 1: the cache in bf16 (forward's bf16 K/V overload, rows widened in registers).
 void BM_attention_softmax_decode(benchmark::State& state) {
   const Index n = state.range(0), d = 128, heads = 32, kv_heads = 8;
+  const bool half = state.range(1) != 0;
   Inputs x(1, n, kv_heads * d);
+  RowMatrix<xfmr::bf16> kh, vh;
+  if (half) {
+    kh.resize(n, kv_heads * d);
+    vh.resize(n, kv_heads * d);
+    xfmr::simd::convert_row(x.k.data(), kh.data(), x.k.size());
+    xfmr::simd::convert_row(x.v.data(), vh.data(), x.v.size());
+    x.k.resize(0, 0);  // only the bf16 cache stays resident
+    x.v.resize(0, 0);
+  }
   RowMatrix<float> q(1, heads * d), out(1, heads * d);
   xfmr_bench::fill(q.data(), std::size_t(q.size()));
   xfmr::SoftmaxAttentionConfig cfg;
   cfg.head_dim = d;
   xfmr::SoftmaxAttention<float> attn(cfg);
-  attn.forward(q, x.k, x.v, out);
+  const auto step = [&] {
+    if (half)
+      attn.forward(q, kh, vh, out);
+    else
+      attn.forward(q, x.k, x.v, out);
+  };
+  step();
   for (auto _ : state) {
-    attn.forward(q, x.k, x.v, out);
+    step();
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   state.counters["FLOP/s"] = xfmr_bench::flop_rate(double(heads) * softmax_attention_flops(1, n, d, false));
-  // The cache is read once per call (K and V of every K/V head, once for its query group):
-  // read against BM_ceiling_memcpy/bytes:16777216 (n = 4096) and 134217728 (n = 32768), which
-  // move the same number of bytes.
-  state.SetBytesProcessed(std::int64_t(state.iterations()) * 2 * n * kv_heads * d * 4);
+  // The cache is read once per call (K and V of every K/V head, once for its query group), in
+  // bytes of its element type: read float against BM_ceiling_memcpy/bytes:16777216 (n = 4096)
+  // and 134217728 (n = 32768), which move the same number of bytes, bf16 against the halves
+  // (bytes:8388608 and 67108864).
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * 2 * n * kv_heads * d *
+                          (half ? 2 : 4));
 }
-BENCHMARK(BM_attention_softmax_decode)->Arg(4096)->Arg(32768)->ArgNames({"n"})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_attention_softmax_decode)
+    ->ArgsProduct({{4096, 32768}, {0, 1}})
+    ->ArgNames({"n", "bf16"})
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- W3 with bf16 K/V: one head, causal and not (K/V widened once per call for the tiles) ---
+void BM_attention_softmax_w3_bf16kv(benchmark::State& state) {
+  const Index n = state.range(0), d = state.range(1);
+  const bool causal = state.range(2) != 0;
+  Inputs x(n, n, d);
+  RowMatrix<xfmr::bf16> kh(n, d), vh(n, d);
+  xfmr::simd::convert_row(x.k.data(), kh.data(), x.k.size());
+  xfmr::simd::convert_row(x.v.data(), vh.data(), x.v.size());
+  xfmr::SoftmaxAttentionConfig cfg;
+  cfg.head_dim = d;
+  xfmr::SoftmaxAttention<float> attn(cfg);
+  xfmr::AttentionMask<float> mask;
+  mask.set_causal(causal);
+  attn.forward(x.q, kh, vh, x.out, mask);
+  for (auto _ : state) {
+    attn.forward(x.q, kh, vh, x.out, mask);
+    benchmark::DoNotOptimize(x.out.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOP/s"] = xfmr_bench::flop_rate(softmax_attention_flops(n, n, d, causal));
+}
+BENCHMARK(BM_attention_softmax_w3_bf16kv)
+    ->Args({2048, 64, 0})
+    ->Args({2048, 64, 1})
+    ->Args({4096, 128, 1})
+    ->ArgNames({"n", "d", "causal"})
+    ->Unit(benchmark::kMillisecond);
 
 // ---- plot only (CI skips BM_scaling_*): one head, d = 64, non-causal, n = 256 … 65536 --------
 void BM_scaling_softmax(benchmark::State& state) {

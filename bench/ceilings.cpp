@@ -59,8 +59,10 @@ void BM_ceiling_memcpy(benchmark::State& state) {
 }
 BENCHMARK(BM_ceiling_memcpy)->Apply(memory_args)->Unit(benchmark::kMicrosecond);
 // W9 decode: a copy that moves as many bytes as the decode reads, K and V of n ∈ {4096, 32768}
-// keys × 8 K/V heads × d = 128 floats (16 + 16 MiB and 128 + 128 MiB).
+// keys × 8 K/V heads × d = 128 floats (16 + 16 MiB and 128 + 128 MiB); the bf16 cache at
+// n = 4096 reads 8 + 8 MiB (its n = 32768 twin, 64 MiB, is the first RoPE size above).
 BENCHMARK(BM_ceiling_memcpy)
+    ->Arg(std::int64_t(4096) * 8 * 128 * 2)
     ->Arg(std::int64_t(4096) * 8 * 128 * 4)
     ->Arg(std::int64_t(32768) * 8 * 128 * 4)
     ->ArgNames({"bytes"})

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "../config.hpp"
 #include "../detail/tensor_fwd.hpp"
 #include "../error.hpp"
+#include "../simd/bf16.hpp"
 #include "../simd/decode.hpp"
 #include "../simd/gemm.hpp"
 #include "../simd/softmax.hpp"
@@ -154,6 +156,23 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   /// overlapping q, k or v.
   using AttentionForward<SoftmaxAttention<T>, T>::forward;
 
+  /// forward with K and V in bf16 (a half-size KV cache; T = float only): the same shapes,
+  /// strides, grouped-query heads, mask and positions as the float overload, and the result of
+  /// the float overload on K and V widened to float (every bf16 is a float, and a float q_i·k_j
+  /// product of a bf16 k_j is exact), up to the order of float rounding. Non-finite K/V values
+  /// (bf16 keeps ±inf and NaN) behave as in the float overload. Decoding (the grouped path: few
+  /// query rows, no bias or element masks, TileProduct::Kernel) reads the bf16 rows directly,
+  /// each once, widening in registers; the other paths widen K and V once per call into a
+  /// buffer the object keeps (n_k·(H_kv·d + H_kv·d_v) floats, grown on demand).
+  /// \throws std::invalid_argument as the float overload (out must not overlap k or v).
+  void forward(ConstMatrixRef<T> q, ConstMatrixRef<bf16> k, ConstMatrixRef<bf16> v,
+               MatrixRef<T> out, const AttentionMask<T>& mask = {}, Index pos0 = 0) {
+    static_assert(std::is_same_v<T, float>,
+                  "xfmr::SoftmaxAttention: bf16 K/V need T = float (double K/V are double)");
+    run_kv<bf16>(q, k, v, out, mask, pos0, 1, detail::sequence_key_length(kWhere, mask, 0, 1),
+                 nullptr);
+  }
+
   /// Mergeable partials of the queries against one block of keys (SPEC §18,
   /// attention/partials.hpp): forward's tiles and online softmax, stopped before the division
   /// o/ℓ. partials gets per row i and head h the block's max m, sum ℓ and accumulator o (the
@@ -229,15 +248,78 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     bool elementwise;
     Index bias_rows;
     const Partial* partial;  // forward_partial: store m, ℓ, acc instead of acc/ℓ
+    const bf16* kh = nullptr;  // bf16 K and V (tile_group<bf16>; k and v are then null, or
+    const bf16* vh = nullptr;  // their widened copies)
   };
+
+  // K/V rows widened to T for the tile paths (bf16 K/V), grown on demand; Eigen's allocator
+  // aligns them as the float inputs usually are (rows of whole vectors start on vector bounds).
+  using Buffer = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  struct WidenedKv {
+    Buffer k, v;
+  };
+
+  template <typename KT>
+  static const KT* kv_data(const T* full, const bf16* half) noexcept {
+    if constexpr (std::is_same_v<KT, bf16>) {
+      (void)full;
+      return half;
+    } else {
+      (void)half;
+      return full;
+    }
+  }
+
+  // x (rows × cols bf16, strided) → buf (rows × cols T, dense).
+  static void widen(ConstMatrixRef<bf16> x, Buffer& buf) {
+    const Index size = x.rows() * x.cols();
+    if (buf.size() < size) buf.resize(size);
+    for (Index j = 0; j < x.rows(); ++j)
+      simd::convert_row<simd::native_isa>(x.data() + j * x.outerStride(),
+                                          buf.data() + j * x.cols(), x.cols());
+  }
+
+  // out (T) and a bf16 view share no byte (their address ranges are disjoint).
+  static void check_half_overlap(const MatrixRef<T>& out, ConstMatrixRef<bf16> x,
+                                 const char* name) {
+    bool overlap = false;
+    if (out.size() > 0 && x.size() > 0) {
+      const auto* o0 = reinterpret_cast<const unsigned char*>(out.data());
+      const auto* o1 = reinterpret_cast<const unsigned char*>(
+          out.data() + (out.rows() - 1) * out.outerStride() + out.cols());
+      const auto* x0 = reinterpret_cast<const unsigned char*>(x.data());
+      const auto* x1 = reinterpret_cast<const unsigned char*>(
+          x.data() + (x.rows() - 1) * x.outerStride() + x.cols());
+      const std::less<const unsigned char*> lt;
+      overlap = lt(o0, x1) && lt(x0, o1);
+    }
+    detail::require(!overlap, kWhere, "expected out not to overlap ", name,
+                    " (got overlapping views; attention is never computed in place)");
+  }
 
   void run(ConstMatrixRef<T> q, ConstMatrixRef<T> k, ConstMatrixRef<T> v, MatrixRef<T> out,
            const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length,
            const Partial* partial = nullptr) {
+    run_kv<T>(q, k, v, out, mask, pos0, batch, key_length, partial);
+  }
+
+  // K/V of element type KT: T, or bf16 (T = float). The grouped decode path reads bf16 rows
+  // directly; the other paths get K and V widened to T in m_kvf (grown on demand).
+  template <typename KT>
+  void run_kv(ConstMatrixRef<T> q, ConstMatrixRef<KT> k, ConstMatrixRef<KT> v, MatrixRef<T> out,
+              const AttentionMask<T>& mask, Index pos0, Index batch, Index key_length,
+              const Partial* partial) {
+    constexpr bool kHalf = !std::is_same_v<KT, T>;
     const Index d = m_config.head_dim;
     const detail::AttentionShape shape =
         detail::check_attention_shapes(kWhere, q, k, v, out, d, m_config.value_dim);
-    detail::check_attention_overlap(kWhere, q, k, v, out);
+    if constexpr (kHalf) {
+      detail::check_attention_overlap(kWhere, q, q, q, out);
+      check_half_overlap(out, k, "k");
+      check_half_overlap(out, v, "v");
+    } else {
+      detail::check_attention_overlap(kWhere, q, k, v, out);
+    }
     detail::require(pos0 >= 0, kWhere, "expected pos0 >= 0 (got pos0=", pos0, ")");
     const Index heads = shape.heads, kv_heads = shape.kv_heads, dv = shape.d_v;
     const Index nq = shape.n_q, nk = shape.n_k;
@@ -264,10 +346,11 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
           static_cast<T>(detail::row_scale(m_config.scale, base, count, qpos0 + i));
     }
 
-    Call c{q.data(), k.data(),       v.data(),       out.data(), q.outerStride(),
+    Call c{nullptr,  nullptr,         nullptr,         out.data(), q.outerStride(),
            k.outerStride(), v.outerStride(), out.outerStride(), nq, nk,
            heads,    heads / kv_heads, d,      dv,   &mask,
            mask.has_elementwise(), mask.bias.rows(), partial};
+    c.q = q.data();
     const Index br = m_config.query_tile;
     // Decoding (a few query rows per tile, no bias or element masks): one item per block of K/V
     // heads and tile serves the whole query group, so each K/V head is streamed once
@@ -297,6 +380,21 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
       return kernel ? std::min(nq, t * nblocks / tiles * kColumnBlock) : t * br;
     };
     const Index max_rows = kernel ? (nblocks + tiles - 1) / tiles * kColumnBlock : br;
+    if constexpr (kHalf) {
+      c.kh = k.data();
+      c.vh = v.data();
+      if (!grouped) {  // the tile paths read T: K and V widened once per call
+        widen(k, m_kvf.k);
+        widen(v, m_kvf.v);
+        c.k = m_kvf.k.data();
+        c.v = m_kvf.v.data();
+        c.ldk = k.cols();
+        c.ldv = v.cols();
+      }
+    } else {
+      c.k = k.data();
+      c.v = v.data();
+    }
     // The grouped path reads the K/V heads of a block together, key tile by key tile: one block
     // per part.
     const Index head_blocks = std::min<Index>(kv_heads, m_config.threads);
@@ -315,7 +413,7 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
       const Index t = it % tiles, r0 = tile_begin(t);
       if (grouped) {
         const Index b = it / tiles;
-        tile_group(c, ws, b * kv_heads / head_blocks, (b + 1) * kv_heads / head_blocks, r0);
+        tile_group<KT>(c, ws, b * kv_heads / head_blocks, (b + 1) * kv_heads / head_blocks, r0);
         return;
       }
       if (kernel)
@@ -350,13 +448,13 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     }
   }
 
-  // Scratch of tile_group: u = group·rows query rows (λq copies, accumulators, m, ℓ) and the
-  // scores of one register block of rows.
+  // Scratch of tile_group: u = group·rows query rows (λq copies, accumulators, m, ℓ, and their
+  // scores against a key tile).
   void reserve_group(Workspace& ws, Index u, Index dv) const {
     const auto uu = static_cast<std::size_t>(u);
     const auto d = static_cast<std::size_t>(m_config.head_dim);
     const auto bc = static_cast<std::size_t>(m_config.key_tile);
-    if (ws.s.size() < simd::kDecodeRows * bc) ws.s.resize(simd::kDecodeRows * bc);
+    if (ws.s.size() < uu * bc) ws.s.resize(uu * bc);
     if (ws.qt.size() < uu * d) ws.qt.resize(uu * d);
     if (ws.acc.size() < uu * std::size_t(dv)) ws.acc.resize(uu * std::size_t(dv));
     if (ws.m.size() < uu) {
@@ -370,12 +468,17 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   // serves heads g·G … g·G + G − 1): the online softmax over the key tiles with
   // simd/decode.hpp's row kernels, which load each key and value row once for a block of up to
   // kDecodeRows query rows, so K and V are streamed from memory once (a group's other blocks
-  // re-read the tile from cache). Key tile outside, K/V heads inside: the heads' slices of a
-  // cache row share its page, so a tile's pages are walked once for all the heads. Query row
-  // u = ((g − g0)·G + t)·rows + i is head g·G + t, query r0 + i. No bias, no element masks
-  // (run() sends those to tile_row); per-row key limits as tile_row.
+  // re-read the rows from cache). Key tile outside, then blocks of 16 keys, K/V heads inside:
+  // the heads' slices of a cache row share its page, so the pages are walked once, front to
+  // back, for all the heads; the scores of all u rows against the key tile are kept, then the
+  // online softmax, then the values in the same order. Query row u = ((g − g0)·G + t)·rows + i
+  // is head g·G + t, query r0 + i. K/V of type KT: T, or bf16 read directly (c.kh, c.vh). No
+  // bias, no element masks (run() sends those to tile_row); per-row key limits as tile_row.
+  template <typename KT>
   void tile_group(const Call& c, Workspace& ws, Index g0, Index g1, Index r0) const {
     using Isa = simd::native_isa;
+    const KT* kp = kv_data<KT>(c.k, c.kh);
+    const KT* vp = kv_data<KT>(c.v, c.vh);
     const T ninf = -std::numeric_limits<T>::infinity();
     const Index rows = std::min(m_config.query_tile, c.nq - r0);
     const Index per_head = c.group * rows, nu = (g1 - g0) * per_head;
@@ -406,44 +509,59 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     simd::zero_row<Isa>(acc, static_cast<std::size_t>(nu * dv));
 
     constexpr auto R = static_cast<Index>(simd::kDecodeRows);
+    // Keys in blocks of kb between K/V heads: the heads' slices of a cache row are read back to
+    // back, so every page of the cache is read front to back within a few microseconds and the
+    // hardware prefetchers follow it (one head's 512-byte slices, rows 4 KiB apart, they do not).
+    constexpr Index kb = 16;
     for (Index j0 = 0; j0 < kend; j0 += bc) {
       const Index nc = std::min(bc, kend - j0);
-      for (Index g = g0; g < g1; ++g) {
-        const T* k = c.k + j0 * c.ldk + g * d;
-        const T* v = c.v + j0 * c.ldv + g * dv;
-        for (Index u0 = (g - g0) * per_head; u0 < (g - g0 + 1) * per_head; u0 += R) {
-          const Index nr = std::min(R, (g - g0 + 1) * per_head - u0);
-          simd::rows_dot_keys<Isa>(std::size_t(nr), qs + u0 * d, std::size_t(d), k,
-                                   std::size_t(c.ldk), std::size_t(nc), std::size_t(d), s,
-                                   std::size_t(bc));
-          for (Index u = u0; u < u0 + nr; ++u) {
-            const Index i = u % rows;
-            T* srow = s + (u - u0) * bc;
-            const Index valid = std::min(nc, limit[i] - j0);
-            if (valid <= 0) {
-              simd::zero_row<Isa>(srow, std::size_t(nc));
-              continue;
-            }
-            const T mx = simd::scale_bias_max<Isa>(srow, static_cast<const T*>(nullptr),
-                                                   std::size_t(valid), lambda[i]);
-            // A NaN maximum (NaN score) must win: std::max would keep the old M and hide it.
-            const T mnew = mx != mx ? mx : std::max(m[u], mx);
-            if (mnew == ninf) {  // nothing allowed so far: this row adds nothing
-              for (Index j = 0; j < valid; ++j)
-                if (srow[j] != srow[j]) m[u] = l[u] = std::numeric_limits<T>::quiet_NaN();
-              simd::zero_row<Isa>(srow, std::size_t(nc));
-              continue;
-            }
-            const T alpha = m[u] == ninf ? T(0) : std::exp(m[u] - mnew);
-            const T sum = simd::exp_sum<Isa>(srow, std::size_t(valid), mnew);
-            if (valid < nc) simd::zero_row<Isa>(srow + valid, std::size_t(nc - valid));
-            l[u] = l[u] * alpha + sum;
-            if (alpha != T(1)) simd::scale_row<Isa>(acc + u * dv, std::size_t(dv), alpha);
-            m[u] = mnew;
+      for (Index jb = 0; jb < nc; jb += kb) {
+        const Index nb = std::min(kb, nc - jb);
+        for (Index g = g0; g < g1; ++g) {
+          const KT* k = kp + (j0 + jb) * c.ldk + g * d;
+          for (Index u0 = (g - g0) * per_head; u0 < (g - g0 + 1) * per_head; u0 += R) {
+            const Index nr = std::min(R, (g - g0 + 1) * per_head - u0);
+            simd::rows_dot_keys<Isa>(std::size_t(nr), qs + u0 * d, std::size_t(d), k,
+                                     std::size_t(c.ldk), std::size_t(nb), std::size_t(d),
+                                     s + u0 * bc + jb, std::size_t(bc));
           }
-          simd::rows_accumulate_values<Isa>(std::size_t(nr), s, std::size_t(bc), v,
-                                            std::size_t(c.ldv), std::size_t(nc), std::size_t(dv),
-                                            acc + u0 * dv, std::size_t(dv));
+        }
+      }
+      for (Index u = 0; u < nu; ++u) {
+        const Index i = u % rows;
+        T* srow = s + u * bc;
+        const Index valid = std::min(nc, limit[i] - j0);
+        if (valid <= 0) {
+          simd::zero_row<Isa>(srow, std::size_t(nc));
+          continue;
+        }
+        const T mx = simd::scale_bias_max<Isa>(srow, static_cast<const T*>(nullptr),
+                                               std::size_t(valid), lambda[i]);
+        // A NaN maximum (NaN score) must win: std::max would keep the old M and hide it.
+        const T mnew = mx != mx ? mx : std::max(m[u], mx);
+        if (mnew == ninf) {  // nothing allowed so far: this row adds nothing
+          for (Index j = 0; j < valid; ++j)
+            if (srow[j] != srow[j]) m[u] = l[u] = std::numeric_limits<T>::quiet_NaN();
+          simd::zero_row<Isa>(srow, std::size_t(nc));
+          continue;
+        }
+        const T alpha = m[u] == ninf ? T(0) : std::exp(m[u] - mnew);
+        const T sum = simd::exp_sum<Isa>(srow, std::size_t(valid), mnew);
+        if (valid < nc) simd::zero_row<Isa>(srow + valid, std::size_t(nc - valid));
+        l[u] = l[u] * alpha + sum;
+        if (alpha != T(1)) simd::scale_row<Isa>(acc + u * dv, std::size_t(dv), alpha);
+        m[u] = mnew;
+      }
+      for (Index jb = 0; jb < nc; jb += kb) {
+        const Index nb = std::min(kb, nc - jb);
+        for (Index g = g0; g < g1; ++g) {
+          const KT* v = vp + (j0 + jb) * c.ldv + g * dv;
+          for (Index u0 = (g - g0) * per_head; u0 < (g - g0 + 1) * per_head; u0 += R) {
+            const Index nr = std::min(R, (g - g0 + 1) * per_head - u0);
+            simd::rows_accumulate_values<Isa>(std::size_t(nr), s + u0 * bc + jb, std::size_t(bc),
+                                              v, std::size_t(c.ldv), std::size_t(nb),
+                                              std::size_t(dv), acc + u0 * dv, std::size_t(dv));
+          }
         }
       }
     }
@@ -700,6 +818,7 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
 
   SoftmaxAttentionConfig m_config;
   std::vector<Workspace> m_ws;
+  WidenedKv m_kvf;
   std::vector<Index> m_limit;
   std::vector<std::int32_t> m_cumsum;
   std::vector<T> m_lambda;

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Row kernels for attention with few query rows against many keys (decoding, grouped-query):
 // every key and value row is loaded once for up to four query rows, so a K/V head is streamed
-// once for its whole query group. Raw pointers, masked tails, no allocation.
+// once for its whole query group. K and V rows are T (as the queries) or bf16 (T = float),
+// widened in registers: products of a float q with a bf16 k are exact in float, so a bf16 cache
+// gives the float result on the rounded keys and values. Raw pointers, masked tails, no
+// allocation.
 #ifndef XFMR_SIMD_DECODE_HPP
 #define XFMR_SIMD_DECODE_HPP
 
 #include <cstddef>
+#include <cstring>
+#include <type_traits>
 
 #include "../config.hpp"
+#include "bf16.hpp"
 #include "prefetch.hpp"
 #include "vec.hpp"
 
@@ -24,25 +30,71 @@ namespace detail {
 // prefetchers do not follow; ~16 rows cover the memory latency at the rate these kernels read.
 inline constexpr std::size_t kDecodePrefetchRows = 16;
 
-template <class V, std::size_t R, typename T>
-XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const T* k, std::size_t ldk,
+// Loads of K/V rows as vectors of the query type: KT = T as they are, KT = bf16 (T = float)
+// widened in registers (exact: a bf16 is the upper half of a float).
+template <class Isa, typename T, typename KT>
+struct KvLoad {
+  static_assert(std::is_same_v<T, KT>, "xfmr::simd: K/V rows must be T or bf16 (T = float)");
+  using V = Vec<T, Isa>;
+  static XFMR_INLINE typename V::type load(const T* p) noexcept { return V::load(p); }
+  static XFMR_INLINE typename V::type load_partial(const T* p, std::size_t n) noexcept {
+    return V::load_partial(p, n);
+  }
+};
+
+template <class Isa>
+struct KvLoad<Isa, float, bf16> {
+  using V = Vec<float, Isa>;
+  static XFMR_INLINE typename V::type load(const bf16* p) noexcept {
+#if XFMR_HAS_AVX512
+    if constexpr (std::is_same_v<Isa, avx512_isa>)
+      return bf16_widen_avx512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#endif
+#if XFMR_HAS_AVX2
+    if constexpr (std::is_same_v<Isa, avx2_isa>)
+      return bf16_widen_avx2(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#endif
+    if constexpr (std::is_same_v<Isa, scalar_isa>) return to_float(*p);
+  }
+  // The first n < lanes values, the rest zero; nothing past p[n − 1] read.
+  static XFMR_INLINE typename V::type load_partial(const bf16* p, std::size_t n) noexcept {
+#if XFMR_HAS_AVX512
+    if constexpr (std::is_same_v<Isa, avx512_isa>)
+      return bf16_widen_avx512(
+          _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1u), p));
+#endif
+#if XFMR_HAS_AVX2
+    if constexpr (std::is_same_v<Isa, avx2_isa>) {
+      std::uint16_t tmp[8] = {};
+      std::memcpy(tmp, p, n * sizeof(bf16));
+      return bf16_widen_avx2(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp)));
+    }
+#endif
+    if constexpr (std::is_same_v<Isa, scalar_isa>) return n ? to_float(*p) : 0.0f;
+  }
+};
+
+template <class Isa, std::size_t R, typename T, typename KT>
+XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const KT* k, std::size_t ldk,
                                     std::size_t nk, std::size_t d, T* s,
                                     std::size_t lds) noexcept {
+  using V = Vec<T, Isa>;
+  using L = KvLoad<Isa, T, KT>;
   using VT = typename V::type;
   constexpr std::size_t W = V::lanes;
   const std::size_t dfull = d / W * W, rest = d - dfull;
   std::size_t j = 0;
   // Two keys at a time: 2·R independent FMA chains, each k vector loaded once for R rows.
   for (; j + 2 <= nk; j += 2) {
-    const T* k0 = k + j * ldk;
-    const T* k1 = k0 + ldk;
-    const auto ahead = static_cast<std::ptrdiff_t>(kDecodePrefetchRows * ldk * sizeof(T));
-    prefetch_bytes(k0, ahead, d * sizeof(T));
-    prefetch_bytes(k1, ahead, d * sizeof(T));
+    const KT* k0 = k + j * ldk;
+    const KT* k1 = k0 + ldk;
+    const auto ahead = static_cast<std::ptrdiff_t>(kDecodePrefetchRows * ldk * sizeof(KT));
+    prefetch_bytes(k0, ahead, d * sizeof(KT));
+    prefetch_bytes(k1, ahead, d * sizeof(KT));
     VT a0[R], a1[R];
     for (std::size_t r = 0; r < R; ++r) a0[r] = V::zero(), a1[r] = V::zero();
     for (std::size_t p = 0; p < dfull; p += W) {
-      const VT x0 = V::load(k0 + p), x1 = V::load(k1 + p);
+      const VT x0 = L::load(k0 + p), x1 = L::load(k1 + p);
       for (std::size_t r = 0; r < R; ++r) {
         const VT qv = V::load(q + r * ldq + p);
         a0[r] = V::fmadd(qv, x0, a0[r]);
@@ -50,7 +102,7 @@ XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const T* k, std
       }
     }
     if (rest) {
-      const VT x0 = V::load_partial(k0 + dfull, rest), x1 = V::load_partial(k1 + dfull, rest);
+      const VT x0 = L::load_partial(k0 + dfull, rest), x1 = L::load_partial(k1 + dfull, rest);
       for (std::size_t r = 0; r < R; ++r) {
         const VT qv = V::load_partial(q + r * ldq + dfull, rest);
         a0[r] = V::fmadd(qv, x0, a0[r]);
@@ -63,15 +115,15 @@ XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const T* k, std
     }
   }
   if (j < nk) {
-    const T* k0 = k + j * ldk;
+    const KT* k0 = k + j * ldk;
     VT a0[R];
     for (std::size_t r = 0; r < R; ++r) a0[r] = V::zero();
     for (std::size_t p = 0; p < dfull; p += W) {
-      const VT x0 = V::load(k0 + p);
+      const VT x0 = L::load(k0 + p);
       for (std::size_t r = 0; r < R; ++r) a0[r] = V::fmadd(V::load(q + r * ldq + p), x0, a0[r]);
     }
     if (rest) {
-      const VT x0 = V::load_partial(k0 + dfull, rest);
+      const VT x0 = L::load_partial(k0 + dfull, rest);
       for (std::size_t r = 0; r < R; ++r)
         a0[r] = V::fmadd(V::load_partial(q + r * ldq + dfull, rest), x0, a0[r]);
     }
@@ -81,20 +133,25 @@ XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const T* k, std
 
 // acc_r[c, c + C·W) += Σ_{j < nk} p_r[j]·v_j[c, c + C·W) for r < R, with the C·R accumulators in
 // registers over a block of keys (Partial: one vector of `rest` lanes).
-template <class V, std::size_t R, std::size_t C, bool Partial, typename T>
-XFMR_INLINE void rows_axpy_chunk(const T* p, std::size_t ldp, const T* v, std::size_t ldv,
+template <class Isa, std::size_t R, std::size_t C, bool Partial, typename T, typename KT>
+XFMR_INLINE void rows_axpy_chunk(const T* p, std::size_t ldp, const KT* v, std::size_t ldv,
                                  std::size_t nk, std::size_t c, std::size_t rest, T* acc,
                                  std::size_t ldacc) noexcept {
+  using V = Vec<T, Isa>;
+  using L = KvLoad<Isa, T, KT>;
   using VT = typename V::type;
   constexpr std::size_t W = V::lanes;
   const auto load = [rest](const T* x) { return Partial ? V::load_partial(x, rest) : V::load(x); };
+  const auto load_v = [rest](const KT* x) {
+    return Partial ? L::load_partial(x, rest) : L::load(x);
+  };
   VT a[R][C];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t u = 0; u < C; ++u) a[r][u] = load(acc + r * ldacc + c + u * W);
   for (std::size_t j = 0; j < nk; ++j) {
-    const T* vj = v + j * ldv + c;
+    const KT* vj = v + j * ldv + c;
     VT x[C];
-    for (std::size_t u = 0; u < C; ++u) x[u] = load(vj + u * W);
+    for (std::size_t u = 0; u < C; ++u) x[u] = load_v(vj + u * W);
     for (std::size_t r = 0; r < R; ++r) {
       const VT pr = V::set1(p[r * ldp + j]);
       for (std::size_t u = 0; u < C; ++u) a[r][u] = V::fmadd(pr, x[u], a[r][u]);
@@ -109,25 +166,25 @@ XFMR_INLINE void rows_axpy_chunk(const T* p, std::size_t ldp, const T* v, std::s
     }
 }
 
-template <class V, std::size_t R, typename T>
-XFMR_INLINE void rows_accumulate_values_impl(const T* p, std::size_t ldp, const T* v,
+template <class Isa, std::size_t R, typename T, typename KT>
+XFMR_INLINE void rows_accumulate_values_impl(const T* p, std::size_t ldp, const KT* v,
                                              std::size_t ldv, std::size_t nk, std::size_t dv,
                                              T* acc, std::size_t ldacc) noexcept {
-  constexpr std::size_t W = V::lanes;
+  constexpr std::size_t W = Vec<T, Isa>::lanes;
   // Keys in blocks small enough that the block's value rows stay in L1 across the column
   // chunks (the accumulators are loaded and stored once per block and chunk).
   constexpr std::size_t kKeyBlock = 16;
   for (std::size_t j0 = 0; j0 < nk; j0 += kKeyBlock) {
     const std::size_t nb = nk - j0 < kKeyBlock ? nk - j0 : kKeyBlock;
     const T* pb = p + j0;
-    const T* vb = v + j0 * ldv;
-    const auto ahead = static_cast<std::ptrdiff_t>(kDecodePrefetchRows * ldv * sizeof(T));
-    for (std::size_t j = 0; j < nb; ++j) prefetch_bytes(vb + j * ldv, ahead, dv * sizeof(T));
+    const KT* vb = v + j0 * ldv;
+    const auto ahead = static_cast<std::ptrdiff_t>(kDecodePrefetchRows * ldv * sizeof(KT));
+    for (std::size_t j = 0; j < nb; ++j) prefetch_bytes(vb + j * ldv, ahead, dv * sizeof(KT));
     std::size_t c = 0;
     for (; c + 2 * W <= dv; c += 2 * W)
-      rows_axpy_chunk<V, R, 2, false>(pb, ldp, vb, ldv, nb, c, 0, acc, ldacc);
-    if (c + W <= dv) rows_axpy_chunk<V, R, 1, false>(pb, ldp, vb, ldv, nb, c, 0, acc, ldacc), c += W;
-    if (c < dv) rows_axpy_chunk<V, R, 1, true>(pb, ldp, vb, ldv, nb, c, dv - c, acc, ldacc);
+      rows_axpy_chunk<Isa, R, 2, false>(pb, ldp, vb, ldv, nb, c, 0, acc, ldacc);
+    if (c + W <= dv) rows_axpy_chunk<Isa, R, 1, false>(pb, ldp, vb, ldv, nb, c, 0, acc, ldacc), c += W;
+    if (c < dv) rows_axpy_chunk<Isa, R, 1, true>(pb, ldp, vb, ldv, nb, c, dv - c, acc, ldacc);
   }
 }
 
@@ -136,16 +193,16 @@ XFMR_INLINE void rows_accumulate_values_impl(const T* p, std::size_t ldp, const 
 /// Scores of R = rows <= kDecodeRows query rows against nk keys:
 ///   s[r·lds + j] = Σ_{p < d} q[r·ldq + p]·k[j·ldk + p]   (r < rows, j < nk).
 /// Each key row is loaded once for all the rows (two keys per step, 2·R FMA chains). s must not
-/// overlap q or k. noexcept; rows == 0 or nk == 0 does nothing.
-template <class Isa, typename T>
-void rows_dot_keys(std::size_t rows, const T* q, std::size_t ldq, const T* k, std::size_t ldk,
+/// overlap q or k. K rows are T, or bf16 when T = float (widened in registers: the products are
+/// exact, as on float keys of the same values). noexcept; rows == 0 or nk == 0 does nothing.
+template <class Isa, typename T, typename KT = T>
+void rows_dot_keys(std::size_t rows, const T* q, std::size_t ldq, const KT* k, std::size_t ldk,
                    std::size_t nk, std::size_t d, T* s, std::size_t lds) noexcept {
-  using V = Vec<T, Isa>;
   switch (rows) {
-    case 1: detail::rows_dot_keys_impl<V, 1>(q, ldq, k, ldk, nk, d, s, lds); break;
-    case 2: detail::rows_dot_keys_impl<V, 2>(q, ldq, k, ldk, nk, d, s, lds); break;
-    case 3: detail::rows_dot_keys_impl<V, 3>(q, ldq, k, ldk, nk, d, s, lds); break;
-    case 4: detail::rows_dot_keys_impl<V, 4>(q, ldq, k, ldk, nk, d, s, lds); break;
+    case 1: detail::rows_dot_keys_impl<Isa, 1>(q, ldq, k, ldk, nk, d, s, lds); break;
+    case 2: detail::rows_dot_keys_impl<Isa, 2>(q, ldq, k, ldk, nk, d, s, lds); break;
+    case 3: detail::rows_dot_keys_impl<Isa, 3>(q, ldq, k, ldk, nk, d, s, lds); break;
+    case 4: detail::rows_dot_keys_impl<Isa, 4>(q, ldq, k, ldk, nk, d, s, lds); break;
     default: break;
   }
 }
@@ -153,17 +210,17 @@ void rows_dot_keys(std::size_t rows, const T* q, std::size_t ldq, const T* k, st
 /// Weighted sums of nk value rows into R = rows <= kDecodeRows accumulator rows:
 ///   acc[r·ldacc + c] += Σ_{j < nk} p[r·ldp + j]·v[j·ldv + c]   (r < rows, c < dv).
 /// Each value row is loaded once for all the rows (keys in blocks of 16, 2·R accumulators of
-/// a column chunk in registers). acc must not overlap p or v. noexcept.
-template <class Isa, typename T>
-void rows_accumulate_values(std::size_t rows, const T* p, std::size_t ldp, const T* v,
+/// a column chunk in registers). V rows are T, or bf16 when T = float (widened in registers).
+/// acc must not overlap p or v. noexcept.
+template <class Isa, typename T, typename KT = T>
+void rows_accumulate_values(std::size_t rows, const T* p, std::size_t ldp, const KT* v,
                             std::size_t ldv, std::size_t nk, std::size_t dv, T* acc,
                             std::size_t ldacc) noexcept {
-  using V = Vec<T, Isa>;
   switch (rows) {
-    case 1: detail::rows_accumulate_values_impl<V, 1>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
-    case 2: detail::rows_accumulate_values_impl<V, 2>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
-    case 3: detail::rows_accumulate_values_impl<V, 3>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
-    case 4: detail::rows_accumulate_values_impl<V, 4>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
+    case 1: detail::rows_accumulate_values_impl<Isa, 1>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
+    case 2: detail::rows_accumulate_values_impl<Isa, 2>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
+    case 3: detail::rows_accumulate_values_impl<Isa, 3>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
+    case 4: detail::rows_accumulate_values_impl<Isa, 4>(p, ldp, v, ldv, nk, dv, acc, ldacc); break;
     default: break;
   }
 }
