@@ -114,8 +114,11 @@ void tile_pv(TileProduct, Index m, Index n, Index k, const T* a, Index lda, cons
 /// the zero row is chosen by ℓ == 0 only, and a NaN ℓ or maximum flows to the output.
 ///
 /// Memory: scratch per thread of query_tile·(key_tile + d + d_v) + O(n_q + n_k) values (the kernel
-/// path: nr·key_tile + (query_tile + 2·nr)·(d + d_v) at most, nr the GEMM engine's), owned by the object and grown on demand (the first call, or a larger shape,
-/// allocates); never O(n²).
+/// path: nr·key_tile + (query_tile + 2·nr)·(d + d_v) at most, nr the GEMM engine's; the grouped
+/// decode path: u·(key_tile + d + d_v) for the u = (heads per K/V block)·(query rows) rows it
+/// serves; with bf16 K/V off the decode path, the widened K and V: n_k·(width of k + width of v)),
+/// owned by the object and grown on demand (the first call, or a larger shape, allocates); never
+/// O(n²).
 /// Eigen's products may allocate packing buffers for large tiles.
 /// Threads: the (head, query tile) items are cut into config.threads parts by ThreadPool's cyclic
 /// rule, each round of items walked in alternate directions (a causal ramp shares evenly; the
