@@ -389,6 +389,41 @@ TEST_CASE("Dense<float> with bf16 weights: act(x·bf16(W)ᵀ + b), and within th
     const RowMatrix<float> want = q + r;
     CHECK((z - want).cwiseAbs().maxCoeff() <= 1e-5f * (1 + want.cwiseAbs().maxCoeff()));
   }
+  SECTION("the bf16 kernel: resolved at construction, honoured, the same bits for any threads") {
+    using xfmr::simd::Bf16Kernel;
+    const Index n = 40, in = 129, out = 70;
+    const RowMatrix<float> w = xfmr_test::random_matrix<float>(rng, out, in);
+    const Vector<float> b = xfmr_test::random_matrix<float>(rng, out, 1);
+    const RowMatrix<float> x = xfmr_test::random_matrix<float>(rng, n, in);  // not exact in bf16
+    const RowMatrix<float> wb = round_bf16(w);
+    RowMatrix<float> y_dot(n, out), y_widen(n, out), y_auto(n, out), y2(n, out);
+    const Dense<float> dot(w, b, ActivationKind::Identity, WeightStorage::Bf16,
+                           Bf16Kernel::DotProduct);
+    const Dense<float> widen(w, b, ActivationKind::Identity, WeightStorage::Bf16,
+                             Bf16Kernel::Widen);
+    const Dense<float> automatic(w, b, ActivationKind::Identity, WeightStorage::Bf16);
+    const auto resolved = xfmr::simd::gemm_bf16_resolve(Bf16Kernel::Auto);
+    CHECK(dot.bf16_kernel() == xfmr::simd::gemm_bf16_resolve(Bf16Kernel::DotProduct));
+    CHECK(widen.bf16_kernel() == Bf16Kernel::Widen);
+    CHECK(automatic.bf16_kernel() == resolved);
+    CHECK(Dense<float>(w).bf16_kernel() == resolved);
+    dot.forward(x, y_dot);
+    widen.forward(x, y_widen);
+    automatic.forward(x, y_auto);
+    CHECK(y_auto == (resolved == Bf16Kernel::DotProduct ? y_dot : y_widen));
+    xfmr::ThreadPool pool(2);
+    dot.forward(x, y2, 3, &pool);
+    CHECK(y2 == y_dot);
+    widen.forward(x, y2, 3, &pool);
+    CHECK(y2 == y_widen);
+    // Widen: x unrounded times bf16(W), the fp32 layer's tolerance; DotProduct (where compiled)
+    // rounds x too, and so differs from it.
+    check_linear<float>(x, wb, b, ActivationKind::Identity, nullptr, y_widen);
+    CHECK((y_dot != y_widen) == (dot.bf16_kernel() == Bf16Kernel::DotProduct));
+    const auto qk = Dense<float>::concat({w, w}, {}, ActivationKind::Identity,
+                                         WeightStorage::Bf16, Bf16Kernel::Widen);
+    CHECK(qk.bf16_kernel() == Bf16Kernel::Widen);
+  }
   SECTION("bf16 storage is for Dense<float> only") {
     const RowMatrix<double> wd = xfmr_test::random_matrix<double>(rng, 3, 4);
     XFMR_REQUIRE_INVALID(Dense<double>(wd, ActivationKind::Identity, WeightStorage::Bf16),

@@ -276,6 +276,30 @@ TEST_CASE("checkpoint: BF16 weights convert at load", "[models][checkpoint]") {
   CHECK(worst < 5e-2);
 }
 
+TEST_CASE("checkpoint: WeightLoadOptions::bf16_kernel reaches the layers' bf16 GEMMs",
+          "[models][checkpoint][bf16]") {
+  const xfmr_test::Golden g("roformer");
+  const EncoderInput in = g.input();
+  const EncoderConfig c = EncoderConfig::load(golden_dir("roformer") + "/config.json");
+  const SafetensorsFile f = SafetensorsFile::open(golden_dir("roformer") + "/model.safetensors");
+  auto run = [&](simd::Bf16Kernel kernel) {
+    WeightLoadOptions o;
+    o.weight_storage = WeightStorage::Bf16;
+    o.bf16_kernel = kernel;
+    return RoFormerModel<float>::load(c, f, o).forward(in);
+  };
+  const RowMatrix<float> dot = run(simd::Bf16Kernel::DotProduct);
+  const RowMatrix<float> widen = run(simd::Bf16Kernel::Widen);
+  const bool has_dot =
+      simd::gemm_bf16_resolve(simd::Bf16Kernel::DotProduct) == simd::Bf16Kernel::DotProduct;
+  // DotProduct rounds the activations to bf16 too: other bits, where it is compiled.
+  CHECK((dot != widen) == has_dot);
+  const bool auto_dot =
+      simd::gemm_bf16_resolve(simd::Bf16Kernel::Auto) == simd::Bf16Kernel::DotProduct;
+  CHECK(run(simd::Bf16Kernel::Auto) == (auto_dot ? dot : widen));
+  CHECK((dot - widen).cwiseAbs().maxCoeff() < 5e-2f * (1 + widen.cwiseAbs().maxCoeff()));
+}
+
 TEST_CASE("checkpoint: pre-LN norms are read under roberta-prelayernorm's names",
           "[models][checkpoint]") {
   EncoderConfig c = EncoderConfig::load(golden_dir("roformer") + "/config.json");

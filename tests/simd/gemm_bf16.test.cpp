@@ -10,13 +10,17 @@
 // M, N, K around the tile and blocks (1, mr±1, nr±1, k odd/even, kc±1, past mc), A row-major
 // and transposed, misaligned, B (k×n) and (n×k) from float (rounded) and from bf16 (as stored:
 // the same packed bits), α ≠ 1, β = 0 with NaN in C, β ≠ 0, bias+ReLU and residual epilogues,
-// ldc > n with canaries that must stay untouched.
+// ldc > n with canaries that must stay untouched; each case with every Bf16Kernel (DotProduct,
+// Widen, Auto) on every ISA, the operand rounding of the reference following the kernel that
+// gemm_bf16_resolve names (running the other kernel fails the rounded-operand bound).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -43,9 +47,9 @@ struct Case {
 };
 
 template <class Isa>
-void check_case(std::mt19937_64& rng, const Case& cs) {
+void check_case(std::mt19937_64& rng, const Case& cs, simd::Bf16Kernel kernel) {
   const Index m = cs.m, n = cs.n, k = cs.k, pad = 3;
-  INFO(Isa::name << " m=" << m << " n=" << n << " k=" << k << " trans_a=" << cs.trans_a
+  INFO(Isa::name << " kernel=" << simd::to_string(kernel) << " m=" << m << " n=" << n << " k=" << k << " trans_a=" << cs.trans_a
                  << " trans_b=" << cs.trans_b << " from_bf16=" << cs.from_bf16 << " epi="
                  << cs.epi << " alpha=" << cs.alpha << " beta=" << cs.beta);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
@@ -64,7 +68,7 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
   const float* ap = a.data() + 1;  // misaligned
   const Index rsa = cs.trans_a ? 1 : lda, csa = cs.trans_a ? lda : 1;
   std::vector<float> ar(a.size());  // A as the vdpbf16ps path rounds it
-  constexpr bool dot = simd::gemm_bf16_dot_v<Isa>;
+  const bool dot = simd::gemm_bf16_resolve<Isa>(kernel) == simd::Bf16Kernel::DotProduct;
   for (std::size_t i = 0; i < a.size(); ++i)
     ar[i] = dot ? xfmr::to_float(xfmr::to_bf16(a[i])) : a[i];
 
@@ -92,15 +96,22 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
   const simd::GemmA<float> ga{ap, rsa, csa};
   const simd::PackedB<bf16> gb{pk, k, n};
   switch (cs.epi) {
-    case 0: simd::gemm<Isa>(m, n, k, alpha, ga, gb, beta, c.data(), ldc); break;
+    case 0:
+      if (kernel == simd::Bf16Kernel::Auto)
+        simd::gemm<Isa>(m, n, k, alpha, ga, gb, beta, c.data(), ldc);  // the default: Auto
+      else
+        simd::gemm<Isa>(m, n, k, alpha, ga, gb, beta, c.data(), ldc, simd::NoEpilogue{},
+                        simd::GemmPart::Full, kernel);
+      break;
     case 1:
       simd::gemm<Isa>(m, n, k, alpha, ga, gb, beta, c.data(), ldc,
                       simd::chain(simd::BiasColumns<float>{bias.data()},
-                                  simd::activation(simd::Relu{})));
+                                  simd::activation(simd::Relu{})),
+                      simd::GemmPart::Full, kernel);
       break;
     default:
       simd::gemm<Isa>(m, n, k, alpha, ga, gb, beta, c.data(), ldc,
-                      simd::AddResidual<float>{res.data(), ldc});
+                      simd::AddResidual<float>{res.data(), ldc}, simd::GemmPart::Full, kernel);
       break;
   }
 
@@ -110,7 +121,7 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
   xfmr_ref::gemm(m, n, k, cs.alpha, ar.data() + 1, rsa, csa, cs.trans_b, br.data(), ldb, cs.beta,
                  c0.data(), ldc, rounded, rscale);
   const long double ub = std::ldexp(1.0L, -8), u32 = std::ldexp(1.0L, -24);
-  const Index kc = simd::GemmBf16Shape<Isa>::kc;
+  const Index kc = dot ? simd::GemmBf16Shape<Isa>::kc : simd::GemmBf16WidenShape<Isa>::kc;
   const long double nadd = static_cast<long double>(k + (k + kc - 1) / kc + 2 + 2);  // + epilogue
   const long double gamma = nadd * u32 / (1 - nadd * u32);
   const long double rel_exact = (1 + 2 * ub + ub * ub) * (1 + gamma) - 1;
@@ -173,7 +184,54 @@ TEST_CASE("gemm bf16: sizes around the tile and the blocks, against the derived 
   }
   xfmr_test::for_each_isa([&](auto isa) {
     using Isa = decltype(isa);
-    for (const Case& cs : cases) check_case<Isa>(rng, cs);
+    for (const auto kernel :
+         {simd::Bf16Kernel::DotProduct, simd::Bf16Kernel::Widen, simd::Bf16Kernel::Auto})
+      for (const Case& cs : cases) check_case<Isa>(rng, cs, kernel);
+  });
+}
+
+TEST_CASE("gemm bf16: the kernel choice (gemm_bf16_resolve) and its effect", "[simd][gemm][bf16]") {
+  using simd::Bf16Kernel;
+  CHECK(std::string(simd::to_string(Bf16Kernel::Auto)) == "auto");
+  CHECK(std::string(simd::to_string(Bf16Kernel::DotProduct)) == "dot_product");
+  CHECK(std::string(simd::to_string(Bf16Kernel::Widen)) == "widen");
+  auto rng = xfmr_test::make_rng(0xb17);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    INFO(Isa::name);
+    const bool has_dot = simd::gemm_bf16_dot_v<Isa>;
+    CHECK(has_dot == (std::is_same_v<Isa, simd::avx512_isa> && XFMR_HAS_AVX512_BF16));
+    CHECK(simd::gemm_bf16_resolve<Isa>(Bf16Kernel::Widen) == Bf16Kernel::Widen);
+    CHECK(simd::gemm_bf16_resolve<Isa>(Bf16Kernel::DotProduct) ==
+          (has_dot ? Bf16Kernel::DotProduct : Bf16Kernel::Widen));
+#if defined(XFMR_BF16_WIDEN)
+    const bool auto_dot = false;
+#else
+    const bool auto_dot = has_dot && __builtin_cpu_is("amd");
+#endif
+    CHECK(simd::gemm_bf16_resolve<Isa>(Bf16Kernel::Auto) ==
+          (auto_dot ? Bf16Kernel::DotProduct : Bf16Kernel::Widen));
+    // One packed B serves both kernels; where both exist they differ (A rounded to bf16 or not)
+    // and each is the same bits on every call.
+    const Index m = 37, n = 70, k = 301;
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+    for (auto& v : a) v = u(rng);
+    for (auto& v : b) v = u(rng);
+    std::vector<bf16> packed(static_cast<std::size_t>(simd::packed_b_bf16_size<Isa>(k, n)));
+    simd::pack_b_bf16<Isa>(k, n, simd::GemmB<float>{b.data(), n, false}, packed.data());
+    auto run = [&](Bf16Kernel kernel) {
+      std::vector<float> c(static_cast<std::size_t>(m * n));
+      simd::gemm<Isa>(m, n, k, 1.0f, simd::GemmA<float>{a.data(), k, 1},
+                      simd::PackedB<bf16>{packed.data(), k, n}, 0.0f, c.data(), n,
+                      simd::NoEpilogue{}, simd::GemmPart::Full, kernel);
+      return c;
+    };
+    const auto dot = run(Bf16Kernel::DotProduct), widen = run(Bf16Kernel::Widen);
+    CHECK(run(Bf16Kernel::DotProduct) == dot);
+    CHECK(run(Bf16Kernel::Widen) == widen);
+    CHECK(run(Bf16Kernel::Auto) == (auto_dot ? dot : widen));
+    CHECK((dot != widen) == has_dot);
   });
 }
 

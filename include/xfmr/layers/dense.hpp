@@ -45,7 +45,9 @@ XFMR_NAMESPACE_BEGIN
 /// where the CPU has AVX512_BF16, x in fp32 against the widened weight elsewhere); y is within
 /// ≈ (2^-7 + in·2^-24)·Σ|x||w| of the exact product (per entry, before bias and activation).
 /// On the vdpbf16ps path forward() rounds x into a per-thread buffer (allocated once per thread
-/// and size).
+/// and size). The bf16 kernel (simd::Bf16Kernel: Auto, DotProduct = vdpbf16ps, Widen = weight
+/// widened to fp32 per panel) is fixed at construction, Auto resolved then (bf16_kernel() says
+/// which runs); both kernels read the same packed weight and keep the bound above.
 template <typename T, class Isa = simd::native_isa>
 class Dense {
   static_assert(detail::is_real_v<T>, "xfmr::Dense<T>: T must be float or double");
@@ -58,11 +60,17 @@ class Dense {
   /// weight: [out × in] as PyTorch/HF nn.Linear stores it (in, out >= 1); bias: out values, or
   /// empty (no bias). Throws std::invalid_argument on an empty weight or a bias of another size.
   /// storage: WeightStorage::Bf16 keeps the weight rounded to bf16 (float only: throws
-  /// std::invalid_argument for Dense<double>).
+  /// std::invalid_argument for Dense<double>). bf16_kernel: the bf16 GEMM's micro-kernel
+  /// (DotProduct where not compiled runs Widen; ignored for Native storage).
   Dense(ConstMatrixRef<T> weight, const Eigen::Ref<const Vector>& bias,
         ActivationKind activation = ActivationKind::Identity,
-        WeightStorage storage = WeightStorage::Native)
-      : m_in(weight.cols()), m_out(weight.rows()), m_activation(activation), m_storage(storage) {
+        WeightStorage storage = WeightStorage::Native,
+        simd::Bf16Kernel bf16_kernel = simd::Bf16Kernel::Auto)
+      : m_in(weight.cols()),
+        m_out(weight.rows()),
+        m_activation(activation),
+        m_storage(storage),
+        m_bf16_kernel(simd::gemm_bf16_resolve<Isa>(bf16_kernel)) {
     detail::require(m_in >= 1 && m_out >= 1, "Dense",
                     "expected a weight of at least 1x1 (out x in) (got ", m_out, "x", m_in, ")");
     detail::require(bias.size() == 0 || bias.size() == m_out, "Dense", "expected a bias of ",
@@ -85,8 +93,9 @@ class Dense {
   }
   /// Without bias.
   explicit Dense(ConstMatrixRef<T> weight, ActivationKind activation = ActivationKind::Identity,
-                 WeightStorage storage = WeightStorage::Native)
-      : Dense(weight, Vector(), activation, storage) {}
+                 WeightStorage storage = WeightStorage::Native,
+                 simd::Bf16Kernel bf16_kernel = simd::Bf16Kernel::Auto)
+      : Dense(weight, Vector(), activation, storage, bf16_kernel) {}
 
   /// Several Linear layers on the same input stacked into one (fused QKV): the weights
   /// (out_i × in, equal in) one above the other, so y's columns are [y_0 | y_1 | …]. biases:
@@ -95,7 +104,8 @@ class Dense {
   static Dense concat(std::initializer_list<WeightRef> weights,
                       std::initializer_list<BiasRef> biases = {},
                       ActivationKind activation = ActivationKind::Identity,
-                      WeightStorage storage = WeightStorage::Native) {
+                      WeightStorage storage = WeightStorage::Native,
+                      simd::Bf16Kernel bf16_kernel = simd::Bf16Kernel::Auto) {
     const char* where = "Dense::concat";
     detail::require(weights.size() >= 1, where, "expected at least one weight (got 0)");
     detail::require(biases.size() == 0 || biases.size() == weights.size(), where, "expected ",
@@ -130,7 +140,7 @@ class Dense {
       row += w->rows();
       if (b != biases.end()) ++b;
     }
-    return Dense(stacked, bias, activation, storage);
+    return Dense(stacked, bias, activation, storage, bf16_kernel);
   }
 
   Index in_features() const noexcept { return m_in; }
@@ -138,6 +148,9 @@ class Dense {
   ActivationKind activation() const noexcept { return m_activation; }
   /// How the weight is kept (Native: T; Bf16: rounded to bf16).
   WeightStorage weight_storage() const noexcept { return m_storage; }
+  /// The bf16 kernel forward() runs with WeightStorage::Bf16: DotProduct or Widen (Auto
+  /// resolved at construction; simd::gemm_bf16_resolve).
+  simd::Bf16Kernel bf16_kernel() const noexcept { return m_bf16_kernel; }
   bool has_bias() const noexcept { return m_bias.size() > 0; }
   /// The bias (out values), empty without one.
   const Vector& bias() const noexcept { return m_bias; }
@@ -235,7 +248,8 @@ class Dense {
     const Index lda = x.outerStride(), ldy = y.outerStride(), k2 = (m_in + 1) / 2 * 2;
     simd::gemm<Isa>(rows, cols, m_in, 1.0f, simd::GemmA<float>{x.data() + i0 * lda, lda, 1},
                     simd::PackedB<bf16>{m_packed_bf16.data() + (j0 / nr) * k2 * nr, m_in, cols},
-                    0.0f, y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0));
+                    0.0f, y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0), simd::GemmPart::Full,
+                    m_bf16_kernel);
   }
 
   // Cuts the m × out product into blocks for `threads` parts (see the class comment) and runs
@@ -265,6 +279,7 @@ class Dense {
   Index m_in, m_out;
   ActivationKind m_activation;
   WeightStorage m_storage;
+  simd::Bf16Kernel m_bf16_kernel;  // DotProduct or Widen
   Vector m_bias;
   Vector m_packed;  // PackedB<T> of Wᵀ (in × out), packed_b_size<T, Isa>(in, out) values
   std::vector<bf16> m_packed_bf16;  // or (Bf16): pack_b_bf16 of Wᵀ, packed_b_bf16_size values

@@ -37,7 +37,7 @@ class BertModel : public detail::EncoderModel<T, Isa> {
       : Base(Base::checked_family(config, EncoderFamily::Bert, kWhere), weights, kWhere) {}
 
   /// From a checkpoint already opened (names as read_encoder_weights), the layers' weights
-  /// kept as options.weight_storage says (config.weight_storage is not read).
+  /// kept as options.weight_storage and options.bf16_kernel say (the config's are not read).
   /// \throws xfmr::format_error if the weights do not match the config (every missing, unused,
   ///         mis-shaped tensor named); std::invalid_argument if config is not bert.
   static BertModel load(const EncoderConfig& config, const SafetensorsFile& file,
@@ -45,6 +45,7 @@ class BertModel : public detail::EncoderModel<T, Isa> {
     Base::checked_family(config, EncoderFamily::Bert, kWhere);
     EncoderConfig c = config;
     c.weight_storage = options.weight_storage;
+    c.bf16_kernel = options.bf16_kernel;
     return BertModel(c, read_encoder_weights<T>(c, file, options, kWhere));
   }
 

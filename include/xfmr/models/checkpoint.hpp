@@ -47,6 +47,9 @@ struct WeightLoadOptions {
   /// models: rounded to bf16 once; see WeightStorage). The loaders set the config's
   /// weight_storage to this.
   WeightStorage weight_storage = WeightStorage::Native;
+  /// The bf16 GEMM kernel with WeightStorage::Bf16 (simd::Bf16Kernel); the loaders set the
+  /// config's bf16_kernel to this.
+  simd::Bf16Kernel bf16_kernel = simd::Bf16Kernel::Auto;
 };
 
 namespace detail {

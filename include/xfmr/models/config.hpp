@@ -18,6 +18,7 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../layers/activation.hpp"
+#include "../simd/gemm_bf16.hpp"
 #include "../position/rope.hpp"
 #include "../types.hpp"
 
@@ -62,6 +63,9 @@ struct EncoderConfig {
   /// Not a config.json key: how the layers keep their Dense weights (WeightStorage::Bf16: float
   /// models only, half the bytes, bf16 GEMMs; the loaders take it from WeightLoadOptions).
   WeightStorage weight_storage = WeightStorage::Native;
+  /// Not a config.json key: the bf16 GEMM kernel of those layers (simd::Bf16Kernel; Auto:
+  /// vdpbf16ps where it outruns fp32 FMAs, see there), with WeightStorage::Bf16 only.
+  simd::Bf16Kernel bf16_kernel = simd::Bf16Kernel::Auto;
 
   Index head_dim() const noexcept {
     return num_attention_heads > 0 ? hidden_size / num_attention_heads : 0;

@@ -41,7 +41,7 @@ class RoFormerModel : public detail::EncoderModel<T, Isa> {
       : Base(Base::checked_family(config, EncoderFamily::RoFormer, kWhere), weights, kWhere) {}
 
   /// From a checkpoint already opened (names as read_encoder_weights), the layers' weights
-  /// kept as options.weight_storage says (config.weight_storage is not read).
+  /// kept as options.weight_storage and options.bf16_kernel say (the config's are not read).
   /// \throws xfmr::format_error if the weights do not match the config (every missing, unused,
   ///         mis-shaped tensor named); std::invalid_argument if config is not roformer.
   static RoFormerModel load(const EncoderConfig& config, const SafetensorsFile& file,
@@ -49,6 +49,7 @@ class RoFormerModel : public detail::EncoderModel<T, Isa> {
     Base::checked_family(config, EncoderFamily::RoFormer, kWhere);
     EncoderConfig c = config;
     c.weight_storage = options.weight_storage;
+    c.bf16_kernel = options.bf16_kernel;
     return RoFormerModel(c, read_encoder_weights<T>(c, file, options, kWhere));
   }
 

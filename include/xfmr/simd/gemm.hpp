@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 #include "../config.hpp"
@@ -145,20 +146,61 @@ XFMR_INLINE void gemm_finish(typename Vec<T, Isa>::type (&acc)[MR][NV], T* part,
   }
 }
 
-/// The default micro-kernel policy of the driver: T × T FMAs (gemm_micro) on GemmShape<T, Isa>.
+/// The default micro-kernel policy of the driver: T × T FMAs (gemm_micro) on Shape (GemmShape<T,
+/// Isa> unless another tile is given: the bf16 engine's widened path runs its own).
 /// A policy names its Shape (mr, nv, nr, kc, mc, mc_max, row_block as GemmShape) and runs an
 /// MR-row tile with run<MR>(kc, a, rsa, csa, panel, part, phase, α, β, c, ldc, i0, j0, ncols,
 /// epi), a and panel of whatever types its AOp and panel callback give (gemm_bf16.hpp: bf16
 /// pairs for vdpbf16ps).
-template <class Isa, typename T>
+template <class Isa, typename T, class Shape_ = GemmShape<T, Isa>>
 struct GemmFmaKernel {
-  using Shape = GemmShape<T, Isa>;
+  using Shape = Shape_;
   template <int MR, class AT, class RS, class CS, class Epi>
   static XFMR_INLINE void run(Index kc, const AT* a, RS rsa, CS csa, const T* b, T* part,
                               GemmPhase phase, T alpha, T beta, T* c, Index ldc, Index i0,
                               Index j0, Index ncols, const Epi& epi) noexcept {
     gemm_micro<Isa, T, MR, static_cast<int>(Shape::nv)>(kc, a, rsa, csa, b, part, phase, alpha,
                                                          beta, c, ldc, i0, j0, ncols, epi);
+  }
+};
+
+#if !defined(XFMR_GEMM_PREFETCH_B)
+#define XFMR_GEMM_PREFETCH_B 1
+#endif
+
+/// The bytes of the panel the driver reads after the current one (B panels in memory: next row
+/// block of k, then the next column panel), for a software prefetch into L2. The address is an
+/// integer: past the last panel it points outside the array (a prefetch never faults).
+struct GemmAhead {
+  std::uintptr_t address;
+  std::size_t bytes;
+};
+/// panel.ahead(j0, k0, kc) for a panel source that knows its next panel; none for the others.
+template <class Panel>
+XFMR_INLINE auto gemm_panel_ahead(const Panel& panel, Index j0, Index k0, Index kc, int) noexcept
+    -> decltype(panel.ahead(j0, k0, kc)) {
+  return panel.ahead(j0, k0, kc);
+}
+template <class Panel>
+XFMR_INLINE GemmAhead gemm_panel_ahead(const Panel&, Index, Index, Index, long) noexcept {
+  return {0, 0};
+}
+
+/// Prepacked B panels (PackedB<T>, or bf16 pairs): panel q at data + q·panel_size, row block k0
+/// at + k0·nr (in elements of PT), consumed in storage order, so the next panel follows the
+/// current one.
+template <typename PT>
+struct GemmPackedPanels {
+  const PT* data;
+  Index panel_size;  // elements per nr-column panel
+  Index nr;
+  XFMR_INLINE const PT* operator()(Index j0, Index k0, Index, Index) const noexcept {
+    return data + (j0 / nr) * panel_size + k0 * nr;
+  }
+  XFMR_INLINE GemmAhead ahead(Index j0, Index k0, Index kc) const noexcept {
+    const PT* p = (*this)(j0, k0, kc, 0);
+    return {reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(kc * nr) * sizeof(PT),
+            static_cast<std::size_t>(kc * nr) * sizeof(PT)};
   }
 };
 
@@ -175,7 +217,10 @@ XFMR_INLINE void gemm_start_rows(const AOp&, Index, Index, Index, long) noexcept
 
 /// C = epi(α·A·B + β·C) over rows [0, m) and columns [0, n), B given one panel at a time by
 /// panel(j0, k0, kc, cols) -> pointer to the panel (kc rows of nr values, zero past cols; or
-/// what the Kernel policy reads), the tiles run by Kernel (GemmFmaKernel by default).
+/// what the Kernel policy reads), the tiles run by Kernel (GemmFmaKernel by default). Where the
+/// panel source has ahead(j0, k0, kc) (GemmPackedPanels), each row tile of a panel's pass
+/// prefetches its share of the next panel into L2 (XFMR_GEMM_PREFETCH_B=0: off): at wide N the
+/// prepacked B does not fit in L2 and the tiles would otherwise wait for L3 at each new panel.
 template <class Isa, typename T, class AOp, class Panel, class Epi,
           class Kernel = GemmFmaKernel<Isa, T>>
 void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel, T beta, T* c,
@@ -213,9 +258,19 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
                                 : kb + 1 == kblocks ? GemmPhase::Last
                                                     : GemmPhase::Middle;
         const auto* bp = panel(j0, k0, kc, cols);
+        const GemmAhead next = gemm_panel_ahead(panel, j0, k0, kc, 0);
+        const std::size_t share =  // lines of the next panel per row tile
+            next.bytes / 64 / static_cast<std::size_t>((iend - ibeg + MR - 1) / MR) + 1;
         auto tile = [&](auto rows_tag, Index i) {
           constexpr int rows = decltype(rows_tag)::value;
           const Index gi = i0 + i;
+#if XFMR_GEMM_PREFETCH_B && defined(__GNUC__)
+          if (next.bytes != 0) {
+            const std::size_t first = static_cast<std::size_t>((i - ibeg) / MR) * share * 64;
+            for (std::size_t off = first; off < first + share * 64 && off < next.bytes; off += 64)
+              __builtin_prefetch(reinterpret_cast<const void*>(next.address + off), 0, 2);
+          }
+#endif
           Kernel::template run<rows>(kc, a.ptr(gi, k0), a.rs, a.cs, bp, partial + i * NR, phase,
                                      alpha, beta, c + gi * ldc + j0, ldc, gi, j0, cols, epi);
         };
@@ -287,10 +342,8 @@ void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T be
             Index ldc, const Epi& epi, GemmPart part) noexcept {
   XFMR_ASSERT(b.k == k && b.n >= n);
   constexpr Index nr = GemmShape<T, Isa>::nr;
-  auto panel = [&](Index j0, Index k0, Index, Index) -> const T* {
-    return b.data + (j0 / nr) * b.k * nr + k0 * nr;
-  };
-  gemm_driver<Isa>(m, n, k, alpha, a, panel, beta, c, ldc, epi, part);
+  gemm_driver<Isa>(m, n, k, alpha, a, GemmPackedPanels<T>{b.data, b.k * nr, nr}, beta, c, ldc,
+                   epi, part);
 }
 
 }  // namespace detail

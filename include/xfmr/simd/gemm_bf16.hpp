@@ -1,24 +1,29 @@
 // SPDX-License-Identifier: MIT
 // The GEMM engine with a bf16 B (weights stored as bf16, fp32 accumulation): the same driver,
-// blocking and epilogues as gemm.hpp, one more micro-kernel policy.
-//   AVX512_BF16 (avx512_isa compiled with it): B prepacked as bf16 pairs along k for vdpbf16ps,
-//     A rounded to bf16 pairs (RNE) one row block at a time as the driver reaches it, products
-//     summed in fp32 by the instruction;
-//   every other ISA (scalar, AVX2, AVX-512 without BF16): each kc × nr panel of B is widened to
-//     fp32 (exact) into a stack panel and the fp32 micro-kernel runs, A read in fp32 unrounded.
-// Correct everywhere, fast where the hardware has the instruction.
+// blocking and epilogues as gemm.hpp, two micro-kernels chosen at run time (Bf16Kernel):
+//   DotProduct (only where avx512_isa is compiled with AVX512_BF16): B prepacked as bf16 pairs
+//     along k for vdpbf16ps, A rounded to bf16 pairs (RNE) one row block at a time as the driver
+//     reaches it, products summed in fp32 by the instruction;
+//   Widen (every ISA): each kc × nr panel of B is widened to fp32 (exact) into a stack panel and
+//     the fp32 FMA micro-kernel runs, A read in fp32 unrounded.
+// Both read the same packed B (pack_b_bf16), so one packed weight serves either kernel.
+// Auto picks DotProduct where the CPU's vdpbf16ps outruns its fp32 FMAs (see Bf16Kernel).
 //
 // Accuracy (derivation of the bound the tests check). u = 2^-24 (fp32), u_b = 2^-8 (bf16: 8
 // significant bits, RNE: |fl_b(x) − x| ≤ u_b·|x| for x in the normal range).
-//   B is stored rounded: b' = b(1 + β_pj), |β| ≤ u_b; on the vdpbf16ps path A too: a' = a(1 + α_ip),
+//   B is stored rounded: b' = b(1 + β_pj), |β| ≤ u_b; on the DotProduct path A too: a' = a(1 + α_ip),
 //   |α| ≤ u_b (on the other paths α = 0). Each product a'b' is exact in fp32 (8 × 8 significant
-//   bits ≤ 24) and a'b' = ab(1 + θ), |θ| ≤ 2u_b + u_b².
+//   bits ≤ 24) and a'b' = ab(1 + θ), |θ| ≤ 2u_b + u_b² (Widen: a in fp32 times b' is rounded
+//   by the FMA itself, one of the roundings counted below, and |θ| ≤ u_b).
 //   The products are summed in fp32: within a k block one after another (vdpbf16ps: two adds per
 //   instruction), the blocks through the partial buffer, then α·s and β·C: at most k + ⌈k/kc⌉ + 2
 //   roundings on any one term, so by the classical bound for any summation order
 //     |C − C_exact| ≤ [(1 + 2u_b + u_b²)(1 + γ_n) − 1]·(|α|·Σ_p|a_ip·b_pj| + |β·C_ij|),
 //     γ_n = n·u/(1 − n·u), n = k + ⌈k/kc⌉ + 2,
 //   about (2^-7 + k·2^-24)·Σ|a·b|: the bf16 rounding dominates until k ≈ 2^17.
+//   Both kernels satisfy this bound (Widen also the tighter [(1 + u_b)(1 + γ_n) − 1]·Σ|a·b|);
+//   each is deterministic (fixed summation order, independent of threads), the two differ in
+//   the last bits and, where A has more than 8 significant bits, by up to the bound.
 //   vdpbf16ps treats bf16 subnormal inputs as zero and flushes subnormal results (it does not
 //   consult MXCSR): each of the k products and sums can lose a further < 2^-126·(1 + |a| + |b|),
 //   an absolute term the tests add (negligible unless the data are near 1e-38).
@@ -40,25 +45,82 @@
 XFMR_NAMESPACE_BEGIN
 namespace simd {
 
-/// True where gemm with a PackedB<bf16> runs vdpbf16ps (avx512_isa compiled with AVX512_BF16,
-/// unless XFMR_BF16_WIDEN is defined); elsewhere it widens B to fp32 and runs the fp32
-/// micro-kernel. XFMR_BF16_WIDEN: for CPUs whose vdpbf16ps is slower than their fp32 FMAs
-/// (measured on this project's Sapphire-Rapids-class VM: BM_ceiling_bf16 at 0.49 of the AVX-512
-/// BM_ceiling_fma; on Zen 4 it is 2x).
+/// True where the DotProduct (vdpbf16ps) kernel is compiled for Isa: avx512_isa built with
+/// AVX512_BF16. Elsewhere every Bf16Kernel runs Widen.
 template <class Isa>
 inline constexpr bool gemm_bf16_dot_v =
-#if XFMR_HAS_AVX512_BF16 && !defined(XFMR_BF16_WIDEN)
+#if XFMR_HAS_AVX512_BF16
     std::is_same_v<Isa, avx512_isa>;
 #else
     false;
 #endif
 
-/// Tile and blocks of the bf16-B GEMM for Isa: the fp32 engine's (GemmShape<float, Isa>) where B
-/// is widened; on the vdpbf16ps path 6 rows × 4 zmm (64 columns: 24 accumulators, 4 B vectors,
-/// a broadcast of A of the 32 registers), kc = 256 values of k (128 pairs: a 32 KiB panel, in
-/// L1), row blocks of mc..mc_max rows while mc·k bf16 of A stay within 1 MiB (half of L2).
+/// Which micro-kernel a GEMM with bf16 weights runs (gemm with a PackedB<bf16>, Dense with
+/// WeightStorage::Bf16):
+///   DotProduct: vdpbf16ps, A rounded to bf16 too (only where gemm_bf16_dot_v<Isa>; elsewhere it
+///               runs Widen);
+///   Widen:      B widened to fp32 per panel, fp32 FMAs, A unrounded (every ISA);
+///   Auto:       DotProduct where it is compiled and the CPU is an AMD one (Zen 4 / Zen 5:
+///               vdpbf16ps at twice the fp32 FMA FLOP rate, 235 vs 115 GFLOP/s measured), Widen
+///               on every other CPU (Intel Cooper Lake / Sapphire Rapids and later: vdpbf16ps at
+///               half the fp32 rate measured on this project's Xeon, so widening is ~1.8×
+///               faster) and always when XFMR_BF16_WIDEN is defined. Read once per process from
+///               the CPU's vendor (gemm_bf16_resolve), so Auto is deterministic on one machine
+///               but may differ between machines; name the kernel for results that must not.
+/// Error bounds of both: this file's header.
+enum class Bf16Kernel { Auto, DotProduct, Widen };
+
+/// "auto", "dot_product", "widen".
+constexpr const char* to_string(Bf16Kernel k) noexcept {
+  return k == Bf16Kernel::DotProduct ? "dot_product" : k == Bf16Kernel::Widen ? "widen" : "auto";
+}
+
+/// The kernel gemm<Isa> with a PackedB<bf16> runs for the choice `kernel`: DotProduct or Widen
+/// (never Auto; see Bf16Kernel). noexcept.
+template <class Isa = native_isa>
+inline Bf16Kernel gemm_bf16_resolve(Bf16Kernel kernel) noexcept {
+  if constexpr (!gemm_bf16_dot_v<Isa>) {
+    (void)kernel;
+    return Bf16Kernel::Widen;
+  } else {
+    if (kernel != Bf16Kernel::Auto) return kernel;
+#if defined(XFMR_BF16_WIDEN) || !defined(__GNUC__)
+    return Bf16Kernel::Widen;
+#else
+    static const bool amd = __builtin_cpu_is("amd");
+    return amd ? Bf16Kernel::DotProduct : Bf16Kernel::Widen;
+#endif
+  }
+}
+
+/// Tile and blocks of the bf16-B GEMM for Isa and kernel (Dot: DotProduct). Where the
+/// DotProduct kernel is compiled (gemm_bf16_dot_v<Isa>) both kernels read panels of nr = 64
+/// columns (one packed layout for either choice):
+///   DotProduct: 6 rows × 4 zmm (24 accumulators, 4 B vectors, a broadcast of A of the 32
+///     registers), kc = 256 values of k (128 pairs: a 32 KiB panel, in L1), row blocks of
+///     mc..mc_max rows while mc·k bf16 of A stay within 1 MiB (half of L2);
+///   Widen: the fp32 engine on a 6 × 4 zmm tile, kc = 96 (a 24 KiB widened panel, as the fp32
+///     engine's 8 × 3 tile at kc = 128).
+/// Elsewhere (Dot false): the fp32 engine's GemmShape<float, Isa>.
 template <class Isa, bool Dot = gemm_bf16_dot_v<Isa>>
 struct GemmBf16Shape : GemmShape<float, Isa> {};
+template <class Isa>
+struct GemmBf16WidenShape : GemmShape<float, Isa> {};
+#if XFMR_HAS_AVX512_BF16
+template <>
+struct GemmBf16WidenShape<avx512_isa> : GemmShape<float, avx512_isa> {
+  static constexpr Index mr = 6;
+  static constexpr Index nv = 4;
+  static constexpr Index nr = 64;
+  static constexpr Index kc = 96;
+  static constexpr Index mc = 144;
+  static constexpr Index mc_max = 288;
+  static constexpr Index row_block(Index k) noexcept {
+    const Index fit = (Index(1) << 20) / (4 * (k > 0 ? k : 1));
+    return std::min(mc_max, std::max(mc, fit / mr * mr));
+  }
+};
+#endif
 template <class Isa>
 struct GemmBf16Shape<Isa, true> {
   static constexpr Index mr = 6;
@@ -116,7 +178,7 @@ namespace detail {
 /// kc rows of nr floats (exact), the fp32 engine's panel layout.
 template <class Isa>
 XFMR_INLINE void gemm_bf16_widen_panel(const bf16* pairs, Index k0, Index kc, float* out) noexcept {
-  constexpr Index nr = GemmBf16Shape<Isa>::nr;
+  constexpr Index nr = GemmBf16WidenShape<Isa>::nr;
   Index r = 0;
 #if XFMR_HAS_AVX2
   if constexpr (!std::is_same_v<Isa, scalar_isa> && nr % 8 == 0) {
@@ -219,58 +281,83 @@ struct GemmBf16DotKernel {
 
 }  // namespace detail
 
+namespace detail {
+
+/// The Widen kernel's panel source: each kc × nr row block of a bf16 pair panel widened to fp32
+/// into `out` (kc·nr floats); ahead(): the next pair rows in storage order (prefetched by the
+/// driver into L2).
+template <class Isa>
+struct GemmBf16WidenPanels {
+  const bf16* data;
+  Index k2;  // pair rows of a panel: k rounded up to even
+  float* out;
+  static constexpr Index nr = GemmBf16WidenShape<Isa>::nr;
+  XFMR_INLINE const float* operator()(Index j0, Index k0, Index kc, Index) const noexcept {
+    gemm_bf16_widen_panel<Isa>(data + (j0 / nr) * k2 * nr, k0, kc, out);
+    return out;
+  }
+  XFMR_INLINE GemmAhead ahead(Index j0, Index k0, Index kc) const noexcept {
+    const std::uintptr_t p = reinterpret_cast<std::uintptr_t>(data + (j0 / nr) * k2 * nr);
+    return {p + static_cast<std::uintptr_t>((k0 + kc) * nr) * sizeof(bf16),
+            static_cast<std::size_t>(kc * nr) * sizeof(bf16)};
+  }
+};
+
+}  // namespace detail
+
 /// C(m×n) = epi(α·A(m×k)·B(k×n) + β·C) with A fp32 (GemmA: read in place, any strides) and B
 /// bf16 prepacked by pack_b_bf16<Isa> (same Isa, k and n): the weights half the bytes, fp32
-/// accumulation, error bound in this file's header (≈ (2^-7 + k·2^-24)·Σ|a·b|). Same contract
-/// as gemm with a PackedB<float> (β == 0: C not read; α == 0 or k == 0: A and B not read;
-/// nothing outside C(m×n), or its part, written; C must not overlap A, B or an epilogue's
-/// operands other than C itself), except on the vdpbf16ps path, where A is rounded to bf16 row
-/// block by row block into a per-thread buffer of up to mc_max·k bf16 (288·k·2 bytes, allocated
-/// on the thread's first call of that size and kept; std::terminate if that allocation fails).
+/// accumulation, error bound in this file's header (≈ (2^-7 + k·2^-24)·Σ|a·b|). kernel: the
+/// micro-kernel (Bf16Kernel; gemm_bf16_resolve<Isa>(kernel) says which runs), the same packed B
+/// for either. Same contract as gemm with a PackedB<float> (β == 0: C not read; α == 0 or
+/// k == 0: A and B not read; nothing outside C(m×n), or its part, written; C must not overlap A,
+/// B or an epilogue's operands other than C itself), except on the DotProduct path, where A is
+/// rounded to bf16 row block by row block into a per-thread buffer of up to mc_max·k bf16
+/// (288·k·2 bytes, allocated on the thread's first call of that size and kept; std::terminate if
+/// that allocation fails). Widen: ≤ kc·nr floats of stack (24 KiB) besides the fp32 engine's.
 /// Thread-safe.
 template <class Isa = native_isa, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, float alpha, GemmA<float> a, PackedB<bf16> b, float beta,
-          float* c, Index ldc, const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+          float* c, Index ldc, const Epi& epi = Epi{}, GemmPart part = GemmPart::Full,
+          Bf16Kernel kernel = Bf16Kernel::Auto) noexcept {
   XFMR_ASSERT(b.k == k && b.n >= n);
-  using S = GemmBf16Shape<Isa>;
-  constexpr Index nr = S::nr;
   const Index k2 = (b.k + 1) / 2 * 2;  // pair rows of a panel: b.k rounded up to even
 #if XFMR_HAS_AVX512_BF16
   if constexpr (gemm_bf16_dot_v<Isa>) {
-    const Index mb = std::min(S::row_block(k), std::max<Index>(m, 1));
-    Index base = 0;
-    const detail::GemmBf16AOp aop{a.data,
-                                  a.row_stride,
-                                  a.col_stride,
-                                  detail::gemm_bf16_a_buffer(static_cast<std::size_t>(mb * k2)),
-                                  k2,
-                                  {},
-                                  &base};
-    auto panel = [&](Index j0, Index k0, Index, Index) -> const bf16* {
-      return b.data + (j0 / nr) * k2 * nr + k0 * nr;  // k0 even: pair row k0/2
-    };
-    detail::gemm_driver<Isa>(m, n, k, alpha, aop, panel, beta, c, ldc, epi, part,
-                             detail::GemmBf16DotKernel{});
-    return;
+    if (gemm_bf16_resolve<Isa>(kernel) == Bf16Kernel::DotProduct) {
+      using S = GemmBf16Shape<Isa>;
+      constexpr Index nr = S::nr;
+      const Index mb = std::min(S::row_block(k), std::max<Index>(m, 1));
+      Index base = 0;
+      const detail::GemmBf16AOp aop{a.data,
+                                    a.row_stride,
+                                    a.col_stride,
+                                    detail::gemm_bf16_a_buffer(static_cast<std::size_t>(mb * k2)),
+                                    k2,
+                                    {},
+                                    &base};
+      // k0 even: pair row k0/2, at k0·nr bf16 into the panel
+      detail::gemm_driver<Isa>(m, n, k, alpha, aop, detail::GemmPackedPanels<bf16>{b.data, k2 * nr, nr},
+                               beta, c, ldc, epi, part, detail::GemmBf16DotKernel{});
+      return;
+    }
   }
 #endif
-  if constexpr (!gemm_bf16_dot_v<Isa>) {
-    alignas(64) float widened[S::kc * nr];
-    auto panel = [&](Index j0, Index k0, Index kc, Index) -> const float* {
-      detail::gemm_bf16_widen_panel<Isa>(b.data + (j0 / nr) * k2 * nr, k0, kc, widened);
-      return widened;
-    };
-    if (a.col_stride == 1)
-      detail::gemm_driver<Isa>(
-          m, n, k, alpha,
-          detail::StridedAOp<float, Index, detail::GemmStride<1>>{a.data, a.row_stride, {}},
-          panel, beta, c, ldc, epi, part);
-    else
-      detail::gemm_driver<Isa>(
-          m, n, k, alpha,
-          detail::StridedAOp<float, Index, Index>{a.data, a.row_stride, a.col_stride}, panel,
-          beta, c, ldc, epi, part);
-  }
+  (void)kernel;
+  using W = GemmBf16WidenShape<Isa>;
+  using Kernel = detail::GemmFmaKernel<Isa, float, W>;
+  alignas(64) float widened[W::kc * W::nr];
+  const detail::GemmBf16WidenPanels<Isa> panels{b.data, k2, widened};
+  if (a.col_stride == 1)
+    detail::gemm_driver<Isa>(
+        m, n, k, alpha,
+        detail::StridedAOp<float, Index, detail::GemmStride<1>>{a.data, a.row_stride, {}}, panels,
+        beta, c, ldc, epi, part, Kernel{});
+  else
+    detail::gemm_driver<Isa>(
+        m, n, k, alpha,
+        detail::StridedAOp<float, Index, Index>{a.data, a.row_stride, a.col_stride}, panels, beta,
+        c, ldc, epi, part, Kernel{});
 }
 
 }  // namespace simd
