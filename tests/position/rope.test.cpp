@@ -255,8 +255,7 @@ TEMPLATE_TEST_CASE("Rope out of place on outputs past kRopeStreamMinBytes (strea
   using T = TestType;
   auto rng = xfmr_test::make_rng(10);
   // 128-channel heads: full rotary (every store streamable) and partial rotary 64 with the
-  // pass-through copied beside the streamed halves (for half-split, 32-float halves: streamed
-  // on AVX2, not on AVX-512).
+  // pass-through copied by ordinary stores beside the streamed channels.
   const Index heads = 8;
   for (const RopeLayout layout : kLayouts)
     for (const auto& [d, rot] : {std::pair<Index, Index>{128, 128}, {128, 64}}) {
