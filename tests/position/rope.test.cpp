@@ -249,6 +249,33 @@ TEMPLATE_TEST_CASE("Rope leaves the pass-through channels bit-identical", "[rope
   }
 }
 
+TEMPLATE_TEST_CASE("Rope out of place on outputs past kRopeStreamMinBytes (streaming stores) "
+                   "equals in place, bit for bit",
+                   "[rope][property]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(10);
+  // 128-channel heads: full rotary (every store streamable) and partial rotary 64 with the
+  // pass-through copied by ordinary stores beside the streamed channels.
+  const Index heads = 8;
+  for (const RopeLayout layout : kLayouts)
+    for (const auto& [d, rot] : {std::pair<Index, Index>{128, 128}, {128, 64}}) {
+      INFO("layout " << static_cast<int>(layout) << ", d " << d << ", rot " << rot);
+      const Index cols = heads * d;
+      const auto bytes = static_cast<Index>(xfmr::detail::kRopeStreamMinBytes);
+      const Index tokens = bytes / static_cast<Index>(sizeof(T) * cols) + 1;
+      const xfmr::Rope<T> rope(config(d, rot, layout, 64));  // past the cache as well
+      const RowMatrix<T> x = xfmr_test::random_matrix<T>(rng, tokens, cols);
+      RowMatrix<T> out = RowMatrix<T>::Constant(tokens, cols, T(-7)), in_place = x;
+      rope.apply(x, out, 3);
+      rope.apply(in_place, 3);
+      CHECK(out == in_place);
+      rope.apply_inverse(in_place, out, 3);
+      rope.apply_inverse(in_place, 3);
+      CHECK(out == in_place);
+      CHECK((out - x).cwiseAbs().maxCoeff() <= 8 * std::numeric_limits<T>::epsilon());
+    }
+}
+
 TEMPLATE_TEST_CASE("Rope in chunks with offsets equals one shot; ids equal offsets; zero "
                    "position is the identity",
                    "[rope][property]", float, double) {

@@ -351,6 +351,27 @@ TEMPLATE_TEST_CASE("RopeND in place equals out of place", "[rope][rope_nd]", flo
   CHECK(in_place == aliased);
 }
 
+TEMPLATE_TEST_CASE("RopeND out of place past kRopeStreamMinBytes (streaming stores) equals in "
+                   "place",
+                   "[rope][rope_nd]", float, double) {
+  using T = TestType;
+  const RopeLayout layout = GENERATE(RopeLayout::Interleaved, RopeLayout::HalfSplit);
+  // d = 128: blocks of 64 channels, whole lines (streamable); d = 36: never streamable.
+  const Index d = GENERATE(Index(128), Index(36)), heads = 8, cols = heads * d;
+  const auto bytes = static_cast<Index>(xfmr::detail::kRopeStreamMinBytes);
+  const Index side = 64, tokens = (bytes / static_cast<Index>(sizeof(T) * cols) / side + 1) * side;
+  auto rng = xfmr_test::make_rng(12);
+  const xfmr::RopeND<T> rope(nd_config(d, 2, layout));
+  const RowMatrix<T> x = xfmr_test::random_matrix<T>(rng, tokens, cols);
+  RowMatrix<T> out = RowMatrix<T>::Constant(tokens, cols, T(-7)), in_place = x;
+  rope.apply_grid(x, out, tokens / side, side);
+  rope.apply_grid(in_place, tokens / side, side);
+  CHECK(out == in_place);
+  rope.apply_inverse_grid(in_place, out, tokens / side, side);
+  rope.apply_inverse_grid(in_place, tokens / side, side);
+  CHECK(out == in_place);
+}
+
 TEMPLATE_TEST_CASE("RopeND results do not depend on cached_positions", "[rope][rope_nd]", float,
                    double) {
   using T = TestType;

@@ -119,19 +119,20 @@ double error_in_u(const T* y, const std::vector<long double>& ref, const T* x, s
 
 template <class Isa, typename T>
 void rotate_heads(bool interleaved, Rotation dir, const T* x, const T* c, const T* s, T* y,
-                  std::size_t rot, std::size_t heads, std::size_t stride) {
+                  std::size_t rot, std::size_t heads, std::size_t stride,
+                  xfmr::simd::StoreHint hint = xfmr::simd::StoreHint::Cached) {
   using xfmr::simd::rope_half_split_heads;
   using xfmr::simd::rope_interleaved_heads;
   if (interleaved) {
     if (dir == Rotation::Forward)
-      rope_interleaved_heads<Isa, Rotation::Forward>(x, c, s, y, rot, heads, stride);
+      rope_interleaved_heads<Isa, Rotation::Forward>(x, c, s, y, rot, heads, stride, hint);
     else
-      rope_interleaved_heads<Isa, Rotation::Inverse>(x, c, s, y, rot, heads, stride);
+      rope_interleaved_heads<Isa, Rotation::Inverse>(x, c, s, y, rot, heads, stride, hint);
   } else {
     if (dir == Rotation::Forward)
-      rope_half_split_heads<Isa, Rotation::Forward>(x, c, s, y, rot, heads, stride);
+      rope_half_split_heads<Isa, Rotation::Forward>(x, c, s, y, rot, heads, stride, hint);
     else
-      rope_half_split_heads<Isa, Rotation::Inverse>(x, c, s, y, rot, heads, stride);
+      rope_half_split_heads<Isa, Rotation::Inverse>(x, c, s, y, rot, heads, stride, hint);
   }
 }
 
@@ -359,5 +360,46 @@ TEMPLATE_TEST_CASE("rope *_heads kernels equal one kernel call per head, bit for
               CHECK(std::equal(want.begin(), want.end(), px.data()));
             }
         }
+  });
+}
+
+TEMPLATE_TEST_CASE("rope *_heads kernels with StoreHint::Stream give the same bits, streamed or "
+                   "not", "[simd][rope]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(305);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  constexpr std::size_t W = 64 / sizeof(T);  // a 64-byte line: a multiple of every tier's lanes
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    for (const bool inter : kLayouts)
+      for (const Rotation dir : kDirections)
+        // rot: whole lines for both layouts (2W, 4W: streamable when aligned), half-split halves
+        // of a line (W: streamable only interleaved on 512-bit vectors), and a tail (2W + 2).
+        for (const std::size_t rot : {W, 2 * W, 4 * W, 2 * W + 2})
+          // stride: packed, padded by a line (both streamable), padded by 2 (never).
+          for (const std::size_t stride : {rot, rot + W, rot + 2})
+            for (const std::size_t offset : {std::size_t(0), std::size_t(1)})  // aligned y or not
+              for (const std::size_t heads : {1, 4, 5}) {
+                INFO("isa " << Isa::name << ", " << layout_name(inter) << ", " << dir_name(dir)
+                            << ", rot " << rot << ", stride " << stride << ", y offset "
+                            << offset << ", heads " << heads);
+                const std::size_t len = (heads - 1) * stride + rot;
+                const auto in = random_inputs<T>(rng, rot);
+                std::vector<T> x0(len);
+                for (auto& v : x0) v = static_cast<T>(u(rng));
+                std::vector<T> want = x0;
+                for (std::size_t k = 0; k < heads; ++k)
+                  rotate<Isa>(inter, dir, want.data() + k * stride, in.c.data(), in.s.data(),
+                              want.data() + k * stride, rot);
+                xfmr_test::Guarded<T> y(len, offset);
+                rotate_heads<Isa>(inter, dir, x0.data(), in.c.data(), in.s.data(), y.data(), rot,
+                                  heads, stride, xfmr::simd::StoreHint::Stream);
+                xfmr::simd::stream_fence();
+                bool ok = true;
+                for (std::size_t i = 0; i < len; ++i)
+                  ok = ok && (i % stride < rot ? y[i] == want[i] : std::isnan(y[i]));
+                CHECK(ok);
+                CHECK(y.guards_intact());
+              }
   });
 }

@@ -54,6 +54,18 @@ void resolve_rotary_shape(Config& c, const char* where) {
           ")");
 }
 
+/// Out-of-place outputs of at least this many bytes are written with non-temporal stores
+/// (simd::StoreHint::Stream): an output that large is unlikely to be read from the cache by the
+/// next kernel, and streaming skips reading every output line before it is overwritten (a third
+/// of the memory traffic of an out-of-place rotation). A heuristic, not a correctness matter.
+inline constexpr std::size_t kRopeStreamMinBytes = std::size_t(8) << 20;
+
+/// The store hint of a rotation of `bytes` bytes from x into out.
+inline simd::StoreHint rope_store_hint(const void* x, const void* out, std::size_t bytes) noexcept {
+  return x != out && bytes >= kRopeStreamMinBytes ? simd::StoreHint::Stream
+                                                  : simd::StoreHint::Cached;
+}
+
 }  // namespace detail
 
 /// Rotary position embedding. Token t of every head is rotated pair by pair:
@@ -90,7 +102,10 @@ class Rope {
   /// In place; row t has position pos0 + t.
   /// \throws std::invalid_argument if x.cols() is not a multiple of head_dim or pos0 < 0.
   void apply(MatrixRef<T> x, Index pos0 = 0) const { run<Fwd>(x, x, Offset{pos0}); }
-  /// Out of place; out has x's shape and may be x itself (no partial overlap).
+  /// Out of place; out has x's shape and may be x itself (no partial overlap). An output of
+  /// at least detail::kRopeStreamMinBytes is written with streaming stores (same values; the
+  /// output is not read first and ends up in memory rather than in the cache). The same holds
+  /// for every out-of-place overload below and in RopeND.
   void apply(ConstMatrixRef<T> x, MatrixRef<T> out, Index pos0 = 0) const {
     run<Fwd>(x, out, Offset{pos0});
   }
@@ -189,6 +204,8 @@ class Rope {
     const Index d = m_config.head_dim, rot = m_config.rotary_dim, heads = x.cols() / d;
     const Index pairs = m_table.pairs();
     const bool in_place = x.data() == out.data();
+    const simd::StoreHint hint = detail::rope_store_hint(
+        x.data(), out.data(), static_cast<std::size_t>(x.rows() * x.cols()) * sizeof(T));
     std::vector<T> scratch;  // only for positions past the cache
     for (Index t = 0; t < x.rows(); ++t) {
       const std::int64_t p = positions(t);
@@ -202,16 +219,17 @@ class Rope {
       if constexpr (Layout == RopeLayout::Interleaved)
         simd::rope_interleaved_heads<Isa, Dir>(xr, c, s, yr, static_cast<std::size_t>(rot),
                                                static_cast<std::size_t>(heads),
-                                               static_cast<std::size_t>(d));
+                                               static_cast<std::size_t>(d), hint);
       else
         simd::rope_half_split_heads<Isa, Dir>(xr, c, s, yr, static_cast<std::size_t>(rot),
                                               static_cast<std::size_t>(heads),
-                                              static_cast<std::size_t>(d));
+                                              static_cast<std::size_t>(d), hint);
       if (!in_place && rot < d)
         for (Index h = 0; h < heads; ++h)
           std::memcpy(yr + h * d + rot, xr + h * d + rot,
                       static_cast<std::size_t>(d - rot) * sizeof(T));
     }
+    if (hint == simd::StoreHint::Stream) simd::stream_fence();
   }
 
   RopeConfig m_config;

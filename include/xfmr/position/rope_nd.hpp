@@ -195,26 +195,34 @@ class RopeND {
   void rotate(ConstMatrixRef<T> x, MatrixRef<T> out, const Coordinates& coords) const {
     const Index d = m_config.head_dim, n = m_config.axes, m = d / n, heads = x.cols() / d;
     const Index pairs = m_table.pairs();
+    const simd::StoreHint hint = detail::rope_store_hint(
+        x.data(), out.data(), static_cast<std::size_t>(x.rows() * x.cols()) * sizeof(T));
     std::vector<T> scratch;  // only for coordinates past the cache
     for (Index t = 0; t < x.rows(); ++t) {
       const T* xr = x.data() + t * x.outerStride();
       T* yr = out.data() + t * out.outerStride();
-      for (Index a = 0; a < n; ++a) {  // one table row per axis, applied to block a of each head
+      // One table row per axis, applied to block a of every head by the multi-head kernel (the
+      // blocks of different axes are disjoint channels of the same row, so the row is read and
+      // written once in all).
+      for (Index a = 0; a < n; ++a) {
         const std::int64_t p = coords(t, a);
         if (p >= m_table.cached_positions() && scratch.empty())
           scratch.resize(static_cast<std::size_t>(2 * pairs));
         const T* c = m_table.row(p, scratch.data());
         const T* s = c + pairs;
-        for (Index h = 0; h < heads; ++h) {
-          const T* xb = xr + h * d + a * m;
-          T* yb = yr + h * d + a * m;
-          if constexpr (Layout == RopeLayout::Interleaved)
-            simd::rope_interleaved<Isa, Dir>(xb, c, s, yb, static_cast<std::size_t>(m));
-          else
-            simd::rope_half_split<Isa, Dir>(xb, c, s, yb, static_cast<std::size_t>(m));
-        }
+        if constexpr (Layout == RopeLayout::Interleaved)
+          simd::rope_interleaved_heads<Isa, Dir>(xr + a * m, c, s, yr + a * m,
+                                                 static_cast<std::size_t>(m),
+                                                 static_cast<std::size_t>(heads),
+                                                 static_cast<std::size_t>(d), hint);
+        else
+          simd::rope_half_split_heads<Isa, Dir>(xr + a * m, c, s, yr + a * m,
+                                                static_cast<std::size_t>(m),
+                                                static_cast<std::size_t>(heads),
+                                                static_cast<std::size_t>(d), hint);
       }
     }
+    if (hint == simd::StoreHint::Stream) simd::stream_fence();
   }
 
   RopeNDConfig m_config;

@@ -5,6 +5,7 @@
 #define XFMR_SIMD_ROPE_HPP
 
 #include <cstddef>
+#include <cstdint>
 
 #include "vec.hpp"
 
@@ -138,105 +139,181 @@ XFMR_INLINE void rope_interleaved(const T* x, const T* c, const T* s, T* y,
   }
 }
 
+/// How rope_half_split_heads / rope_interleaved_heads write y. Cached: ordinary stores.
+/// Stream: non-temporal stores (Vec::stream), which send the lines to memory without first
+/// reading them into the cache; worth it only out of place with an output far larger than the
+/// cache, and followed by simd::stream_fence() before the output is handed to another thread.
+/// Stream is a hint: it is used only where every store is a whole vector at an aligned address
+/// (y aligned to the vector width, stride and the rotated channels of one store run multiples of
+/// the lanes), otherwise the kernel stores as Cached. Results are the same bits either way.
+enum class StoreHint { Cached, Stream };
+
+namespace detail {
+
+/// True when every store of rope_*_heads is a full, vector-aligned one: y aligned to
+/// sizeof(V::type), stride and `run` (h for half-split, rot for interleaved) multiples of the
+/// lanes. Never for one lane (nothing to gain).
+template <class V, typename T>
+XFMR_INLINE bool rope_can_stream(const T* y, std::size_t run, std::size_t stride) noexcept {
+  if constexpr (V::lanes == 1) {
+    return false;
+  } else {
+    return reinterpret_cast<std::uintptr_t>(y) % sizeof(typename V::type) == 0 &&
+           stride % V::lanes == 0 && run % V::lanes == 0;
+  }
+}
+
+/// Stores a full vector of rope_*_heads: V::stream (Stream) or V::store.
+template <class V, bool Stream>
+struct RopeStore {
+  template <typename T>
+  XFMR_INLINE void operator()(T* p, typename V::type v) const noexcept {
+    if constexpr (Stream)
+      V::stream(p, v);
+    else
+      V::store(p, v);
+  }
+};
+
+/// rope_half_split_heads with its full-vector stores streamed (Stream) or not.
+template <class Isa, Rotation Dir, bool Stream, typename T>
+XFMR_INLINE void rope_half_split_heads_with(const T* x, const T* c, const T* s, T* y,
+                                            std::size_t rot, std::size_t heads,
+                                            std::size_t stride) noexcept {
+  using V = Vec<T, Isa>;
+  constexpr RopeStore<V, Stream> store{};
+  const std::size_t h = rot / 2;
+  std::size_t k = 0;
+  if (V::lanes > 1 && stride * sizeof(T) <= kRopeGroupMaxHeadBytes) {
+    // Short heads kRopeHeadGroup at a time: one c/s load per group.
+    constexpr std::size_t G = kRopeHeadGroup;
+    for (; k + G <= heads; k += G) {
+      const T* xk = x + k * stride;
+      T* yk = y + k * stride;
+      std::size_t i = 0;
+      for (; i + V::lanes <= h; i += V::lanes) {
+        const auto ci = V::load(c + i), si = V::load(s + i);
+        for (std::size_t g = 0; g < G; ++g)
+          rope_half_split_step<V, Dir>(xk + g * stride, yk + g * stride, h, i, ci, si, V::load,
+                                       store);
+      }
+      if (i < h)
+        for (std::size_t g = 0; g < G; ++g)
+          rope_half_split_tail<V, Dir>(xk + g * stride, c, s, yk + g * stride, h, i);
+    }
+  }
+  // Long heads, and the leftover short ones, one by one.
+  for (; k < heads; ++k) {
+    const T* xk = x + k * stride;
+    T* yk = y + k * stride;
+    std::size_t i = 0;
+    for (; i + V::lanes <= h; i += V::lanes)
+      rope_half_split_step<V, Dir>(xk, yk, h, i, V::load(c + i), V::load(s + i), V::load, store);
+    if (i < h) rope_half_split_tail<V, Dir>(xk, c, s, yk, h, i);
+  }
+}
+
+/// rope_interleaved_heads with its full-vector stores streamed (Stream) or not; V::lanes > 1.
+template <class Isa, Rotation Dir, bool Stream, typename T>
+XFMR_INLINE void rope_interleaved_heads_with(const T* x, const T* c, const T* s, T* y,
+                                             std::size_t rot, std::size_t heads,
+                                             std::size_t stride) noexcept {
+  using V = Vec<T, Isa>;
+  constexpr RopeStore<V, Stream> store{};
+  std::size_t k = 0;
+  if (stride * sizeof(T) <= kRopeGroupMaxHeadBytes) {
+    // Short heads, kRopeHeadGroup at a time, the duplicated c/s vectors in registers.
+    constexpr std::size_t G = kRopeHeadGroup;
+    for (; k + G <= heads; k += G) {
+      const T* xk = x + k * stride;
+      T* yk = y + k * stride;
+      std::size_t i = 0;
+      for (; i + V::lanes <= rot; i += V::lanes) {
+        const auto cv = V::load_dup_pairs(c + i / 2), sv = V::load_dup_pairs(s + i / 2);
+        for (std::size_t g = 0; g < G; ++g)
+          rope_interleaved_step<V, Dir>(xk + g * stride, yk + g * stride, i, cv, sv, V::load,
+                                        store);
+      }
+      if (i < rot)
+        for (std::size_t g = 0; g < G; ++g)
+          rope_interleaved_tail<V, Dir>(xk + g * stride, c, s, yk + g * stride, rot, i);
+    }
+    if (k == heads) return;
+  }
+  // Long heads and the leftover short ones: the duplicated c/s of kRopeDupChunk channels at a
+  // time in an L1 scratch, built once and read by every head.
+  constexpr std::size_t chunk = kRopeDupChunk;
+  static_assert(chunk % V::lanes == 0);
+  alignas(64) T cd[chunk], sd[chunk];
+  for (std::size_t i0 = 0; i0 < rot; i0 += chunk) {
+    const std::size_t n = rot - i0 < chunk ? rot - i0 : chunk;  // channels in this chunk
+    const std::size_t full = n / V::lanes * V::lanes;
+    const std::size_t rest = n - full;  // even, < lanes
+    for (std::size_t i = 0; i < full; i += V::lanes) {
+      V::store(cd + i, V::load_dup_pairs(c + (i0 + i) / 2));
+      V::store(sd + i, V::load_dup_pairs(s + (i0 + i) / 2));
+    }
+    if (rest > 0) {
+      V::store(cd + full, V::load_dup_pairs_partial(c + (i0 + full) / 2, rest / 2));
+      V::store(sd + full, V::load_dup_pairs_partial(s + (i0 + full) / 2, rest / 2));
+    }
+    for (std::size_t hd = k; hd < heads; ++hd) {
+      const T* xh = x + hd * stride + i0;
+      T* yh = y + hd * stride + i0;
+      for (std::size_t i = 0; i < full; i += V::lanes)
+        rope_interleaved_step<V, Dir>(xh, yh, i, V::load(cd + i), V::load(sd + i), V::load,
+                                      store);
+      if (rest > 0)
+        rope_interleaved_step<V, Dir>(
+            xh, yh, full, V::load(cd + full), V::load(sd + full),
+            [rest](const T* p) { return V::load_partial(p, rest); },
+            [rest](T* p, typename V::type v) { V::store_partial(p, v, rest); });
+    }
+  }
+}
+
+}  // namespace detail
+
 /// rope_half_split on `heads` vectors of one token that share c and s: head k reads
-/// x + k·stride and writes y + k·stride. Same result, bit for bit, as one rope_half_split call
-/// per head; short heads are done a group at a time so each c/s vector is loaded once per group.
+/// x + k·stride and writes y + k·stride (channels [0, rot) of it). Same result, bit for bit, as
+/// one rope_half_split call per head; short heads are done a group at a time so each c/s vector
+/// is loaded once per group. `hint` as StoreHint.
 /// \pre rot even, rot <= stride; y == x allowed, otherwise [x, x + heads·stride) and
 ///      [y, y + heads·stride) do not overlap; no alignment needed.
 template <class Isa, Rotation Dir = Rotation::Forward, typename T>
 XFMR_INLINE void rope_half_split_heads(const T* x, const T* c, const T* s, T* y, std::size_t rot,
-                                       std::size_t heads, std::size_t stride) noexcept {
+                                       std::size_t heads, std::size_t stride,
+                                       StoreHint hint = StoreHint::Cached) noexcept {
   using V = Vec<T, Isa>;
-  constexpr std::size_t G = detail::kRopeHeadGroup;
-  XFMR_ASSERT(rot <= stride);
-  std::size_t k = 0;
-  if constexpr (V::lanes > 1) {
-    if (stride * sizeof(T) <= detail::kRopeGroupMaxHeadBytes) {
-      XFMR_ASSERT(rot % 2 == 0);
-      const std::size_t h = rot / 2;
-      for (; k + G <= heads; k += G) {
-        const T* xk = x + k * stride;
-        T* yk = y + k * stride;
-        std::size_t i = 0;
-        for (; i + V::lanes <= h; i += V::lanes) {
-          const auto ci = V::load(c + i), si = V::load(s + i);
-          for (std::size_t g = 0; g < G; ++g)
-            detail::rope_half_split_step<V, Dir>(xk + g * stride, yk + g * stride, h, i, ci, si,
-                                                 V::load, V::store);
-        }
-        if (i < h)
-          for (std::size_t g = 0; g < G; ++g)
-            detail::rope_half_split_tail<V, Dir>(xk + g * stride, c, s, yk + g * stride, h, i);
-      }
-    }
-  }
-  for (; k < heads; ++k) rope_half_split<Isa, Dir>(x + k * stride, c, s, y + k * stride, rot);
+  XFMR_ASSERT(rot % 2 == 0 && rot <= stride);
+  if (hint == StoreHint::Stream && detail::rope_can_stream<V>(y, rot / 2, stride))
+    detail::rope_half_split_heads_with<Isa, Dir, true>(x, c, s, y, rot, heads, stride);
+  else
+    detail::rope_half_split_heads_with<Isa, Dir, false>(x, c, s, y, rot, heads, stride);
 }
 
 /// rope_interleaved on `heads` vectors of one token that share c and s: head k reads
-/// x + k·stride and writes y + k·stride. Same result, bit for bit, as one rope_interleaved call
-/// per head, with the pairwise duplication of c and s ([c0 c0 c1 c1 …], a cross-lane shuffle)
-/// shared by the heads instead of redone per head: short heads are done a group at a time with
-/// the duplicated vectors in registers; long heads read them from an L1 scratch built once per
-/// kRopeDupChunk channels.
+/// x + k·stride and writes y + k·stride (channels [0, rot) of it). Same result, bit for bit, as
+/// one rope_interleaved call per head, with the pairwise duplication of c and s ([c0 c0 c1 c1 …],
+/// a cross-lane shuffle) shared by the heads instead of redone per head: short heads are done a
+/// group at a time with the duplicated vectors in registers; long heads read them from an L1
+/// scratch built once per kRopeDupChunk channels. `hint` as StoreHint.
 /// \pre as rope_half_split_heads.
 template <class Isa, Rotation Dir = Rotation::Forward, typename T>
 XFMR_INLINE void rope_interleaved_heads(const T* x, const T* c, const T* s, T* y, std::size_t rot,
-                                        std::size_t heads, std::size_t stride) noexcept {
+                                        std::size_t heads, std::size_t stride,
+                                        StoreHint hint = StoreHint::Cached) noexcept {
   using V = Vec<T, Isa>;
-  XFMR_ASSERT(rot <= stride);
-  std::size_t k = 0;
-  if constexpr (V::lanes > 1) {
-    XFMR_ASSERT(rot % 2 == 0);
-    if (stride * sizeof(T) <= detail::kRopeGroupMaxHeadBytes) {
-      constexpr std::size_t G = detail::kRopeHeadGroup;
-      for (; k + G <= heads; k += G) {
-        const T* xk = x + k * stride;
-        T* yk = y + k * stride;
-        std::size_t i = 0;
-        for (; i + V::lanes <= rot; i += V::lanes) {
-          const auto cv = V::load_dup_pairs(c + i / 2), sv = V::load_dup_pairs(s + i / 2);
-          for (std::size_t g = 0; g < G; ++g)
-            detail::rope_interleaved_step<V, Dir>(xk + g * stride, yk + g * stride, i, cv, sv,
-                                                  V::load, V::store);
-        }
-        if (i < rot)
-          for (std::size_t g = 0; g < G; ++g)
-            detail::rope_interleaved_tail<V, Dir>(xk + g * stride, c, s, yk + g * stride, rot, i);
-      }
-    } else if (heads > 1) {
-      constexpr std::size_t chunk = detail::kRopeDupChunk;
-      static_assert(chunk % V::lanes == 0);
-      alignas(32) T cd[chunk], sd[chunk];
-      for (std::size_t i0 = 0; i0 < rot; i0 += chunk) {
-        const std::size_t n = rot - i0 < chunk ? rot - i0 : chunk;  // channels in this chunk
-        const std::size_t full = n / V::lanes * V::lanes;
-        const std::size_t rest = n - full;  // even, < lanes
-        for (std::size_t i = 0; i < full; i += V::lanes) {
-          V::store(cd + i, V::load_dup_pairs(c + (i0 + i) / 2));
-          V::store(sd + i, V::load_dup_pairs(s + (i0 + i) / 2));
-        }
-        if (rest > 0) {
-          V::store(cd + full, V::load_dup_pairs_partial(c + (i0 + full) / 2, rest / 2));
-          V::store(sd + full, V::load_dup_pairs_partial(s + (i0 + full) / 2, rest / 2));
-        }
-        for (std::size_t h = 0; h < heads; ++h) {
-          const T* xh = x + h * stride + i0;
-          T* yh = y + h * stride + i0;
-          for (std::size_t i = 0; i < full; i += V::lanes)
-            detail::rope_interleaved_step<V, Dir>(xh, yh, i, V::load(cd + i), V::load(sd + i),
-                                                  V::load, V::store);
-          if (rest > 0)
-            detail::rope_interleaved_step<V, Dir>(
-                xh, yh, full, V::load(cd + full), V::load(sd + full),
-                [rest](const T* p) { return V::load_partial(p, rest); },
-                [rest](T* p, typename V::type v) { V::store_partial(p, v, rest); });
-        }
-      }
-      return;
-    }
+  XFMR_ASSERT(rot % 2 == 0 && rot <= stride);
+  if constexpr (V::lanes == 1) {
+    (void)hint;
+    for (std::size_t k = 0; k < heads; ++k)
+      rope_interleaved<Isa, Dir>(x + k * stride, c, s, y + k * stride, rot);
+  } else if (hint == StoreHint::Stream && detail::rope_can_stream<V>(y, rot, stride)) {
+    detail::rope_interleaved_heads_with<Isa, Dir, true>(x, c, s, y, rot, heads, stride);
+  } else {
+    detail::rope_interleaved_heads_with<Isa, Dir, false>(x, c, s, y, rot, heads, stride);
   }
-  for (; k < heads; ++k) rope_interleaved<Isa, Dir>(x + k * stride, c, s, y + k * stride, rot);
 }
 
 }  // namespace simd

@@ -28,6 +28,8 @@ struct Vec<float, avx2_isa> {
   }
   static XFMR_INLINE type load(const float* p) noexcept { return _mm256_loadu_ps(p); }
   static XFMR_INLINE void store(float* p, type v) noexcept { _mm256_storeu_ps(p, v); }
+  /// Non-temporal store; p aligned to 32 bytes (simd::stream_fence before others read it).
+  static XFMR_INLINE void stream(float* p, type v) noexcept { _mm256_stream_ps(p, v); }
   static XFMR_INLINE type load_partial(const float* p, std::size_t n) noexcept {
     return _mm256_maskload_ps(p, mask(n));
   }
@@ -107,6 +109,7 @@ struct Vec<double, avx2_isa> {
   }
   static XFMR_INLINE type load(const double* p) noexcept { return _mm256_loadu_pd(p); }
   static XFMR_INLINE void store(double* p, type v) noexcept { _mm256_storeu_pd(p, v); }
+  static XFMR_INLINE void stream(double* p, type v) noexcept { _mm256_stream_pd(p, v); }
   static XFMR_INLINE type load_partial(const double* p, std::size_t n) noexcept {
     return _mm256_maskload_pd(p, mask(n));
   }

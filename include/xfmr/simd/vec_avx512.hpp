@@ -25,6 +25,8 @@ struct Vec<float, avx512_isa> {
   }
   static XFMR_INLINE type load(const float* p) noexcept { return _mm512_loadu_ps(p); }
   static XFMR_INLINE void store(float* p, type v) noexcept { _mm512_storeu_ps(p, v); }
+  /// Non-temporal store; p aligned to 64 bytes (simd::stream_fence before others read it).
+  static XFMR_INLINE void stream(float* p, type v) noexcept { _mm512_stream_ps(p, v); }
   static XFMR_INLINE type load_partial(const float* p, std::size_t n) noexcept {
     return _mm512_maskz_loadu_ps(mask(n), p);
   }
@@ -111,6 +113,7 @@ struct Vec<double, avx512_isa> {
   }
   static XFMR_INLINE type load(const double* p) noexcept { return _mm512_loadu_pd(p); }
   static XFMR_INLINE void store(double* p, type v) noexcept { _mm512_storeu_pd(p, v); }
+  static XFMR_INLINE void stream(double* p, type v) noexcept { _mm512_stream_pd(p, v); }
   static XFMR_INLINE type load_partial(const double* p, std::size_t n) noexcept {
     return _mm512_maskz_loadu_pd(mask(n), p);
   }

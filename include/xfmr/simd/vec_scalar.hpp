@@ -28,6 +28,9 @@ struct Vec<T, scalar_isa> {
 
   static XFMR_INLINE type load(const T* p) noexcept { return *p; }
   static XFMR_INLINE void store(T* p, type v) noexcept { *p = v; }
+  /// Non-temporal store of a whole vector (SIMD tiers: p aligned to sizeof(type); the line
+  /// goes to memory without being read first). One lane: a plain store.
+  static XFMR_INLINE void stream(T* p, type v) noexcept { *p = v; }
   /// First n lanes (n < lanes); the rest are zero. Never touches p[n] or beyond.
   static XFMR_INLINE type load_partial(const T* p, std::size_t n) noexcept {
     return n ? *p : T(0);
