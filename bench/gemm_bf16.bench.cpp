@@ -43,12 +43,14 @@ void run_bf16(benchmark::State& state, xfmr::simd::Bf16Kernel kernel) {
 }
 
 void BM_gemm_bf16(benchmark::State& state) { run_bf16(state, xfmr::simd::Bf16Kernel::Auto); }
+#if XFMR_HAS_AVX512_BF16
 void BM_gemm_bf16_dot(benchmark::State& state) {
   run_bf16(state, xfmr::simd::Bf16Kernel::DotProduct);
 }
 void BM_gemm_bf16_widen(benchmark::State& state) {
   run_bf16(state, xfmr::simd::Bf16Kernel::Widen);
 }
+#endif
 
 // The shapes of BM_gemm_packed (gemm.bench.cpp, fp32 weights) plus the fused QKV: per hidden
 // size h, N × K = h × h, 3h × h, 4h × h (FFN up), h × 4h (FFN down).
