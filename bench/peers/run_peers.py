@@ -407,8 +407,8 @@ def run_xfmr(bench, args):
     """xfmr_bench W8 at the MiniLM shape: {(batch, threads): [seconds per forward]} + tokens."""
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
         # mix:0 = 32 × 128, mix:2 = the fortune lengths of the peers' "mix" batch (mix:1, a
-        # log-normal mix, has no peer counterpart).
-        cmd = [bench, "--benchmark_filter=BM_model_encoder/hidden:384/.*/mix:[02]/",
+        # log-normal mix, and the batch:1 rows have no peer counterpart); bf16:0 and bf16:1.
+        cmd = [bench, "--benchmark_filter=BM_model_encoder/hidden:384/.*/batch:32/.*/mix:[02]/",
                f"--benchmark_repetitions={max(args.repeats, 3)}",
                "--benchmark_format=json", f"--benchmark_out={tmp.name}"]
         log(" ".join(cmd))
@@ -433,17 +433,20 @@ def parse_xfmr(data):
         if args.get("hidden") != "384":
             continue
         batch = {"0": "full", "2": "mix"}.get(args.get("mix"))
-        if batch is None:
+        if batch is None or args.get("batch", str(BATCH)) != str(BATCH):
             continue
-        key = (batch, int(args.get("threads", 1)))
+        # bf16:1 = bf16 weights (tests/models/minilm.test.cpp holds it to cosine >= 0.999).
+        mode = "bf16" if args.get("bf16", "0") != "0" else "fp32"
+        key = (batch, int(args.get("threads", 1)), mode)
         t = float(b["real_time"]) * _UNIT.get(b.get("time_unit", "ns"), 1e-9)
         rec = per.setdefault(key, {"times": [], "batch_size": int(args.get("batch", BATCH)),
                                    "tokens": b.get("tokens")})
         rec["times"].append(t)
     out = []
-    for (batch, threads), rec in sorted(per.items()):
-        out.append(summarise("xfmr", "fp32", threads, batch, rec["times"], rec["batch_size"],
-                             extra={"valid_tokens": rec["tokens"]}))
+    for (batch, threads, mode), rec in sorted(per.items()):
+        out.append(summarise("xfmr", mode, threads, batch, rec["times"], rec["batch_size"],
+                             extra={"valid_tokens": rec["tokens"],
+                                    "keeps_cosine": mode == "bf16" or None}))
     return out
 
 
