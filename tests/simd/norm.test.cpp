@@ -23,18 +23,22 @@ namespace {
 enum class Kind { Layer, Rms, L2 };
 
 /// The exact row in long double: y = γ(x − μ)/√(σ² + ε) + β, γx/√(mean x² + ε), s·x/max(‖x‖, ε).
+/// LayerNorm centres on x[0] first (x − x[0] is exact in long double), so a large common offset
+/// does not cost the reference its own digits.
 template <typename T>
 std::vector<long double> reference(Kind kind, const std::vector<T>& x, const T* g, const T* b,
                                    T eps, T scale) {
   const std::size_t n = x.size();
   long double mean = 0, ss = 0;
-  for (const T v : x) mean += v;
-  mean /= n;
   std::vector<long double> y(n);
   if (kind == Kind::Layer) {
-    for (const T v : x) ss += (v - mean) * (v - mean);
+    for (const T v : x) mean += static_cast<long double>(v) - x[0];
+    mean /= n;
+    std::vector<long double> d(n);
+    for (std::size_t i = 0; i < n; ++i) d[i] = (static_cast<long double>(x[i]) - x[0]) - mean;
+    for (const long double v : d) ss += v * v;
     const long double r = 1 / std::sqrt(ss / n + eps);
-    for (std::size_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * r * (g ? g[i] : 1) + (b ? b[i] : 0);
+    for (std::size_t i = 0; i < n; ++i) y[i] = d[i] * r * (g ? g[i] : 1) + (b ? b[i] : 0);
   } else {
     for (const T v : x) ss += static_cast<long double>(v) * v;
     const long double r = kind == Kind::Rms ? 1 / std::sqrt(ss / n + eps)
