@@ -313,7 +313,7 @@ XFMR_INLINE void pipeline_step(const T* x, std::size_t x_stride, T* y, std::size
                                std::size_t n, const LayerNormStats<T>* st, const T* gamma,
                                const T* beta, const T* xs, LayerNormStats<T>* next,
                                T eps) noexcept {
-  if (Rms)
+  if constexpr (Rms)
     pipeline_pass<V, Rms, NormForm::kScale, HasGamma, HasBeta, K>(
         x, x_stride, y, y_stride, n, st, gamma, beta, xs, next, eps);
   else if (norm_form<Rms>(st, K) == NormForm::kFolded)
@@ -327,9 +327,9 @@ XFMR_INLINE void pipeline_step(const T* x, std::size_t x_stride, T* y, std::size
 /// The row pipeline of LayerNorm (Rms: RMSNorm), K rows per pass: st holds the statistics of
 /// rows r .. r + K − 1; a pass normalises them while summing rows r + K .. r + 2K − 1, so each
 /// row is read twice: summed (streamed from L3 or DRAM), then normalised out of L1. K = 2
-/// shares the γ, β loads of two rows (one γ, β for all rows: param_stride = 0); loads bound
-/// these passes on Zen 3, not the latency of the statistics (a lag of two passes, which gives
-/// the scalar tail of the statistics a whole pass, measured the same).
+/// shares the γ, β loads of two rows (one γ, β for all rows: param_stride = 0). On Zen 3 the
+/// FP work in the store path and the loads bound these passes, not the latency of the
+/// statistics (a lag of two passes, giving their scalar tail a whole pass, measured the same).
 template <class V, bool Rms, bool HasGamma, bool HasBeta, std::size_t K, typename T>
 XFMR_INLINE void norm_rows_impl(const T* x, std::size_t x_stride, T* y, std::size_t y_stride,
                                 std::size_t rows, std::size_t n, const T* gamma, const T* beta,
@@ -356,17 +356,12 @@ XFMR_INLINE void norm_rows_impl(const T* x, std::size_t x_stride, T* y, std::siz
   for (std::size_t j = 0; r < rows; ++r, ++j) {
     const T* xr = x + r * x_stride;
     T* yr = y + r * y_stride;
-    switch (norm_form<Rms>(st + j, 1)) {
-      case NormForm::kScale:
-        normalize_impl<V, NormForm::kScale, HasGamma, HasBeta>(xr, yr, n, st[j], g(r), b(r));
-        break;
-      case NormForm::kFolded:
-        normalize_impl<V, NormForm::kFolded, HasGamma, HasBeta>(xr, yr, n, st[j], g(r), b(r));
-        break;
-      case NormForm::kCentred:
-        normalize_impl<V, NormForm::kCentred, HasGamma, HasBeta>(xr, yr, n, st[j], g(r), b(r));
-        break;
-    }
+    if constexpr (Rms)
+      normalize_impl<V, NormForm::kScale, HasGamma, HasBeta>(xr, yr, n, st[j], g(r), b(r));
+    else if (norm_form<Rms>(st + j, 1) == NormForm::kFolded)
+      normalize_impl<V, NormForm::kFolded, HasGamma, HasBeta>(xr, yr, n, st[j], g(r), b(r));
+    else
+      normalize_impl<V, NormForm::kCentred, HasGamma, HasBeta>(xr, yr, n, st[j], g(r), b(r));
   }
 }
 
