@@ -566,3 +566,26 @@ TEMPLATE_TEST_CASE("pos0 moves the log-position scale like a prefix of masked ke
   CHECK((a - z).cwiseAbs().maxCoeff() > 1e-3);
   XFMR_REQUIRE_INVALID(attn.forward(q, k, v, a, causal, -1), "expected pos0 >= 0 (got pos0=-1)");
 }
+
+TEST_CASE("The one-shot softmax_attention equals the component, T never spelled out",
+          "[softmax]") {
+  // float and double matrices, a strided block as q, with and without a mask: the call syntax
+  // of the former float/double overloads (now a template on q's type).
+  auto rng = xfmr_test::make_rng(78);
+  const Index n = 7, d = 4, heads = 2;
+  const RowMatrix<float> big = xfmr_test::random_matrix<float>(rng, n + 1, heads * d + 3);
+  const RowMatrix<float> kf = xfmr_test::random_matrix<float>(rng, n, heads * d);
+  RowMatrix<float> of(n, heads * d), ef(n, heads * d);
+  AttentionMask<float> causal;
+  causal.set_causal();
+  xfmr::softmax_attention(big.block(1, 2, n, heads * d), kf, kf, of, config(d), causal);
+  SoftmaxAttention<float>(config(d)).forward(big.block(1, 2, n, heads * d), kf, kf, ef, causal);
+  CHECK((of - ef).cwiseAbs().maxCoeff() == 0.0f);
+  const RowMatrix<double> qd = xfmr_test::random_matrix<double>(rng, n, heads * d);
+  RowMatrix<double> od(n, heads * d);
+  xfmr::softmax_attention(qd, qd, qd, od, config(d));
+  xfmr_ref::AttentionRef r;
+  r.d = d;
+  r.dv = d;
+  CHECK(xfmr_ref::rel_error(od, xfmr_ref::softmax_attention(r, qd, qd, qd)) <= 1e-12);
+}

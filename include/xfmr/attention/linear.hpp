@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "../detail/eigen.hpp"
@@ -458,18 +459,18 @@ class LinearAttention : public AttentionForward<LinearAttention<T>, T> {
 };
 
 /// One-shot linear attention (builds a LinearAttention: allocates; keep the object for repeated
-/// calls). Float and double overloads, so T is never spelled out.
-inline void linear_attention(ConstMatrixRef<float> q, ConstMatrixRef<float> k,
-                             ConstMatrixRef<float> v, MatrixRef<float> out,
-                             const LinearAttentionConfig<float>& config,
-                             const AttentionMask<float>& mask = {}) {
-  LinearAttention<float>(config).forward(q, k, v, out, mask);
-}
-inline void linear_attention(ConstMatrixRef<double> q, ConstMatrixRef<double> k,
-                             ConstMatrixRef<double> v, MatrixRef<double> out,
-                             const LinearAttentionConfig<double>& config,
-                             const AttentionMask<double>& mask = {}) {
-  LinearAttention<double>(config).forward(q, k, v, out, mask);
+/// calls). T = q's scalar (float or double; the other arguments of the same T), so T is never
+/// spelled out. A template, so that a translation unit that includes this header without
+/// calling it instantiates no LinearAttention<T> (compile time).
+template <typename Q>
+void linear_attention(const Eigen::MatrixBase<Q>& q, ConstMatrixRef<typename Q::Scalar> k,
+                      ConstMatrixRef<typename Q::Scalar> v, MatrixRef<typename Q::Scalar> out,
+                      const LinearAttentionConfig<typename Q::Scalar>& config,
+                      const AttentionMask<typename Q::Scalar>& mask = {}) {
+  using T = typename Q::Scalar;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "linear_attention: float or double matrices");
+  LinearAttention<T>(config).forward(q, k, v, out, mask);
 }
 
 XFMR_NAMESPACE_END

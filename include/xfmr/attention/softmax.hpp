@@ -827,19 +827,20 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   std::vector<T> m_lambda;
 };
 
-/// One-shot convenience: SoftmaxAttention<T>(config).forward(q, k, v, out, mask). Allocates its
-/// scratch on every call; keep a SoftmaxAttention object on hot paths.
-inline void softmax_attention(ConstMatrixRef<float> q, ConstMatrixRef<float> k,
-                              ConstMatrixRef<float> v, MatrixRef<float> out,
-                              const SoftmaxAttentionConfig& config,
-                              const AttentionMask<float>& mask = {}) {
-  SoftmaxAttention<float>(config).forward(q, k, v, out, mask);
-}
-inline void softmax_attention(ConstMatrixRef<double> q, ConstMatrixRef<double> k,
-                              ConstMatrixRef<double> v, MatrixRef<double> out,
-                              const SoftmaxAttentionConfig& config,
-                              const AttentionMask<double>& mask = {}) {
-  SoftmaxAttention<double>(config).forward(q, k, v, out, mask);
+/// One-shot convenience: SoftmaxAttention<T>(config).forward(q, k, v, out, mask), T = q's
+/// scalar (float or double; k, v, out and mask of the same T). Allocates its scratch on every
+/// call; keep a SoftmaxAttention object on hot paths. A template, so that a translation unit
+/// that includes this header without calling it instantiates no SoftmaxAttention<T> (compile
+/// time: the class and its kernels for both types).
+template <typename Q>
+void softmax_attention(const Eigen::MatrixBase<Q>& q, ConstMatrixRef<typename Q::Scalar> k,
+                       ConstMatrixRef<typename Q::Scalar> v, MatrixRef<typename Q::Scalar> out,
+                       const SoftmaxAttentionConfig& config,
+                       const AttentionMask<typename Q::Scalar>& mask = {}) {
+  using T = typename Q::Scalar;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "softmax_attention: float or double matrices");
+  SoftmaxAttention<T>(config).forward(q, k, v, out, mask);
 }
 
 XFMR_NAMESPACE_END

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "../detail/eigen.hpp"
@@ -75,13 +76,15 @@ void cosine_top_k_impl(ConstMatrixRef<T> queries, ConstMatrixRef<T> corpus, Inde
 /// (thread-safe: concurrent calls share nothing). Norms in double, products in T.
 /// \throws std::invalid_argument on a width or output shape mismatch, k outside [1, M], or a
 ///         non-finite input.
-inline void cosine_top_k(ConstMatrixRef<float> queries, ConstMatrixRef<float> corpus, Index k,
-                         Eigen::Ref<TopKIndices> indices, MatrixRef<float> scores) {
-  detail::cosine_top_k_impl<float>(queries, corpus, k, indices, scores);
-}
-inline void cosine_top_k(ConstMatrixRef<double> queries, ConstMatrixRef<double> corpus, Index k,
-                         Eigen::Ref<TopKIndices> indices, MatrixRef<double> scores) {
-  detail::cosine_top_k_impl<double>(queries, corpus, k, indices, scores);
+/// T = queries' scalar (float or double; corpus and scores of the same T). A template, so that
+/// a translation unit that includes this header without calling it compiles no search.
+template <typename Q>
+void cosine_top_k(const Eigen::MatrixBase<Q>& queries, ConstMatrixRef<typename Q::Scalar> corpus,
+                  Index k, Eigen::Ref<TopKIndices> indices, MatrixRef<typename Q::Scalar> scores) {
+  using T = typename Q::Scalar;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "cosine_top_k: float or double matrices");
+  detail::cosine_top_k_impl<T>(queries, corpus, k, indices, scores);
 }
 
 XFMR_NAMESPACE_END
