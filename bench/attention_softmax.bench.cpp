@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Softmax attention benchmarks: W3 (one head, n ∈ {512, 2048, 4096}, d ∈ {64, 128}, causal and
 // not, float), 2-thread variants on the default ThreadPool (8 heads: (head, query tile) items;
-// 1 head: query tiles, cut cyclically so causal tiles balance), the Eigen tile
-// path, KV-cache decode (float and bf16 caches), W3 with bf16 K/V, and the plot-only
+// 1 head: query tiles, cut cyclically so causal tiles balance), the Eigen tile path, KV-cache
+// decode (float and bf16 caches, 1 and 2 threads), W3 with bf16 K/V, and the plot-only
 // BM_scaling_softmax sweep. FLOPs as DESIGN.md §5: 4·n²·d per head non-causal, 2·n²·d causal
 // (masked tiles are skipped, not computed).
 #include <cstdint>
@@ -104,7 +104,7 @@ BENCHMARK(BM_attention_softmax_8heads_2threads)
 
 // ---- decode: one query per head against a cache of n keys (32 heads, GQA 8 K/V heads) -------
 // bf16 = 1: the cache in bf16 (forward's bf16 K/V overload, rows widened in registers).
-void BM_attention_softmax_decode(benchmark::State& state) {
+void decode(benchmark::State& state, int threads) {
   const Index n = state.range(0), d = 128, heads = 32, kv_heads = 8;
   const bool half = state.range(1) != 0;
   Inputs x(1, n, kv_heads * d);
@@ -121,6 +121,7 @@ void BM_attention_softmax_decode(benchmark::State& state) {
   xfmr_bench::fill(q.data(), std::size_t(q.size()));
   xfmr::SoftmaxAttentionConfig cfg;
   cfg.head_dim = d;
+  cfg.threads = threads;
   xfmr::SoftmaxAttention<float> attn(cfg);
   const auto step = [&] {
     if (half)
@@ -142,10 +143,18 @@ void BM_attention_softmax_decode(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * 2 * n * kv_heads * d *
                           (half ? 2 : 4));
 }
+void BM_attention_softmax_decode(benchmark::State& state) { decode(state, 1); }
 BENCHMARK(BM_attention_softmax_decode)
     ->ArgsProduct({{4096, 32768}, {0, 1}})
     ->ArgNames({"n", "bf16"})
     ->Unit(benchmark::kMicrosecond);
+// Two threads: the 8 K/V heads in two blocks of 4 (one per thread), each streamed once.
+void BM_attention_softmax_decode_2threads(benchmark::State& state) { decode(state, 2); }
+BENCHMARK(BM_attention_softmax_decode_2threads)
+    ->ArgsProduct({{4096, 32768}, {0, 1}})
+    ->ArgNames({"n", "bf16"})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // ---- W3 with bf16 K/V: one head, causal and not (K/V widened once per call for the tiles) ---
 void BM_attention_softmax_w3_bf16kv(benchmark::State& state) {

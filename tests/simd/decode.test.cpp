@@ -25,7 +25,9 @@ TEMPLATE_TEST_CASE("rows_dot_keys and rows_accumulate_values against long double
     using Isa = decltype(isa);
     constexpr std::size_t W = xfmr::simd::Vec<T, Isa>::lanes;
     for (const std::size_t d : {std::size_t(1), W - 1 + (W == 1), 2 * W, 3 * W + 1, std::size_t(37)}) {
-      for (const std::size_t nk : {std::size_t(1), std::size_t(2), std::size_t(17), std::size_t(40)}) {
+      // nk: whole steps of 4 or 2 keys and tails of 1, 2 and 3 keys after them.
+      for (const std::size_t nk : {std::size_t(1), std::size_t(2), std::size_t(7), std::size_t(11),
+                                   std::size_t(17), std::size_t(40)}) {
         for (std::size_t rows = 1; rows <= xfmr::simd::kDecodeRows; ++rows) {
           INFO("isa " << Isa::name << ", d " << d << ", nk " << nk << ", rows " << rows);
           // Strided rows: q and k rows d + 3 apart (a head cut from a wider matrix), s and p

@@ -458,6 +458,66 @@ TEMPLATE_TEST_CASE("Vec reduce_add and reduce_max combine all lanes", "[simd][ve
   });
 }
 
+TEMPLATE_TEST_CASE("Vec reduce_add4 sums four vectors into four slots", "[simd][vec]", float,
+                   double) {
+  using T = TestType;
+  constexpr T u = std::numeric_limits<T>::epsilon() / 2;
+  auto rng = xfmr_test::make_rng(109);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    std::uniform_int_distribution<int> small(-1000, 1000);
+    int bad_exact = 0, bad_bound = 0, bad_guard = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+      // Small integers (exact in any order): each sum in its own slot; out one element off
+      // alignment, the slots around it untouched.
+      Lanes<T, Isa> a[4];
+      long exact[4] = {};
+      for (int i = 0; i < 4; ++i)
+        for (auto& v : a[i]) {
+          v = T(small(rng));
+          exact[i] += static_cast<long>(v);
+        }
+      T out[6] = {T(-7), T(-7), T(-7), T(-7), T(-7), T(-7)};
+      V::reduce_add4(from_lanes<T, Isa>(a[0]), from_lanes<T, Isa>(a[1]),
+                     from_lanes<T, Isa>(a[2]), from_lanes<T, Isa>(a[3]), out + 1);
+      for (int i = 0; i < 4; ++i) bad_exact += !(out[1 + i] == T(exact[i]));
+      bad_guard += !(out[0] == T(-7) && out[5] == T(-7));
+      // Arbitrary values: W − 1 additions per sum, bound (W − 1)·u·Σ|a_i| as reduce_add.
+      Lanes<T, Isa> b[4];
+      for (auto& x : b) x = random_lanes<T, Isa>(rng);
+      V::reduce_add4(from_lanes<T, Isa>(b[0]), from_lanes<T, Isa>(b[1]),
+                     from_lanes<T, Isa>(b[2]), from_lanes<T, Isa>(b[3]), out + 1);
+      for (int i = 0; i < 4; ++i) {
+        long double ref = 0, mag = 0;
+        for (const T v : b[i]) {
+          ref += v;
+          mag += std::fabs(static_cast<long double>(v));
+        }
+        bad_bound += !(std::fabs(out[1 + i] - ref) <= (W - 1) * static_cast<long double>(u) * mag);
+      }
+    }
+    CHECK(bad_exact == 0);
+    CHECK(bad_bound == 0);
+    CHECK(bad_guard == 0);
+    // NaN and infinity stay in their own slot.
+    Lanes<T, Isa> one, nan, inf;
+    one.fill(T(1));
+    nan = inf = one;
+    nan[W - 1] = std::numeric_limits<T>::quiet_NaN();
+    inf[0] = std::numeric_limits<T>::infinity();
+    T out[4];
+    V::reduce_add4(from_lanes<T, Isa>(one), from_lanes<T, Isa>(nan), from_lanes<T, Isa>(inf),
+                   from_lanes<T, Isa>(one), out);
+    CHECK(out[0] == T(W));
+    CHECK(std::isnan(out[1]));
+    CHECK(out[2] == std::numeric_limits<T>::infinity());
+    CHECK(out[3] == T(W));
+  });
+}
+
 #if XFMR_HAS_AVX2
 // The pair operations exist on the vector tiers only (RoPE's interleaved path).
 template <typename T, class Isa>

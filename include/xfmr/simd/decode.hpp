@@ -27,8 +27,9 @@ namespace detail {
 
 // Keys (value rows) ahead of the one being read that are prefetched: a head's slice of a K/V
 // cache row is one short run per row, rows a page or more apart, which the hardware
-// prefetchers do not follow; ~16 rows cover the memory latency at the rate these kernels read.
-inline constexpr std::size_t kDecodePrefetchRows = 16;
+// prefetchers do not follow; 8 rows (two of tile_group's 4-key blocks) measured faster on Zen 3
+// than 0, 16, 32 or 64.
+inline constexpr std::size_t kDecodePrefetchRows = 8;
 
 // Loads of K/V rows as vectors of the query type: KT = T as they are, KT = bf16 (T = float)
 // widened in registers (exact: a bf16 is the upper half of a float).
@@ -74,6 +75,13 @@ struct KvLoad<Isa, float, bf16> {
   }
 };
 
+// Keys per step of rows_dot_keys_impl for R rows: R·KS <= 8 accumulators (AVX2 has 16
+// registers), a multiple of 4 where R allows, for reduce_add4. One row takes 2 keys, not 8 or
+// 4: with those GCC vectorizes the scalar tier's float and bf16 instantiations differently
+// (FMA contraction, measured), and their bits must agree.
+template <std::size_t R>
+inline constexpr std::size_t kDotKeys = R == 3 || R == 1 ? 2 : 8 / R;
+
 template <class Isa, std::size_t R, typename T, typename KT>
 XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const KT* k, std::size_t ldk,
                                     std::size_t nk, std::size_t d, T* s,
@@ -81,53 +89,54 @@ XFMR_INLINE void rows_dot_keys_impl(const T* q, std::size_t ldq, const KT* k, st
   using V = Vec<T, Isa>;
   using L = KvLoad<Isa, T, KT>;
   using VT = typename V::type;
-  constexpr std::size_t W = V::lanes;
+  constexpr std::size_t W = V::lanes, KS = kDotKeys<R>, N = R * KS, N4 = (N + 3) / 4 * 4;
   const std::size_t dfull = d / W * W, rest = d - dfull;
+  const auto ahead = static_cast<std::ptrdiff_t>(kDecodePrefetchRows * ldk * sizeof(KT));
   std::size_t j = 0;
-  // Two keys at a time: 2·R independent FMA chains, each k vector loaded once for R rows.
-  for (; j + 2 <= nk; j += 2) {
-    const KT* k0 = k + j * ldk;
-    const KT* k1 = k0 + ldk;
-    const auto ahead = static_cast<std::ptrdiff_t>(kDecodePrefetchRows * ldk * sizeof(KT));
-    prefetch_bytes(k0, ahead, d * sizeof(KT));
-    prefetch_bytes(k1, ahead, d * sizeof(KT));
-    VT a0[R], a1[R];
-    for (std::size_t r = 0; r < R; ++r) a0[r] = V::zero(), a1[r] = V::zero();
+  // KS keys at a time: R·KS independent FMA chains a[r·KS + u], each k vector loaded once for
+  // the R rows; then the R·KS sums by fours in one transposing add tree each (reduce_add4).
+  for (; j + KS <= nk; j += KS) {
+    const KT* kj = k + j * ldk;
+    for (std::size_t u = 0; u < KS; ++u) prefetch_bytes(kj + u * ldk, ahead, d * sizeof(KT));
+    VT a[N4];
+    for (std::size_t i = 0; i < N4; ++i) a[i] = V::zero();
     for (std::size_t p = 0; p < dfull; p += W) {
-      const VT x0 = L::load(k0 + p), x1 = L::load(k1 + p);
+      VT x[KS];
+      for (std::size_t u = 0; u < KS; ++u) x[u] = L::load(kj + u * ldk + p);
       for (std::size_t r = 0; r < R; ++r) {
         const VT qv = V::load(q + r * ldq + p);
-        a0[r] = V::fmadd(qv, x0, a0[r]);
-        a1[r] = V::fmadd(qv, x1, a1[r]);
+        for (std::size_t u = 0; u < KS; ++u) a[r * KS + u] = V::fmadd(qv, x[u], a[r * KS + u]);
       }
     }
     if (rest) {
-      const VT x0 = L::load_partial(k0 + dfull, rest), x1 = L::load_partial(k1 + dfull, rest);
+      VT x[KS];
+      for (std::size_t u = 0; u < KS; ++u) x[u] = L::load_partial(kj + u * ldk + dfull, rest);
       for (std::size_t r = 0; r < R; ++r) {
         const VT qv = V::load_partial(q + r * ldq + dfull, rest);
-        a0[r] = V::fmadd(qv, x0, a0[r]);
-        a1[r] = V::fmadd(qv, x1, a1[r]);
+        for (std::size_t u = 0; u < KS; ++u) a[r * KS + u] = V::fmadd(qv, x[u], a[r * KS + u]);
       }
     }
-    for (std::size_t r = 0; r < R; ++r) {
-      s[r * lds + j] = V::reduce_add(a0[r]);
-      s[r * lds + j + 1] = V::reduce_add(a1[r]);
-    }
+    T sum[N4];
+    for (std::size_t i = 0; i < N4; i += 4)
+      V::reduce_add4(a[i], a[i + 1], a[i + 2], a[i + 3], sum + i);
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t u = 0; u < KS; ++u) s[r * lds + j + u] = sum[r * KS + u];
   }
-  if (j < nk) {
-    const KT* k0 = k + j * ldk;
-    VT a0[R];
-    for (std::size_t r = 0; r < R; ++r) a0[r] = V::zero();
+  // The last nk mod KS keys one at a time.
+  for (; j < nk; ++j) {
+    const KT* kj = k + j * ldk;
+    VT a[R];
+    for (std::size_t r = 0; r < R; ++r) a[r] = V::zero();
     for (std::size_t p = 0; p < dfull; p += W) {
-      const VT x0 = L::load(k0 + p);
-      for (std::size_t r = 0; r < R; ++r) a0[r] = V::fmadd(V::load(q + r * ldq + p), x0, a0[r]);
+      const VT x = L::load(kj + p);
+      for (std::size_t r = 0; r < R; ++r) a[r] = V::fmadd(V::load(q + r * ldq + p), x, a[r]);
     }
     if (rest) {
-      const VT x0 = L::load_partial(k0 + dfull, rest);
+      const VT x = L::load_partial(kj + dfull, rest);
       for (std::size_t r = 0; r < R; ++r)
-        a0[r] = V::fmadd(V::load_partial(q + r * ldq + dfull, rest), x0, a0[r]);
+        a[r] = V::fmadd(V::load_partial(q + r * ldq + dfull, rest), x, a[r]);
     }
-    for (std::size_t r = 0; r < R; ++r) s[r * lds + j] = V::reduce_add(a0[r]);
+    for (std::size_t r = 0; r < R; ++r) s[r * lds + j] = V::reduce_add(a[r]);
   }
 }
 
@@ -192,9 +201,10 @@ XFMR_INLINE void rows_accumulate_values_impl(const T* p, std::size_t ldp, const 
 
 /// Scores of R = rows <= kDecodeRows query rows against nk keys:
 ///   s[r·lds + j] = Σ_{p < d} q[r·ldq + p]·k[j·ldk + p]   (r < rows, j < nk).
-/// Each key row is loaded once for all the rows (two keys per step, 2·R FMA chains). s must not
-/// overlap q or k. K rows are T, or bf16 when T = float (widened in registers: the products are
-/// exact, as on float keys of the same values). noexcept; rows == 0 or nk == 0 does nothing.
+/// Each key row is loaded once for all the rows (8/R keys per step, 8 FMA chains, their sums by
+/// fours in one transposing add tree; 2 keys for R = 1 and 3). s must not overlap q or k. K rows
+/// are T, or bf16 when T = float (widened in registers: the products are exact, as on float keys
+/// of the same values). noexcept; rows == 0 or nk == 0 does nothing.
 template <class Isa, typename T, typename KT = T>
 void rows_dot_keys(std::size_t rows, const T* q, std::size_t ldq, const KT* k, std::size_t ldk,
                    std::size_t nk, std::size_t d, T* s, std::size_t lds) noexcept {

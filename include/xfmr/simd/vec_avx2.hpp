@@ -97,6 +97,15 @@ struct Vec<float, avx2_isa> {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  static XFMR_INLINE void reduce_add4(type a, type b, type c, type e, float* out) noexcept {
+    // Per 128-bit half: ab = (a0+a2, b0+b2, a1+a3, b1+b3), ce likewise, then the pairs of
+    // those: (a, b, c, e) partial sums; the two halves added last.
+    const __m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+    const __m256 ce = _mm256_add_ps(_mm256_unpacklo_ps(c, e), _mm256_unpackhi_ps(c, e));
+    const __m256 s =
+        _mm256_add_ps(_mm256_shuffle_ps(ab, ce, 0x44), _mm256_shuffle_ps(ab, ce, 0xEE));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+  }
 };
 
 template <>
@@ -170,6 +179,12 @@ struct Vec<double, avx2_isa> {
     __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
+  }
+  static XFMR_INLINE void reduce_add4(type a, type b, type c, type e, double* out) noexcept {
+    // ab = (a0+a1, b0+b1, a2+a3, b2+b3), ce likewise; then the low halves plus the high ones.
+    const __m256d ab = _mm256_hadd_pd(a, b), ce = _mm256_hadd_pd(c, e);
+    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_permute2f128_pd(ab, ce, 0x20),
+                                        _mm256_permute2f128_pd(ab, ce, 0x31)));
   }
 };
 

@@ -101,6 +101,20 @@ struct Vec<float, avx512_isa> {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  static XFMR_INLINE void reduce_add4(type a, type b, type c, type e, float* out) noexcept {
+    // Each to 256 bits (low half + high half), then the AVX2 tree: per 128-bit half
+    // ab = (a0+a2, b0+b2, a1+a3, b1+b3), ce likewise, then (a, b, c, e); the halves last.
+    const auto half = [](__m512 x) {
+      return _mm256_add_ps(_mm512_castps512_ps256(x),
+                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    };
+    const __m256 a8 = half(a), b8 = half(b), c8 = half(c), e8 = half(e);
+    const __m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a8, b8), _mm256_unpackhi_ps(a8, b8));
+    const __m256 ce = _mm256_add_ps(_mm256_unpacklo_ps(c8, e8), _mm256_unpackhi_ps(c8, e8));
+    const __m256 s =
+        _mm256_add_ps(_mm256_shuffle_ps(ab, ce, 0x44), _mm256_shuffle_ps(ab, ce, 0xEE));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+  }
 };
 
 template <>
@@ -175,6 +189,16 @@ struct Vec<double, avx512_isa> {
     __m128d s = _mm_max_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
+  }
+  static XFMR_INLINE void reduce_add4(type a, type b, type c, type e, double* out) noexcept {
+    // Each to 256 bits (low half + high half), then the AVX2 tree: ab = (a0+a1, b0+b1, a2+a3,
+    // b2+b3), ce likewise; the low halves plus the high ones.
+    const auto half = [](__m512d x) {
+      return _mm256_add_pd(_mm512_castpd512_pd256(x), _mm512_extractf64x4_pd(x, 1));
+    };
+    const __m256d ab = _mm256_hadd_pd(half(a), half(b)), ce = _mm256_hadd_pd(half(c), half(e));
+    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_permute2f128_pd(ab, ce, 0x20),
+                                        _mm256_permute2f128_pd(ab, ce, 0x31)));
   }
 };
 

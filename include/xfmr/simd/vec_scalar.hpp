@@ -71,6 +71,14 @@ struct Vec<T, scalar_isa> {
   }
   static XFMR_INLINE T reduce_add(type a) noexcept { return a; }
   static XFMR_INLINE T reduce_max(type a) noexcept { return a; }
+  /// out[0..3] = the lane sums of a, b, c, e: one transposing add tree for the four (the SIMD
+  /// tiers add the lanes in another order than reduce_add: the sums differ by rounding only).
+  static XFMR_INLINE void reduce_add4(type a, type b, type c, type e, T* out) noexcept {
+    out[0] = a;
+    out[1] = b;
+    out[2] = c;
+    out[3] = e;
+  }
 };
 
 }  // namespace simd
