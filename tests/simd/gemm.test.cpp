@@ -241,8 +241,9 @@ void sweep_blocks() {
           if (cs.packed_a) check_case<T, Isa>(rng, cs);
         }
     // The row block is S::row_block(k): mc_max for a short k (one kc block); for kmid a value
-    // between mc and mc_max (mc + mr rows), with several kc blocks on the vector ISAs (partial
-    // sums of every row of the block; the scalar tier's kc = 2048 for float is larger than kmid).
+    // between mc and mc_max (mc + mr rows), with several kc blocks for float on the vector ISAs
+    // (partial sums of every row of the block; not for double on AVX2, where kmid = 321 <= k_one,
+    // nor on the scalar tier, whose kc = 2048 for float is larger than kmid).
     const Index kmid = S::block_bytes / (static_cast<Index>(sizeof(T)) * (S::mc + S::mr));
     REQUIRE(S::row_block(37) == S::mc_max);
     REQUIRE(S::row_block(kmid) > S::mc);

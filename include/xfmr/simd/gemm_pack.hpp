@@ -23,8 +23,9 @@ namespace simd {
 ///            instead of 256 + 128, no partial sums; measured 7–13 % faster on Zen 3);
 ///   mc:      least rows of A per block; row_block(k) takes more rows, up to mc_max, while the
 ///            block's mc·k values stay within block_bytes (half of Zen 3's 512 KiB L2): the block
-///            is read again for each B panel, so it must stay in L2 (the former 1 MiB bound let
-///            it spill at k >= 768: 6–8 % slower there on Zen 3).
+///            is read again for each B panel, so it should stay in L2 (the former 1 MiB bound let
+///            it spill at k = 768: 6–8 % slower there on Zen 3). mc = 96, not less: at k = 3072
+///            48-row blocks re-read the 9 MiB B too often (7 % slower than 144, 96 is as fast).
 template <typename T, class Isa>
 struct GemmShape {
   static constexpr Index mr = 6;
@@ -32,7 +33,7 @@ struct GemmShape {
   static constexpr Index nr = nv * static_cast<Index>(Vec<T, Isa>::lanes);
   static constexpr Index kc = 16384 / (nr * static_cast<Index>(sizeof(T)));
   static constexpr Index k_one = kc * 3 / 2;
-  static constexpr Index mc = 48;
+  static constexpr Index mc = 96;
   static constexpr Index mc_max = 288;
   static constexpr Index block_bytes = Index(256) << 10;
   /// Rows of A per block for a product over k: a multiple of mr in [mc, mc_max].
