@@ -229,7 +229,8 @@ void sweep_blocks() {
     using Isa = decltype(isa);
     using S = simd::GemmShape<T, Isa>;
     int rot = 0;
-    for (const Index k : {S::kc - 1, S::kc, S::kc + 1, 2 * S::kc + 5})
+    // k_one: the largest k run as one pass; above it, passes of kc.
+    for (const Index k : {S::kc - 1, S::kc, S::kc + 1, S::k_one, S::k_one + 1, 2 * S::kc + 5})
       for (int layout = 0; layout < 8; ++layout)
         for (const double beta : {0.0, 1.0, 0.5}) {
           ++rot;
@@ -240,9 +241,10 @@ void sweep_blocks() {
           if (cs.packed_a) check_case<T, Isa>(rng, cs);
         }
     // The row block is S::row_block(k): mc_max for a short k (one kc block); for kmid a value
-    // between mc and mc_max, with several kc blocks on the vector ISAs (partial sums of every row
-    // of the block; the scalar tier's kc = 2048 for float is larger than kmid).
-    const Index kmid = (Index(1) << 20) / (static_cast<Index>(sizeof(T)) * 200);
+    // between mc and mc_max (mc + mr rows), with several kc blocks for float on the vector ISAs
+    // (partial sums of every row of the block; not for double on AVX2, where kmid = 321 <= k_one,
+    // nor on the scalar tier, whose kc = 2048 for float is larger than kmid).
+    const Index kmid = S::block_bytes / (static_cast<Index>(sizeof(T)) * (S::mc + S::mr));
     REQUIRE(S::row_block(37) == S::mc_max);
     REQUIRE(S::row_block(kmid) > S::mc);
     REQUIRE(S::row_block(kmid) < S::mc_max);
@@ -271,7 +273,7 @@ void every_epilogue() {
     using S = simd::GemmShape<T, Isa>;
     for (const Epi e : kAllEpi)
       for (int layout = 0; layout < 8; ++layout)
-        for (const Index k : {Index(19), S::kc + 3})
+        for (const Index k : {Index(19), S::k_one + 3})
           for (const double beta : {0.0, 0.5}) {
             const Case cs{S::mr + 1, S::nr + 5, k, (layout & 1) != 0, (layout & 2) != 0,
                           (layout & 4) != 0, e, 0.75, beta, 1};

@@ -234,7 +234,8 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
                 "and mc_max must be ones");
   if (m <= 0 || n <= 0) return;
   if (alpha == T(0)) k = 0;  // A and B are not read
-  const Index kblocks = k <= S::kc ? 1 : (k + S::kc - 1) / S::kc;
+  static_assert(S::k_one >= S::kc, "xfmr::simd::gemm: k_one is the largest pass, at least kc");
+  const Index kblocks = k <= S::k_one ? 1 : (k + S::kc - 1) / S::kc;
   const Index mc = S::row_block(k);
   alignas(64) T partial[S::mc_max * NR];  // partial sums, only when kblocks > 1
   for (Index i0 = 0; i0 < m; i0 += mc) {
@@ -252,7 +253,7 @@ void gemm_driver(Index m, Index n, Index k, T alpha, const AOp& a, Panel&& panel
         if (iend <= 0) continue;
       }
       for (Index kb = 0; kb < kblocks; ++kb) {
-        const Index k0 = kb * S::kc, kc = std::min(S::kc, k - k0);
+        const Index k0 = kb * S::kc, kc = kblocks == 1 ? k : std::min(S::kc, k - k0);
         const GemmPhase phase = kblocks == 1        ? GemmPhase::Only
                                 : kb == 0           ? GemmPhase::First
                                 : kb + 1 == kblocks ? GemmPhase::Last
@@ -329,7 +330,7 @@ template <class Isa, typename T, class AOp, class Epi>
 void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, GemmB<T> b, T beta, T* c, Index ldc,
             const Epi& epi, GemmPart part) noexcept {
   using S = GemmShape<T, Isa>;
-  alignas(64) T panel[S::kc * S::nr];
+  alignas(64) T panel[S::k_one * S::nr];
   auto pack = [&](Index j0, Index k0, Index kc, Index cols) -> const T* {
     gemm_pack_panel<Isa>(b, k0, kc, j0, cols, panel);
     return panel;
@@ -352,14 +353,14 @@ void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T be
 ///   A: GemmA (read in place, any strides) or PackedA (packed by pack_a: contiguous row tiles,
 ///      for an A whose rows are far apart in memory, such as Yᵀ in the Gram YᵀY).
 ///   B: GemmB (k×n, or n×k read transposed), packed here one kc × nr panel at a time into a stack
-///      buffer (16 KiB, in L1) — for a B used once; or PackedB (packed ahead by pack_b, same Isa,
+///      buffer (16–24 KiB, in L1) — for a B used once; or PackedB (packed ahead by pack_b, same Isa,
 ///      same k and n) — for weights and for a tile of B reused by many calls.
 /// β == 0: C is not read before the epilogue (may hold NaN); α == 0 or k == 0: A and B are not
 /// read, the product counts as 0. The epilogue (gemm_epilogue.hpp) sees each vector of the final
 /// value with its row, column and the old C; default: none. m, n, k >= 0; any leading
 /// dimensions; no alignment required; nothing outside C(m×n) (or its part, GemmPart) is read or
 /// written. C must not overlap A, B or an epilogue's operands other than C itself. noexcept, no
-/// allocation (≤ kc·nr + mc_max·nr values of stack: 34 KiB with AVX2, 78 KiB
+/// allocation (≤ k_one·nr + mc_max·nr values of stack: 42 KiB with AVX2, 78 KiB
 /// with AVX-512), thread-safe (no shared
 /// state).
 template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>

@@ -113,10 +113,12 @@ struct GemmBf16WidenShape<avx512_isa> : GemmShape<float, avx512_isa> {
   static constexpr Index nv = 4;
   static constexpr Index nr = 64;
   static constexpr Index kc = 96;
+  static constexpr Index k_one = kc;
   static constexpr Index mc = 144;
   static constexpr Index mc_max = 288;
+  static constexpr Index block_bytes = Index(1) << 20;
   static constexpr Index row_block(Index k) noexcept {
-    const Index fit = (Index(1) << 20) / (4 * (k > 0 ? k : 1));
+    const Index fit = block_bytes / (4 * (k > 0 ? k : 1));
     return std::min(mc_max, std::max(mc, fit / mr * mr));
   }
 };
@@ -127,10 +129,12 @@ struct GemmBf16Shape<Isa, true> {
   static constexpr Index nv = 4;
   static constexpr Index nr = 64;
   static constexpr Index kc = 256;
+  static constexpr Index k_one = kc;
   static constexpr Index mc = 144;
   static constexpr Index mc_max = 288;
+  static constexpr Index block_bytes = Index(1) << 20;
   static constexpr Index row_block(Index k) noexcept {
-    const Index fit = (Index(1) << 20) / (2 * (k > 0 ? k : 1));
+    const Index fit = block_bytes / (2 * (k > 0 ? k : 1));
     return std::min(mc_max, std::max(mc, fit / mr * mr));
   }
 };
@@ -314,7 +318,7 @@ struct GemmBf16WidenPanels {
 /// B or an epilogue's operands other than C itself), except on the DotProduct path, where A is
 /// rounded to bf16 row block by row block into a per-thread buffer of up to mc_max·k bf16
 /// (288·k·2 bytes, allocated on the thread's first call of that size and kept; std::terminate if
-/// that allocation fails). Widen: ≤ kc·nr floats of stack (24 KiB) besides the fp32 engine's.
+/// that allocation fails). Widen: ≤ k_one·nr floats of stack (24 KiB) besides the fp32 engine's.
 /// Thread-safe.
 template <class Isa = native_isa, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, float alpha, GemmA<float> a, PackedB<bf16> b, float beta,
@@ -346,7 +350,7 @@ void gemm(Index m, Index n, Index k, float alpha, GemmA<float> a, PackedB<bf16> 
   (void)kernel;
   using W = GemmBf16WidenShape<Isa>;
   using Kernel = detail::GemmFmaKernel<Isa, float, W>;
-  alignas(64) float widened[W::kc * W::nr];
+  alignas(64) float widened[W::k_one * W::nr];
   const detail::GemmBf16WidenPanels<Isa> panels{b.data, k2, widened};
   if (a.col_stride == 1)
     detail::gemm_driver<Isa>(
