@@ -3,7 +3,7 @@
 // counts element-wise kernels: the matrix read once and written once (γ, β not counted). The
 // shapes match BM_ceiling_inplace's buffers: 512 × 768 floats = 1.5 MiB (cache), 4096 × 4096
 // floats = 64 MiB (DRAM). A row is read twice: its statistics fused into the pass that
-// normalises the two rows before it (streamed from L3/DRAM), then its normalising pass from L1.
+// normalises the previous row (streamed from L2/DRAM), then its normalising pass from L1.
 #include <cstdint>
 
 #include <benchmark/benchmark.h>

@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <limits>
 #include <random>
-#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -23,22 +22,18 @@ namespace {
 enum class Kind { Layer, Rms, L2 };
 
 /// The exact row in long double: y = γ(x − μ)/√(σ² + ε) + β, γx/√(mean x² + ε), s·x/max(‖x‖, ε).
-/// LayerNorm centres on x[0] first (x − x[0] is exact in long double), so a large common offset
-/// does not cost the reference its own digits.
 template <typename T>
 std::vector<long double> reference(Kind kind, const std::vector<T>& x, const T* g, const T* b,
                                    T eps, T scale) {
   const std::size_t n = x.size();
   long double mean = 0, ss = 0;
+  for (const T v : x) mean += v;
+  mean /= n;
   std::vector<long double> y(n);
   if (kind == Kind::Layer) {
-    for (const T v : x) mean += static_cast<long double>(v) - x[0];
-    mean /= n;
-    std::vector<long double> d(n);
-    for (std::size_t i = 0; i < n; ++i) d[i] = (static_cast<long double>(x[i]) - x[0]) - mean;
-    for (const long double v : d) ss += v * v;
+    for (const T v : x) ss += (v - mean) * (v - mean);
     const long double r = 1 / std::sqrt(ss / n + eps);
-    for (std::size_t i = 0; i < n; ++i) y[i] = d[i] * r * (g ? g[i] : 1) + (b ? b[i] : 0);
+    for (std::size_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * r * (g ? g[i] : 1) + (b ? b[i] : 0);
   } else {
     for (const T v : x) ss += static_cast<long double>(v) * v;
     const long double r = kind == Kind::Rms ? 1 / std::sqrt(ss / n + eps)
@@ -134,9 +129,7 @@ TEMPLATE_TEST_CASE("layer_norm_rows and rms_norm_rows: strided rows against long
     constexpr std::size_t W = xfmr::simd::Vec<T, Isa>::lanes;
     for (const std::size_t n : {std::size_t(1), W + 3, 8 * W, 8 * W + 5, 24 * W + 3,
                                 std::size_t(768)}) {
-      // Rows 1 … 9: the two-row passes, the one-row passes that finish the pipeline, the tail.
-      for (const std::size_t rows : {std::size_t(1), std::size_t(2), std::size_t(3),
-                                     std::size_t(4), std::size_t(5), std::size_t(9)}) {
+      for (const std::size_t rows : {std::size_t(1), std::size_t(2), std::size_t(5)}) {
         for (const bool in_place : {false, true}) {
           for (const bool per_row : {false, true}) {
             INFO("isa " << Isa::name << ", n " << n << ", rows " << rows << ", in place "
@@ -210,41 +203,6 @@ TEMPLATE_TEST_CASE("layer_norm_stats: a far shift falls back to the two-pass sum
       const long double tol = 64 * n * std::numeric_limits<T>::epsilon();
       CHECK(std::fabs((static_cast<long double>(st.m) + st.delta) - mean) <= tol);
       CHECK(std::fabs(1 / (static_cast<long double>(st.r) * st.r) - var) <= tol * var);
-    }
-  });
-}
-
-// A large common offset with a small spread, through the row pipeline (two-row passes, the
-// one-row passes, the last rows): Σx² − (Σx)²/n would cancel every digit of σ² (float: x² ≈ 1e8
-// against σ² ≈ 0.08; double: 1e16 against 1e-6), the shifted sums keep it.
-TEMPLATE_TEST_CASE("layer_norm_rows: large mean, small variance", "[simd][norm]", float, double) {
-  using T = TestType;
-  const long double e = std::numeric_limits<T>::epsilon();
-  auto rng = xfmr_test::make_rng(804);
-  const T offset = std::is_same<T, float>::value ? T(1e4) : T(1e8);
-  const T spread = std::is_same<T, float>::value ? T(0.5) : T(1e-3);
-  xfmr_test::for_each_isa([&](auto isa) {
-    using Isa = decltype(isa);
-    constexpr std::size_t W = xfmr::simd::Vec<T, Isa>::lanes;
-    for (const std::size_t n : {8 * W + 5, std::size_t(768)}) {
-      const std::size_t rows = 7;
-      INFO("isa " << Isa::name << ", n " << n);
-      std::vector<T> x = xfmr_test::uniform_vector<T>(rng, rows * n, -spread, spread);
-      for (auto& v : x) v += offset;
-      std::vector<T> y(rows * n);
-      xfmr::simd::layer_norm_rows<Isa, T>(x.data(), n, y.data(), n, rows, n, nullptr, nullptr, 0,
-                                          T(0));
-      long bad = 0;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const std::vector<T> row(x.begin() + r * n, x.begin() + (r + 1) * n);
-        const auto ref = reference(Kind::Layer, row, static_cast<const T*>(nullptr),
-                                   static_cast<const T*>(nullptr), T(0), T(1));
-        long double mag = 0;
-        for (const auto v : ref) mag = std::max(mag, std::fabs(v));
-        const long double tol = (16 + n) * e * (mag + 1);
-        for (std::size_t i = 0; i < n; ++i) bad += !(std::fabs(y[r * n + i] - ref[i]) <= tol);
-      }
-      CHECK(bad == 0);
     }
   });
 }
