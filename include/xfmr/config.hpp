@@ -98,9 +98,11 @@
 
 #if defined(__GNUC__)
 #define XFMR_INLINE inline __attribute__((always_inline))
+#define XFMR_NOINLINE __attribute__((noinline))
 #define XFMR_COLD __attribute__((cold, noinline))
 #else
 #define XFMR_INLINE inline
+#define XFMR_NOINLINE
 #define XFMR_COLD
 #endif
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -49,9 +50,31 @@ struct Buf {
   }
 };
 
-enum class Epi { None, Bias, RowScale, OldColScale, Relu, Residual, BiasRelu, RescaleResidual };
-constexpr Epi kAllEpi[] = {Epi::None,     Epi::Bias,     Epi::RowScale, Epi::OldColScale,
-                           Epi::Relu,     Epi::Residual, Epi::BiasRelu, Epi::RescaleResidual};
+enum class Epi {
+  None, Bias, RowScale, OldColScale, Relu, Residual, BiasRelu, RescaleResidual, BiasTilePass
+};
+constexpr Epi kAllEpi[] = {Epi::None,     Epi::Bias,     Epi::RowScale,       Epi::OldColScale,
+                           Epi::Relu,     Epi::Residual, Epi::BiasRelu,       Epi::RescaleResidual,
+                           Epi::BiasTilePass};
+constexpr int kEpiCount = static_cast<int>(std::size(kAllEpi));
+
+/// An epilogue with a tile pass (gemm_epilogue.hpp): the bias on the register tile, then every
+/// finished tile scaled by −2 in place (exact). Wrong results if the pass runs before the tile's
+/// store, runs twice, or misses a tile (a row tail, a column tail, a part's partial tile).
+template <typename T>
+struct BiasThenTileTimesMinus2 {
+  const T* bias;
+  template <class V>
+  typename V::type apply(typename V::type v, Index, Index j, const T*, std::size_t n) const noexcept {
+    return V::add(v, simd::gemm_load<V>(bias + j, n));
+  }
+  void tile(T* c, Index ldc, Index rows, Index ncols) const noexcept {
+    for (Index r = 0; r < rows; ++r)
+      for (Index j = 0; j < ncols; ++j) c[r * ldc + j] *= T(-2);
+  }
+};
+static_assert(simd::has_tile_pass_v<BiasThenTileTimesMinus2<float>, float> &&
+              !simd::has_tile_pass_v<simd::BiasColumns<float>, float>);
 const char* name(Epi e) {
   switch (e) {
     case Epi::None: return "none";
@@ -62,6 +85,7 @@ const char* name(Epi e) {
     case Epi::Residual: return "residual";
     case Epi::BiasRelu: return "bias+relu";
     case Epi::RescaleResidual: return "rescale+residual";
+    case Epi::BiasTilePass: return "bias, then a tile pass (times -2)";
   }
   return "?";
 }
@@ -133,6 +157,7 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
         case Epi::RescaleResidual:
           v += cj * old + res, s += std::fabs(cj * old) + std::fabs(res), rounds = 2;
           break;
+        case Epi::BiasTilePass: v = -2 * (v + bj), s = 2 * (s + std::fabs(bj)), rounds = 1; break;
       }
     }
   T* cp = c.p;
@@ -153,6 +178,7 @@ void check_case(std::mt19937_64& rng, const Case& cs) {
       call<Isa>(cs, ga, gb, cp, ldc,
                 simd::chain(simd::ScaleOldColumns<T>{cols.p}, simd::AddResidual<T>{r.p, ldc}));
       break;
+    case Epi::BiasTilePass: call<Isa>(cs, ga, gb, cp, ldc, BiasThenTileTimesMinus2<T>{bias.p}); break;
   }
   const bool lower = cs.part == simd::GemmPart::Lower, upper = cs.part == simd::GemmPart::Upper;
   const long double u = std::numeric_limits<T>::epsilon() / 2;
@@ -208,7 +234,7 @@ void sweep_tile_edges() {
           for (int layout = 0; layout < 8; ++layout) {
             ++rot;
             Case cs{m, n, k, (layout & 1) != 0, (layout & 2) != 0, (layout & 4) != 0,
-                    kAllEpi[rot % 8], 1.0, 0.0, rot % 3 == 0 ? 0 : 3};
+                    kAllEpi[rot % kEpiCount], 1.0, 0.0, rot % 3 == 0 ? 0 : 3};
             const int mode = (rot / 8) % 4;
             cs.alpha = mode == 2 ? -0.625 : 1.0;
             cs.beta = mode == 1 ? 1.0 : mode == 2 ? 0.75 : 0.0;
@@ -235,7 +261,7 @@ void sweep_blocks() {
         for (const double beta : {0.0, 1.0, 0.5}) {
           ++rot;
           Case cs{13, 2 * S::nr + 3, k, (layout & 1) != 0, (layout & 2) != 0,
-                  (layout & 4) != 0, kAllEpi[rot % 8], 1.5, beta, 2};
+                  (layout & 4) != 0, kAllEpi[rot % kEpiCount], 1.5, beta, 2};
           check_case<T, Isa>(rng, cs);
           cs.packed_a = layout < 2;
           if (cs.packed_a) check_case<T, Isa>(rng, cs);
@@ -255,7 +281,7 @@ void sweep_blocks() {
         for (int layout = 0; layout < 8; layout += k == 37 ? 1 : 2) {
           ++rot;
           Case cs{m, 21, k, (layout & 1) != 0, (layout & 2) != 0, (layout & 4) != 0,
-                  kAllEpi[rot % 8], 1.0, m % 2 ? 0.0 : 1.0, 1};
+                  kAllEpi[rot % kEpiCount], 1.0, m % 2 ? 0.0 : 1.0, 1};
           check_case<T, Isa>(rng, cs);
           cs.packed_a = layout < 2;
           if (cs.packed_a) check_case<T, Isa>(rng, cs);

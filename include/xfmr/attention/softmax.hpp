@@ -726,7 +726,7 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
         const Index nc = std::min(bc, block_end - j0);
         if (nc <= 0) continue;
         // The block of λQᵀ (d × B, B = the engine's nr) is one prepacked panel of B.
-        simd::gemm<Isa>(nc, B, d, T(1), simd::GemmA<T>{k + j0 * c.ldk, c.ldk, 1},
+        simd::gemm<Isa>(nc, B, d, T(1), simd::GemmRowMajorA<T>{k + j0 * c.ldk, c.ldk},
                         simd::PackedB<T>{qt + b * d * B, d, B}, T(0), st, B);
         if (c.bias_rows > 0) {
           for (Index i = i0; i < i1; ++i) {

@@ -266,8 +266,8 @@ class GlobalPointer : public detail::SpanScores<GlobalPointer<T>, T> {
       if (len > 0) {
         // u = h W + c: (len × H·2d), chunk α = [q_α | k_α].
         simd::gemm(len, width, D, T(1),
-                   simd::GemmA<T>{hidden.data() + b * n * hidden.outerStride(),
-                                  hidden.outerStride(), 1},
+                   simd::GemmRowMajorA<T>{hidden.data() + b * n * hidden.outerStride(),
+                                  hidden.outerStride()},
                    simd::PackedB<T>{m_packed.data(), D, width}, T(0), m_u.data(), m_u.cols(),
                    simd::BiasColumns<T>{m_bias.data()});
         // Every chunk (q_α and k_α alike) is a d-vector rotated at the token's position, so the
@@ -284,7 +284,7 @@ class GlobalPointer : public detail::SpanScores<GlobalPointer<T>, T> {
           // K_αᵀ packed as B (d × len) straight from the strided columns of u.
           const T* q = m_u.data() + a * 2 * d;
           simd::pack_b(d, len, simd::GemmB<T>{q + d, m_u.cols(), true}, m_kt.data());
-          simd::gemm(len, len, d, T(1), simd::GemmA<T>{q, m_u.cols(), 1},
+          simd::gemm(len, len, d, T(1), simd::GemmRowMajorA<T>{q, m_u.cols()},
                      simd::PackedB<T>{m_kt.data(), d, len}, T(0), s, n, simd::NoEpilogue{},
                      m_config.tril_mask ? simd::GemmPart::Upper : simd::GemmPart::Full);
         }
@@ -397,11 +397,11 @@ class EfficientGlobalPointer : public detail::SpanScores<EfficientGlobalPointer<
       if (len > 0) {
         // u' = h P' + c_P' = [q | k] (unrotated), β = u' G' + c_G/2 = (u G + c_G)/2.
         simd::gemm(len, 2 * d, D, T(1),
-                   simd::GemmA<T>{hidden.data() + b * n * hidden.outerStride(),
-                                  hidden.outerStride(), 1},
+                   simd::GemmRowMajorA<T>{hidden.data() + b * n * hidden.outerStride(),
+                                  hidden.outerStride()},
                    simd::PackedB<T>{m_p_packed.data(), D, 2 * d}, T(0), m_u.data(), m_u.cols(),
                    simd::BiasColumns<T>{m_p_bias.data()});
-        simd::gemm(len, h2, 2 * d, T(1), simd::GemmA<T>{m_u.data(), m_u.cols(), 1},
+        simd::gemm(len, h2, 2 * d, T(1), simd::GemmRowMajorA<T>{m_u.data(), m_u.cols()},
                    simd::PackedB<T>{m_g_packed.data(), 2 * d, h2}, T(0), m_beta.data(),
                    m_beta.cols(), simd::BiasColumns<T>{m_q_bias.data()});
         m_beta_t.leftCols(len) = m_beta.topRows(len).transpose();  // end terms contiguous in j
@@ -410,7 +410,7 @@ class EfficientGlobalPointer : public detail::SpanScores<EfficientGlobalPointer<
         u.leftCols(d) *= scale;
         m_kt.resize(static_cast<std::size_t>(simd::packed_b_size<T>(d, len)));
         simd::pack_b(d, len, simd::GemmB<T>{m_u.data() + d, m_u.cols(), true}, m_kt.data());
-        simd::gemm(len, len, d, T(1), simd::GemmA<T>{m_u.data(), m_u.cols(), 1},
+        simd::gemm(len, len, d, T(1), simd::GemmRowMajorA<T>{m_u.data(), m_u.cols()},
                    simd::PackedB<T>{m_kt.data(), d, len}, T(0), m_s.data(), m_s.cols(),
                    simd::NoEpilogue{}, tril ? simd::GemmPart::Upper : simd::GemmPart::Full);
         for (Index a = 0; a < types; ++a) {

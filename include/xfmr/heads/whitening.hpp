@@ -415,7 +415,7 @@ class BertWhitening {
         float* ar = a.data() + r * d;
         for (Index j = 0; j < d; ++j) ar[j] = xr[j] - static_cast<float>(m_shift[j]);
       }
-      simd::gemm<Isa>(rows, k, d, 1.0f, simd::GemmA<float>{a.data(), d, 1},
+      simd::gemm<Isa>(rows, k, d, 1.0f, simd::GemmRowMajorA<float>{a.data(), d},
                       simd::PackedB<float>{m_packed.data(), d, k}, 0.0f,
                       out.data() + r0 * out.outerStride(), out.outerStride());
     }

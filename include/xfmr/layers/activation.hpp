@@ -75,6 +75,18 @@ decltype(auto) visit_activation(ActivationKind kind, F&& f) {
   return f(simd::Identity{});
 }
 
+/// c = act(c) in place over rows × cols values at c (rows ld apart). Not inlined: the Dense
+/// GEMM's tile pass calls it once per finished tile, so each activation's code is compiled once,
+/// not once per tile shape and epilogue of the GEMM engine.
+template <typename T, class Isa>
+XFMR_NOINLINE void activation_block(ActivationKind kind, T* c, Index ld, Index rows,
+                                    Index cols) noexcept {
+  if (kind == ActivationKind::Identity) return;
+  visit_activation(kind, [&](auto f) {
+    for (Index r = 0; r < rows; ++r) simd::activation_row<Isa>(f, c + r * ld, c + r * ld, cols);
+  });
+}
+
 }  // namespace detail
 
 /// x = act(x) in place, elementwise over a (rows × cols) view (rows may be strided).
@@ -82,17 +94,10 @@ decltype(auto) visit_activation(ActivationKind kind, F&& f) {
 template <typename T, class Isa = simd::native_isa>
 void apply_activation(ActivationKind kind, MatrixRef<T> x) {
   static_assert(detail::is_real_v<T>, "xfmr::apply_activation: T must be float or double");
-  if (kind == ActivationKind::Identity) return;
-  detail::visit_activation(kind, [&](auto f) {
-    if (x.outerStride() == x.cols()) {  // contiguous: one call, one tail
-      simd::activation_row<Isa>(f, x.data(), x.data(), x.rows() * x.cols());
-      return;
-    }
-    for (Index r = 0; r < x.rows(); ++r) {
-      T* row = x.data() + r * x.outerStride();
-      simd::activation_row<Isa>(f, row, row, x.cols());
-    }
-  });
+  if (x.outerStride() == x.cols())  // contiguous: one row, one tail
+    detail::activation_block<T, Isa>(kind, x.data(), 0, 1, x.rows() * x.cols());
+  else
+    detail::activation_block<T, Isa>(kind, x.data(), x.outerStride(), x.rows(), x.cols());
 }
 
 XFMR_NAMESPACE_END

@@ -25,7 +25,8 @@
 XFMR_NAMESPACE_BEGIN
 /// A fully connected layer as PyTorch / HF nn.Linear: y = act(x·Wᵀ + b), W (out × in) as
 /// nn.Linear stores it, b (out) or none, act an ActivationKind fused into the GEMM's epilogue
-/// (bias, then activation, on the register tile: no second pass over y).
+/// (the bias on the register tile, the activation on each finished tile while it is in L1: no
+/// second pass over y).
 ///
 /// The weight is packed once at construction into the GEMM engine's PackedB layout (Wᵀ, the
 /// (in × out) B operand, in column panels); the layer keeps only the packed copy and the bias,
@@ -161,14 +162,7 @@ class Dense {
   void forward(ConstMatrixRef<T> x, MatrixRef<T> y, int threads = 1,
                ThreadPool* pool = nullptr) const {
     check_io(x, y, threads);
-    detail::visit_activation(m_activation, [&](auto f) {
-      if (has_bias())
-        run(x, y, threads, pool, [&](Index, Index j0) {
-          return simd::chain(simd::BiasColumns<T>{m_bias.data() + j0}, simd::activation(f));
-        });
-      else
-        run(x, y, threads, pool, [&](Index, Index) { return simd::activation(f); });
-    });
+    run(x, y, threads, pool, nullptr, 0, m_activation);
   }
 
   /// y = x·Wᵀ + b + residual: the residual add of a Transformer sublayer, fused (bias, then
@@ -191,16 +185,7 @@ class Dense {
                                                    y.outerStride(), y.rows(), y.cols()),
                     "Dense", "expected a residual that is y itself (same data and stride) or "
                     "does not overlap y (got a partial overlap)");
-    const T* r = residual.data();
-    const Index ldr = residual.outerStride();
-    if (has_bias())
-      run(x, y, threads, pool, [&](Index i0, Index j0) {
-        return simd::chain(simd::BiasColumns<T>{m_bias.data() + j0},
-                           simd::AddResidual<T>{r + i0 * ldr + j0, ldr});
-      });
-    else
-      run(x, y, threads, pool,
-          [&](Index i0, Index j0) { return simd::AddResidual<T>{r + i0 * ldr + j0, ldr}; });
+    run(x, y, threads, pool, residual.data(), residual.outerStride(), ActivationKind::Identity);
   }
 
  private:
@@ -216,40 +201,60 @@ class Dense {
                     "Dense", "expected y not to overlap x (got overlapping views)");
   }
 
-  // y = epi(x·Wᵀ), epi_at(i0, j0) giving the epilogue of the block whose first element is
-  // y(i0, j0) (the epilogues see block-local rows and columns).
-  template <class EpiAt>
-  void run(ConstMatrixRef<T> x, MatrixRef<T>& y, int threads, ThreadPool* pool,
-           const EpiAt& epi_at) const {
-    if constexpr (std::is_same_v<T, float>)
-      if (m_storage == WeightStorage::Bf16)
-        return run_blocks<simd::GemmBf16Shape<Isa>>(x.rows(), threads, pool, [&](auto... args) {
-          block_bf16(x, y, epi_at, args...);
-        });
-    run_blocks<simd::GemmShape<T, Isa>>(x.rows(), threads, pool, [&](auto... args) {
-      block_native(x, y, epi_at, args...);
-    });
-  }
+  // The epilogue of every product: bias (if any), then residual (if any) on the register tile,
+  // then act on each finished tile (the GEMM's tile pass). One epilogue type with run-time
+  // parts: the engine is compiled once per weight storage, not once per bias × residual ×
+  // activation (each ~4 s of GCC time).
+  struct Epilogue {
+    const T* bias;      // at the block's first column, or null
+    const T* residual;  // at the block's first element, or null
+    Index ldr;
+    ActivationKind act;
+    template <class V>
+    XFMR_INLINE typename V::type apply(typename V::type v, Index i, Index j, const T*,
+                                       std::size_t n) const noexcept {
+      if (bias) v = V::add(v, simd::gemm_load<V>(bias + j, n));
+      if (residual) v = V::add(v, simd::gemm_load<V>(residual + i * ldr + j, n));
+      return v;
+    }
+    void tile(T* c, Index ldc, Index rows, Index cols) const noexcept {
+      if (act != ActivationKind::Identity)
+        detail::activation_block<T, Isa>(act, c, ldc, rows, cols);
+    }
+  };
 
-  // The block of rows [i0, i0 + rows) and columns [j0, j0 + cols) of y (j0 a multiple of nr).
-  template <class EpiAt>
-  void block_native(ConstMatrixRef<T> x, MatrixRef<T>& y, const EpiAt& epi_at, Index i0,
-                    Index rows, Index j0, Index cols) const {
-    using S = simd::GemmShape<T, Isa>;
+  // y = act(x·Wᵀ + b + residual) (residual: null, or ldr apart); see Epilogue.
+  void run(ConstMatrixRef<T> x, MatrixRef<T>& y, int threads, ThreadPool* pool,
+           const T* residual, Index ldr, ActivationKind act) const {
     const Index lda = x.outerStride(), ldy = y.outerStride();
-    simd::gemm<Isa>(rows, cols, m_in, T(1), simd::GemmA<T>{x.data() + i0 * lda, lda, 1},
-                    simd::PackedB<T>{m_packed.data() + (j0 / S::nr) * m_in * S::nr, m_in, cols},
-                    T(0), y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0));
-  }
-  template <class EpiAt>
-  void block_bf16(ConstMatrixRef<T> x, MatrixRef<T>& y, const EpiAt& epi_at, Index i0,
-                  Index rows, Index j0, Index cols) const {
-    constexpr Index nr = simd::GemmBf16Shape<Isa>::nr;
-    const Index lda = x.outerStride(), ldy = y.outerStride(), k2 = (m_in + 1) / 2 * 2;
-    simd::gemm<Isa>(rows, cols, m_in, 1.0f, simd::GemmA<float>{x.data() + i0 * lda, lda, 1},
-                    simd::PackedB<bf16>{m_packed_bf16.data() + (j0 / nr) * k2 * nr, m_in, cols},
-                    0.0f, y.data() + i0 * ldy + j0, ldy, epi_at(i0, j0), simd::GemmPart::Full,
-                    m_bf16_kernel);
+    // The block of rows [i0, i0 + rows) and columns [j0, j0 + cols) of y (j0 a multiple of nr).
+    auto epilogue = [&](Index i0, Index j0) {
+      return Epilogue{has_bias() ? m_bias.data() + j0 : nullptr,
+                      residual ? residual + i0 * ldr + j0 : nullptr, ldr, act};
+    };
+    if constexpr (std::is_same_v<T, float>) {
+      if (m_storage == WeightStorage::Bf16) {
+        constexpr Index nr = simd::GemmBf16Shape<Isa>::nr;
+        const Index k2 = (m_in + 1) / 2 * 2;
+        run_blocks<simd::GemmBf16Shape<Isa>>(x.rows(), threads, pool, [&](Index i0, Index rows,
+                                                                          Index j0, Index cols) {
+          simd::gemm<Isa>(rows, cols, m_in, 1.0f,
+                          simd::GemmRowMajorA<float>{x.data() + i0 * lda, lda},
+                          simd::PackedB<bf16>{m_packed_bf16.data() + (j0 / nr) * k2 * nr, m_in,
+                                              cols},
+                          0.0f, y.data() + i0 * ldy + j0, ldy, epilogue(i0, j0),
+                          simd::GemmPart::Full, m_bf16_kernel);
+        });
+        return;
+      }
+    }
+    constexpr Index nr = simd::GemmShape<T, Isa>::nr;
+    run_blocks<simd::GemmShape<T, Isa>>(x.rows(), threads, pool, [&](Index i0, Index rows,
+                                                                     Index j0, Index cols) {
+      simd::gemm<Isa>(rows, cols, m_in, T(1), simd::GemmRowMajorA<T>{x.data() + i0 * lda, lda},
+                      simd::PackedB<T>{m_packed.data() + (j0 / nr) * m_in * nr, m_in, cols}, T(0),
+                      y.data() + i0 * ldy + j0, ldy, epilogue(i0, j0));
+    });
   }
 
   // Cuts the m × out product into blocks for `threads` parts (see the class comment) and runs

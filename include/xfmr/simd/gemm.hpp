@@ -38,6 +38,15 @@ struct GemmA {
   Index col_stride;
 };
 
+/// A row-major with a unit column stride known at compile time: element (i, p) at data[i·ld + p].
+/// GemmA compiles the engine twice (a unit column stride and any other, chosen at run time);
+/// this compiles it once. Otherwise the same as GemmA{data, ld, 1}.
+template <typename T>
+struct GemmRowMajorA {
+  const T* data;
+  Index ld;
+};
+
 namespace detail {
 
 /// How a micro-kernel call ends: Only (K in one block: finish into C), First / Middle (more
@@ -144,6 +153,7 @@ XFMR_INLINE void gemm_finish(typename Vec<T, Isa>::type (&acc)[MR][NV], T* part,
           finish(acc[r][t], c + r * ldc + t * L, i0 + r, j0 + t * L, static_cast<std::size_t>(w));
       }
   }
+  if constexpr (has_tile_pass_v<Epi, T>) epi.tile(c, ldc, Index(MR), ncols);
 }
 
 /// The default micro-kernel policy of the driver: T × T FMAs (gemm_micro) on Shape (GemmShape<T,
@@ -350,27 +360,34 @@ void gemm_b(Index m, Index n, Index k, T alpha, const AOp& a, PackedB<T> b, T be
 }  // namespace detail
 
 /// C(m×n) = epi(α·A(m×k)·op(B)(k×n) + β·C).
-///   A: GemmA (read in place, any strides) or PackedA (packed by pack_a: contiguous row tiles,
-///      for an A whose rows are far apart in memory, such as Yᵀ in the Gram YᵀY).
+///   A: GemmA (read in place, any strides), GemmRowMajorA (read in place, unit column stride:
+///      one instantiation where GemmA has two) or PackedA (packed by pack_a: contiguous row
+///      tiles, for an A whose rows are far apart in memory, such as Yᵀ in the Gram YᵀY).
 ///   B: GemmB (k×n, or n×k read transposed), packed here one kc × nr panel at a time into a stack
 ///      buffer (16–24 KiB, in L1) — for a B used once; or PackedB (packed ahead by pack_b, same Isa,
 ///      same k and n) — for weights and for a tile of B reused by many calls.
 /// β == 0: C is not read before the epilogue (may hold NaN); α == 0 or k == 0: A and B are not
 /// read, the product counts as 0. The epilogue (gemm_epilogue.hpp) sees each vector of the final
-/// value with its row, column and the old C; default: none. m, n, k >= 0; any leading
+/// value with its row, column and the old C, and its tile pass (if it has one) each finished
+/// tile of C right after the tile's store; default: none. m, n, k >= 0; any leading
 /// dimensions; no alignment required; nothing outside C(m×n) (or its part, GemmPart) is read or
 /// written. C must not overlap A, B or an epilogue's operands other than C itself. noexcept, no
 /// allocation (≤ k_one·nr + mc_max·nr values of stack: 42 KiB with AVX2, 78 KiB
 /// with AVX-512), thread-safe (no shared
 /// state).
 template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
+void gemm(Index m, Index n, Index k, T alpha, GemmRowMajorA<T> a, B b, T beta, T* c, Index ldc,
+          const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
+  // unit stride along k, known to the micro-kernel
+  detail::gemm_b<Isa>(m, n, k, alpha,
+                      detail::StridedAOp<T, Index, detail::GemmStride<1>>{a.data, a.ld, {}}, b,
+                      beta, c, ldc, epi, part);
+}
+template <class Isa = native_isa, typename T, class B, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, T alpha, GemmA<T> a, B b, T beta, T* c, Index ldc,
           const Epi& epi = Epi{}, GemmPart part = GemmPart::Full) noexcept {
-  if (a.col_stride == 1)  // row-major A: unit stride along k, known to the micro-kernel
-    detail::gemm_b<Isa>(m, n, k, alpha,
-                        detail::StridedAOp<T, Index, detail::GemmStride<1>>{a.data, a.row_stride,
-                                                                            {}},
-                        b, beta, c, ldc, epi, part);
+  if (a.col_stride == 1)
+    gemm<Isa>(m, n, k, alpha, GemmRowMajorA<T>{a.data, a.row_stride}, b, beta, c, ldc, epi, part);
   else
     detail::gemm_b<Isa>(m, n, k, alpha,
                         detail::StridedAOp<T, Index, Index>{a.data, a.row_stride, a.col_stride}, b,
@@ -390,14 +407,14 @@ void gemm(Index m, Index n, Index k, T alpha, PackedA<T> a, B b, T beta, T* c, I
 template <class Isa = native_isa, typename T>
 void gemm_nt(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
              T beta, T* c, Index ldc) noexcept {
-  gemm<Isa>(m, n, k, alpha, GemmA<T>{a, lda, 1}, GemmB<T>{b, ldb, true}, beta, c, ldc);
+  gemm<Isa>(m, n, k, alpha, GemmRowMajorA<T>{a, lda}, GemmB<T>{b, ldb, true}, beta, c, ldc);
 }
 
 /// C(m×n) = α·A(m×k)·B(k×n) + β·C, row-major (ldb >= n): the P·V shape.
 template <class Isa = native_isa, typename T>
 void gemm_nn(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
              T beta, T* c, Index ldc) noexcept {
-  gemm<Isa>(m, n, k, alpha, GemmA<T>{a, lda, 1}, GemmB<T>{b, ldb, false}, beta, c, ldc);
+  gemm<Isa>(m, n, k, alpha, GemmRowMajorA<T>{a, lda}, GemmB<T>{b, ldb, false}, beta, c, ldc);
 }
 
 }  // namespace simd

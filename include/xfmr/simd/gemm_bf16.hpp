@@ -307,9 +307,44 @@ struct GemmBf16WidenPanels {
   }
 };
 
+/// The body of the bf16 gemm overloads below, A as the driver reads it (StridedAOp).
+template <class Isa, class AOp, class Epi>
+void gemm_bf16(Index m, Index n, Index k, float alpha, const AOp& a, PackedB<bf16> b, float beta,
+               float* c, Index ldc, const Epi& epi, GemmPart part, Bf16Kernel kernel) noexcept {
+  XFMR_ASSERT(b.k == k && b.n >= n);
+  const Index k2 = (b.k + 1) / 2 * 2;  // pair rows of a panel: b.k rounded up to even
+#if XFMR_HAS_AVX512_BF16
+  if constexpr (gemm_bf16_dot_v<Isa>) {
+    if (gemm_bf16_resolve<Isa>(kernel) == Bf16Kernel::DotProduct) {
+      using S = GemmBf16Shape<Isa>;
+      constexpr Index nr = S::nr;
+      const Index mb = std::min(S::row_block(k), std::max<Index>(m, 1));
+      Index base = 0;
+      const GemmBf16AOp aop{a.data,
+                            a.rs,
+                            static_cast<Index>(a.cs),
+                            gemm_bf16_a_buffer(static_cast<std::size_t>(mb * k2)),
+                            k2,
+                            {},
+                            &base};
+      // k0 even: pair row k0/2, at k0·nr bf16 into the panel
+      gemm_driver<Isa>(m, n, k, alpha, aop, GemmPackedPanels<bf16>{b.data, k2 * nr, nr}, beta, c,
+                       ldc, epi, part, GemmBf16DotKernel{});
+      return;
+    }
+  }
+#endif
+  (void)kernel;
+  using W = GemmBf16WidenShape<Isa>;
+  using Kernel = GemmFmaKernel<Isa, float, W>;
+  alignas(64) float widened[W::k_one * W::nr];
+  gemm_driver<Isa>(m, n, k, alpha, a, GemmBf16WidenPanels<Isa>{b.data, k2, widened}, beta, c, ldc,
+                   epi, part, Kernel{});
+}
+
 }  // namespace detail
 
-/// C(m×n) = epi(α·A(m×k)·B(k×n) + β·C) with A fp32 (GemmA: read in place, any strides) and B
+/// C(m×n) = epi(α·A(m×k)·B(k×n) + β·C) with A fp32 (GemmRowMajorA, or GemmA below) and B
 /// bf16 prepacked by pack_b_bf16<Isa> (same Isa, k and n): the weights half the bytes, fp32
 /// accumulation, error bound in this file's header (≈ (2^-7 + k·2^-24)·Σ|a·b|). kernel: the
 /// micro-kernel (Bf16Kernel; gemm_bf16_resolve<Isa>(kernel) says which runs), the same packed B
@@ -321,47 +356,27 @@ struct GemmBf16WidenPanels {
 /// that allocation fails). Widen: ≤ k_one·nr floats of stack (24 KiB) besides the fp32 engine's.
 /// Thread-safe.
 template <class Isa = native_isa, class Epi = NoEpilogue>
+void gemm(Index m, Index n, Index k, float alpha, GemmRowMajorA<float> a, PackedB<bf16> b,
+          float beta, float* c, Index ldc, const Epi& epi = Epi{},
+          GemmPart part = GemmPart::Full, Bf16Kernel kernel = Bf16Kernel::Auto) noexcept {
+  detail::gemm_bf16<Isa>(m, n, k, alpha,
+                         detail::StridedAOp<float, Index, detail::GemmStride<1>>{a.data, a.ld, {}},
+                         b, beta, c, ldc, epi, part, kernel);
+}
+/// The same with A in any strides (GemmA: read in place; compiled twice, for a unit column stride
+/// and any other, chosen at run time).
+template <class Isa = native_isa, class Epi = NoEpilogue>
 void gemm(Index m, Index n, Index k, float alpha, GemmA<float> a, PackedB<bf16> b, float beta,
           float* c, Index ldc, const Epi& epi = Epi{}, GemmPart part = GemmPart::Full,
           Bf16Kernel kernel = Bf16Kernel::Auto) noexcept {
-  XFMR_ASSERT(b.k == k && b.n >= n);
-  const Index k2 = (b.k + 1) / 2 * 2;  // pair rows of a panel: b.k rounded up to even
-#if XFMR_HAS_AVX512_BF16
-  if constexpr (gemm_bf16_dot_v<Isa>) {
-    if (gemm_bf16_resolve<Isa>(kernel) == Bf16Kernel::DotProduct) {
-      using S = GemmBf16Shape<Isa>;
-      constexpr Index nr = S::nr;
-      const Index mb = std::min(S::row_block(k), std::max<Index>(m, 1));
-      Index base = 0;
-      const detail::GemmBf16AOp aop{a.data,
-                                    a.row_stride,
-                                    a.col_stride,
-                                    detail::gemm_bf16_a_buffer(static_cast<std::size_t>(mb * k2)),
-                                    k2,
-                                    {},
-                                    &base};
-      // k0 even: pair row k0/2, at k0·nr bf16 into the panel
-      detail::gemm_driver<Isa>(m, n, k, alpha, aop, detail::GemmPackedPanels<bf16>{b.data, k2 * nr, nr},
-                               beta, c, ldc, epi, part, detail::GemmBf16DotKernel{});
-      return;
-    }
-  }
-#endif
-  (void)kernel;
-  using W = GemmBf16WidenShape<Isa>;
-  using Kernel = detail::GemmFmaKernel<Isa, float, W>;
-  alignas(64) float widened[W::k_one * W::nr];
-  const detail::GemmBf16WidenPanels<Isa> panels{b.data, k2, widened};
   if (a.col_stride == 1)
-    detail::gemm_driver<Isa>(
-        m, n, k, alpha,
-        detail::StridedAOp<float, Index, detail::GemmStride<1>>{a.data, a.row_stride, {}}, panels,
-        beta, c, ldc, epi, part, Kernel{});
+    gemm<Isa>(m, n, k, alpha, GemmRowMajorA<float>{a.data, a.row_stride}, b, beta, c, ldc, epi,
+              part, kernel);
   else
-    detail::gemm_driver<Isa>(
-        m, n, k, alpha,
-        detail::StridedAOp<float, Index, Index>{a.data, a.row_stride, a.col_stride}, panels, beta,
-        c, ldc, epi, part, Kernel{});
+    detail::gemm_bf16<Isa>(m, n, k, alpha,
+                           detail::StridedAOp<float, Index, Index>{a.data, a.row_stride,
+                                                                   a.col_stride},
+                           b, beta, c, ldc, epi, part, kernel);
 }
 
 }  // namespace simd
