@@ -12,7 +12,8 @@ dense grid, which converges to the minimax solution; Loeb's linearisation for th
                                   the rounding of the constant term costs little
   erfc(y) = e^{−y²}·N(y)/(c·y·N(y) + M(y)),  0 <= y <= 10.5 (erfc(10.5) underflows in float),
                                   c = √π rounded to float, N and M of degree 4: a fit of
-                                  1/erfcx(y) − c·y = M(y)/N(y), erfcx(y) = e^{y²}·erfc(y) ~ 1/(√π·y).
+                                  1/erfcx(y) − c·y = M(y)/N(y), erfcx(y) = e^{y²}·erfc(y)
+                                  ~ 1/(√π·y).
                                   For large y the denominator is c·y·N(y) to first order, so the
                                   rounding errors of N's Horner steps cancel in the quotient (a
                                   plain N/D of degrees 4/5 has ~2× the evaluation error: 6 ulp in
