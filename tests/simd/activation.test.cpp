@@ -137,12 +137,16 @@ auto activation_kernel(F f) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("erf and erfc over the whole range: within 5 ulp with FMA (double: relative "
-                   "error <= 1.1e-15), 7 ulp where scalar_isa's a*b + c is not contracted",
+TEMPLATE_TEST_CASE("erf and erfc over the whole range: within 5 ulp with FMA (float erf: 3; "
+                   "double: relative error <= 1.1e-15), +2 where scalar_isa's a*b + c is not "
+                   "contracted",
                    "[simd][activation][erf]", float, double) {
   using T = TestType;
   const auto xs = whole_range<T>(301);
   const double bound = 5.0;
+  // float erf: x + x·A(x²) and 1 − erfc (erfc < 0.48 there, so its error halves): 2.3 ulp worst
+  // over every third float up to 16 (scripts/fit_erf_float.py's forms; erfc 4.8 there).
+  const double erf_bound = std::is_same_v<T, float> ? 3.0 : bound;
   auto erf_kernel = [](auto isa, const T* x, T* y, Index n) {
     simd::erf<decltype(isa)>(x, y, static_cast<std::size_t>(n));
   };
@@ -151,7 +155,7 @@ TEMPLATE_TEST_CASE("erf and erfc over the whole range: within 5 ulp with FMA (do
   };
   SECTION("erf") {
     check_range<T>(xs, erf_kernel, [](long double x) { return std::erf(x); },
-                   [&](double) { return bound; });
+                   [&](double) { return erf_bound; });
   }
   SECTION("erfc (relative accuracy in the tail, down to the smallest normal result)") {
     // Below FLT_MIN / DBL_MIN the result is subnormal: a few roundings at the subnormal spacing.
@@ -198,8 +202,8 @@ TEMPLATE_TEST_CASE("erf and erfc special values: +-0, +-inf, NaN, the saturated 
 // The activations' bounds grow with the conditioning of e^{t} to the rounding of its argument t
 // (x/√2 squared for the erf form, 2u for the tanh form, x for SiLU): an absolute error ε·|t| in
 // t is a relative error ε·|t| in the result, whatever the formula.
-TEMPLATE_TEST_CASE("GELU (erf form) over the whole range: within 8 ulp (32 where erfc(-x/sqrt2) "
-                   "is subnormal but the result is not)",
+TEMPLATE_TEST_CASE("GELU (erf form) over the whole range: within 8 ulp (float: 6; 32 where "
+                   "erfc(-x/sqrt2) is subnormal but the result is not)",
                    "[simd][activation][gelu]", float, double) {
   using T = TestType;
   check_range<T>(whole_range<T>(302), activation_kernel(simd::GeluErf{}), xfmr_ref::gelu_erf,
@@ -207,7 +211,8 @@ TEMPLATE_TEST_CASE("GELU (erf form) over the whole range: within 8 ulp (32 where
                    // erfc(−x/√2) < the smallest normal from x ≈ −37.5 (double) / −13 (float):
                    // a subnormal intermediate, then × x/2 brings the result back up.
                    const double edge = std::is_same_v<T, float> ? -13.0 : -37.5;
-                   return x < edge ? 32.0 : 8.0;
+                   // float: 5.5 ulp worst over every third float up to 16 (both signs).
+                   return x < edge ? 32.0 : (std::is_same_v<T, float> ? 6.0 : 8.0);
                  });
 }
 
