@@ -3,7 +3,8 @@
 """Fits the float coefficients of include/xfmr/simd/erf.hpp (ErfFloatCoefficients) and checks
 the float-rounded result.
 
-  /work/venv-ref/bin/python scripts/fit_erf_float.py     (mpmath 1.3, numpy)
+  python3 scripts/fit_erf_float.py     (needs mpmath and numpy; run with mpmath 1.3.0, numpy 2.4.6;
+                                       ~1.5 min)
 
 Two approximations, minimax in relative error (Lawson's iteratively reweighted least squares on a
 dense grid, which converges to the minimax solution; Loeb's linearisation for the rational one):
