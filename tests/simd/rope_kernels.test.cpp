@@ -62,12 +62,14 @@ constexpr double unit_roundoff() {
 }
 
 /// rot values around the native width W: 2, W−2, W, W+2, 2W, 2W+2, 4W+6, 130, 1002 (even and
-/// positive ones only; with W = 1 under XFMR_FORCE_SCALAR the odd ones drop out).
+/// positive ones only; with W = 1 under XFMR_FORCE_SCALAR the odd ones drop out), and the sizes
+/// the multi-head kernels compile separately (32, 64, 128: detail::with_rope_size).
 template <typename T>
 std::vector<std::size_t> rot_sizes() {
   const long W = static_cast<long>(xfmr::simd::Vec<T, xfmr::simd::native_isa>::lanes);
   std::vector<std::size_t> out;
-  for (const long r : {2L, W - 2, W, W + 2, 2 * W, 2 * W + 2, 4 * W + 6, 130L, 1002L})
+  for (const long r : {2L, W - 2, W, W + 2, 2 * W, 2 * W + 2, 4 * W + 6, 32L, 64L, 128L, 130L,
+                       1002L})
     if (r > 0 && r % 2 == 0) out.push_back(static_cast<std::size_t>(r));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
