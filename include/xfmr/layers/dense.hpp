@@ -227,11 +227,13 @@ class Dense {
   void run(ConstMatrixRef<T> x, MatrixRef<T>& y, int threads, ThreadPool* pool,
            const T* residual, Index ldr, ActivationKind act) const {
     const Index lda = x.outerStride(), ldy = y.outerStride();
-    // The block of rows [i0, i0 + rows) and columns [j0, j0 + cols) of y (j0 a multiple of nr).
+    // The epilogue of the block of y whose first row is i0 and first column j0.
     auto epilogue = [&](Index i0, Index j0) {
       return Epilogue{has_bias() ? m_bias.data() + j0 : nullptr,
                       residual ? residual + i0 * ldr + j0 : nullptr, ldr, act};
     };
+    // Each block lambda computes rows [i0, i0 + rows) and columns [j0, j0 + cols) of y, j0 a
+    // multiple of nr (a whole packed panel of the weights).
     if constexpr (std::is_same_v<T, float>) {
       if (m_storage == WeightStorage::Bf16) {
         constexpr Index nr = simd::GemmBf16Shape<Isa>::nr;
