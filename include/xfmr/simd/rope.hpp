@@ -82,9 +82,10 @@ XFMR_INLINE void rope_interleaved_tail(const T* x, const T* c, const T* s, T* y,
 
 /// Heads per group in rope_half_split_heads: each c/s vector is loaded once per group instead
 /// of once per head, which is most of the work per vector when heads are short. Only heads of
-/// at most 256 bytes are grouped: walking several heads in step makes the access streams `stride` apart, and at 512 bytes apart the hardware prefetcher
-/// stops keeping up on DRAM-sized tensors (measured on Zen 3: ~35% slower than head by head),
-/// while short heads lose nothing there.
+/// at most 256 bytes are grouped: walking several heads in step makes the access streams
+/// `stride` apart, and at 512 bytes apart the hardware prefetcher stops keeping up on DRAM-sized
+/// tensors (measured on Zen 3: ~35% slower than head by head), while short heads lose nothing
+/// there.
 inline constexpr std::size_t kRopeHeadGroup = 4;
 inline constexpr std::size_t kRopeGroupMaxHeadBytes = 256;
 /// Channels per chunk of the duplicated c/s scratch in rope_interleaved_heads (2 KiB of stack
@@ -261,7 +262,7 @@ XFMR_INLINE void rope_interleaved_heads_with(const T* x, const T* c, const T* s,
 /// (32, 64, 128: heads of 64 or 128 channels, and their halves in RoPE-2D), else R = 0. With R
 /// known the multi-head kernels run with compile-time trip counts, unrolled: a head of 32-128
 /// channels is only 4-16 vectors, so the loop control of a run-time rot costs as much as the
-/// rotation (measured on Zen 3 for RoPE-2D on heads of 64: 0.46 → 0.7 of the in-place ceiling).
+/// rotation (Zen 3, RoPE-2D on heads of 64, interleaved: 0.42 → 0.63 of the in-place ceiling).
 template <class F>
 XFMR_INLINE void with_rope_size(std::size_t rot, F f) noexcept {
   switch (rot) {
