@@ -115,8 +115,8 @@ void check_range(const std::vector<T>& xs, Kernel kernel, Ref ref, Bound bound) 
       const long double r = ref(static_cast<long double>(xs[i]));
       const double e = static_cast<double>(std::fabs(static_cast<long double>(y[i]) - r) /
                                            ulp_at<T>(r));
-      // scalar_isa's fmadd is a·b + c, one FMA only where the compiler contracts it (not at
-      // -O0): two roundings per Horner step there, +2 ulp of slack.
+      // scalar_isa's fmadd is one FMA only where the target has FMA (else a·b + c, two
+      // roundings per Horner step): +2 ulp of slack.
       const double slack = std::is_same_v<Isa, simd::scalar_isa> ? 2.0 : 0.0;
       w.add(e, bound(static_cast<double>(xs[i])) + slack, static_cast<double>(xs[i]));
     }
