@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <type_traits>
 
 #include "../detail/eigen.hpp"
 #include <Eigen/QR>
@@ -68,10 +69,16 @@ class GaussianSource {
 ///               diag(R) > 0, making Q Haar-distributed), rows of Qᵀ; ⌊m/d⌋ full blocks and the
 ///               first m mod d rows of one more; each row then rescaled to the length given by
 ///               `norms` (χ_d-distributed or √d).
-/// Draws consume `gauss` in a fixed order, so a given seed reproduces W exactly.
+/// Draws consume `gauss` (a detail::GaussianSource, or any callable returning N(0, 1) doubles) in
+/// a fixed order, so a given seed reproduces W exactly. (A template so that a translation unit
+/// that includes this header without calling it does not instantiate Eigen's QR: ~3 s of compile.)
 /// \throws std::invalid_argument if m < 1 or d < 1.
-inline RowMatrix<double> draw_projection(Index m, Index d, ProjectionKind kind, RowNorms norms,
-                                         detail::GaussianSource& gauss) {
+template <typename Gaussian>
+RowMatrix<double> draw_projection(Index m, Index d, ProjectionKind kind, RowNorms norms,
+                                  Gaussian& gauss) {
+  using Sample = decltype(gauss());
+  static_assert(std::is_same_v<Sample, double>, "draw_projection: gauss() must return double");
+  using Matrix = Eigen::Matrix<Sample, Eigen::Dynamic, Eigen::Dynamic>;  // Eigen::MatrixXd
   detail::require(m >= 1, "draw_projection", "num_features must be >= 1 (got ", m, ")");
   detail::require(d >= 1, "draw_projection", "head_dim must be >= 1 (got ", d, ")");
   RowMatrix<double> w(m, d);
@@ -79,11 +86,11 @@ inline RowMatrix<double> draw_projection(Index m, Index d, ProjectionKind kind, 
     for (Index i = 0; i < w.size(); ++i) w.data()[i] = gauss();
     return w;
   }
-  Eigen::MatrixXd g(d, d);
+  Matrix g(d, d);
   for (Index r0 = 0; r0 < m; r0 += d) {
     for (Index i = 0; i < g.size(); ++i) g.data()[i] = gauss();
-    Eigen::HouseholderQR<Eigen::MatrixXd> qr(g);
-    Eigen::MatrixXd q = qr.householderQ();
+    Eigen::HouseholderQR<Matrix> qr(g);
+    Matrix q = qr.householderQ();
     const auto& r = qr.matrixQR();
     for (Index c = 0; c < d; ++c)
       if (r(c, c) < 0) q.col(c) = -q.col(c);

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,16 +33,20 @@ namespace detail {
 /// vectors of a cluster |λ_i − λ_j| <= 1e-3·‖T‖, as LAPACK dstein), and V = Q·Z.
 /// The result is verified (‖SV − VΛ‖ <= 1e-9·‖S‖ and ‖VᵀV − I‖ <= 1e-9, entrywise max); returns
 /// false if the check fails so the caller can fall back to the full solver.
-inline bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& values,
-                           Eigen::MatrixXd& vectors) {
+/// (Both functions here are templates, Matrix = Eigen::MatrixXd, only so that a translation unit
+/// that includes this header without calling them does not instantiate Eigen's solvers: ~6 s of
+/// GCC time per such unit, heads/whitening.hpp alone 10.3 -> 3.2 s.)
+template <typename Matrix>
+bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& values, Matrix& vectors) {
+  static_assert(std::is_same_v<Matrix, Eigen::MatrixXd>, "top_eigenpairs: Eigen::MatrixXd");
   const Index n = s.rows();
   const double scale = s.cwiseAbs().maxCoeff();
   if (!(scale > 0) || !std::isfinite(scale) || k <= 0 || k > n) return false;
-  const Eigen::MatrixXd a = s / scale;
-  const Eigen::Tridiagonalization<Eigen::MatrixXd> tri(a);
+  const Matrix a = s / scale;
+  const Eigen::Tridiagonalization<Matrix> tri(a);
   const Eigen::VectorXd diag = tri.diagonal();
   const Eigen::VectorXd sub = tri.subDiagonal();
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ev;
+  Eigen::SelfAdjointEigenSolver<Matrix> ev;
   ev.computeFromTridiagonal(diag, sub, Eigen::EigenvaluesOnly);
   if (ev.info() != Eigen::Success) return false;
   const double tnorm = std::max(ev.eigenvalues().cwiseAbs().maxCoeff(), 1e-300);
@@ -49,7 +54,7 @@ inline bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& v
 
   values.resize(n);
   for (Index i = 0; i < n; ++i) values[i] = ev.eigenvalues()[n - 1 - i];
-  Eigen::MatrixXd z(n, k);
+  Matrix z(n, k);
   const auto un = static_cast<std::size_t>(n);
   std::vector<double> u0(un), u1(un), u2(un), mult(un);
   std::vector<char> swapped(un);
@@ -103,8 +108,8 @@ inline bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& v
     z.col(c) = x / nrm;
   }
   vectors = tri.matrixQ() * z;  // blocked Householder application
-  const Eigen::MatrixXd residual = a * vectors - vectors * values.head(k).asDiagonal();
-  const Eigen::MatrixXd gram = vectors.transpose() * vectors - Eigen::MatrixXd::Identity(k, k);
+  const Matrix residual = a * vectors - vectors * values.head(k).asDiagonal();
+  const Matrix gram = vectors.transpose() * vectors - Matrix::Identity(k, k);
   if (!(residual.cwiseAbs().maxCoeff() <= 1e-9) || !(gram.cwiseAbs().maxCoeff() <= 1e-9))
     return false;
   values *= scale;
@@ -119,12 +124,13 @@ inline bool top_eigenpairs(const Eigen::MatrixXd& s, Index k, Eigen::VectorXd& v
 /// semi-definite s: the caller clips them. Returns Eigen::Success, or the full solver's info()
 /// if it does not converge (a non-finite s; values and vectors are unspecified then).
 /// Allocates; no shared state.
-inline Eigen::ComputationInfo leading_eigenpairs(const Eigen::MatrixXd& s, Index k,
-                                                 Eigen::VectorXd& values,
-                                                 Eigen::MatrixXd& vectors) {
+template <typename Matrix>
+Eigen::ComputationInfo leading_eigenpairs(const Eigen::MatrixXd& s, Index k,
+                                          Eigen::VectorXd& values, Matrix& vectors) {
+  static_assert(std::is_same_v<Matrix, Eigen::MatrixXd>, "leading_eigenpairs: Eigen::MatrixXd");
   const Index n = s.rows();
   if (2 * k <= n && top_eigenpairs(s, k, values, vectors)) return Eigen::Success;
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(s);
+  const Eigen::SelfAdjointEigenSolver<Matrix> solver(s);
   if (solver.info() != Eigen::Success) return solver.info();
   values = solver.eigenvalues().reverse();
   vectors = solver.eigenvectors().rightCols(k).rowwise().reverse();
