@@ -14,6 +14,7 @@
 #include "reference/performer.hpp"
 #include "support/isa_list.hpp"
 #include "support/random.hpp"
+#include "support/throws.hpp"
 
 using xfmr::Index;
 using xfmr::PerformerConfig;
@@ -186,4 +187,26 @@ TEST_CASE("Performer::features equals the formulas of SPEC 6.1", "[performer][fe
   p.features(x, f);
   const auto ref = xfmr_ref::performer_features(p.projection(), x, kind);
   CHECK(xfmr_ref::rel_error(f, ref) < 1e-5);
+}
+
+TEST_CASE("draw_projection: orthogonal blocks, row lengths, reproducible; rejects m < 1, d < 1",
+          "[performer][errors]") {
+  using xfmr::RowNorms;
+  const Index d = 6, m = 15;  // two full blocks of 6 rows and 3 rows of a third
+  xfmr::detail::GaussianSource g1(7), g2(7);
+  const RowMatrix<double> w = xfmr::draw_projection(m, d, ProjectionKind::Orthogonal,
+                                                    RowNorms::Fixed, g1);
+  REQUIRE(w.rows() == m);
+  REQUIRE(w.cols() == d);
+  for (Index i = 0; i < m; ++i)
+    for (Index j = i; j < m && j / d == i / d; ++j) {  // rows of the same block
+      const double dot = w.row(i).dot(w.row(j));
+      CHECK(std::abs(dot - (i == j ? double(d) : 0.0)) < 1e-12);  // |ω|² = d, ω_i ⟂ ω_j
+    }
+  CHECK(xfmr::draw_projection(m, d, ProjectionKind::Orthogonal, RowNorms::Fixed, g2) == w);
+  XFMR_REQUIRE_INVALID(xfmr::draw_projection(0, d, ProjectionKind::Iid, RowNorms::Fixed, g1),
+                       "draw_projection: num_features must be >= 1 (got 0)");
+  XFMR_REQUIRE_INVALID(xfmr::draw_projection(m, 0, ProjectionKind::Orthogonal,
+                                             RowNorms::ChiDistributed, g1),
+                       "draw_projection: head_dim must be >= 1 (got 0)");
 }
