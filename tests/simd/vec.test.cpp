@@ -407,6 +407,33 @@ TEMPLATE_TEST_CASE("Vec pow2i gives exactly 2^n over the whole normal exponent r
   });
 }
 
+TEMPLATE_TEST_CASE("Vec shift_to_exponent gives exactly 2^n from n + bias + 1.5·2^p, +0 at n = -bias",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  constexpr int p = std::numeric_limits<T>::digits - 1;           // 23 / 52
+  constexpr int bias = std::numeric_limits<T>::max_exponent - 1;  // 127 / 1023
+  const T shifter = std::ldexp(T(1.5), p) + T(bias);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    constexpr std::size_t W = V::lanes;
+    INFO("isa " << Isa::name);
+    int bad = 0, first_bad = bias + 1;
+    for (int n0 = -bias; n0 <= bias; n0 += static_cast<int>(W)) {
+      Lanes<T, Isa> t;
+      for (std::size_t i = 0; i < W; ++i) t[i] = T(std::min(n0 + static_cast<int>(i), bias)) + shifter;
+      const auto r = to_lanes<T, Isa>(V::shift_to_exponent(from_lanes<T, Isa>(t)));
+      for (std::size_t i = 0; i < W; ++i) {
+        const int n = static_cast<int>(t[i] - shifter);
+        const T want = n == -bias ? T(0) : std::ldexp(T(1), n);
+        if (!identical(r[i], want)) ++bad, first_bad = std::min(first_bad, n);
+      }
+    }
+    INFO("first wrong exponent " << first_bad);
+    CHECK(bad == 0);
+  });
+}
+
 TEMPLATE_TEST_CASE("Vec reduce_add and reduce_max combine all lanes", "[simd][vec]", float,
                    double) {
   using T = TestType;

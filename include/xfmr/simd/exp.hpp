@@ -23,6 +23,8 @@ struct ExpConstants<float> {
   static constexpr float log2e = 1.44269504088896341f;
   static constexpr float ln2_hi = 0.693359375f;  // few mantissa bits: n·ln2_hi is exact
   static constexpr float ln2_lo = -2.12194440e-4f;
+  static constexpr float bias = 127.0f;
+  static constexpr float shifter = 12583039.0f;  // 1.5·2^23 + bias (exp_reduced)
   static constexpr int degree = 5;
   static constexpr float poly[degree + 1] = {1.9875691500e-4f, 1.3981999507e-3f,
                                              8.3334519073e-3f, 4.1665795894e-2f,
@@ -37,6 +39,8 @@ struct ExpConstants<double> {
   static constexpr double log2e = 1.4426950408889634074;
   static constexpr double ln2_hi = 6.93147180369123816490e-01;  // fdlibm split of ln 2
   static constexpr double ln2_lo = 1.90821492927058770002e-10;
+  static constexpr double bias = 1023.0;
+  static constexpr double shifter = 6755399441056767.0;  // 1.5·2^52 + bias (exp_reduced)
   static constexpr int degree = 11;
   static constexpr double poly[degree + 1] = {
       1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
@@ -46,13 +50,18 @@ struct ExpConstants<double> {
 
 /// The common core of exp() and exp_nonpositive(): for x already clamped to the finite range,
 /// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite two-constant reduction); returns 1 + r + r²·P(r)
-/// and sets n (integer-valued).
+/// and sets n (integer-valued) and t = n + shifter. n is x·log2e rounded to nearest by adding
+/// the shifter 1.5·2^p + bias in one FMA (p = 23 / 52: the sum's ulp is 1), which leaves n + bias
+/// in t's low mantissa bits, where V::shift_to_exponent turns it into 2^n: two instructions fewer
+/// than a round and an integer conversion, on the path every softmax score takes.
 template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type exp_reduced(typename Vec<T, Isa>::type x,
+                                                   typename Vec<T, Isa>::type& t,
                                                    typename Vec<T, Isa>::type& n) noexcept {
   using V = Vec<T, Isa>;
   using C = ExpConstants<T>;
-  n = V::round(V::mul(x, V::set1(C::log2e)));
+  t = V::fmadd(x, V::set1(C::log2e), V::set1(C::shifter));
+  n = V::sub(t, V::set1(C::shifter));
   auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
   r = V::fnmadd(n, V::set1(C::ln2_lo), r);
   auto p = V::set1(C::poly[0]);
@@ -85,8 +94,8 @@ XFMR_INLINE typename Vec<T, Isa>::type exp(typename Vec<T, Isa>::type x) noexcep
   using C = detail::ExpConstants<T>;
   // max(lo, x) and min(hi, x) return x when x is NaN (x86 operand rule, kept by scalar_isa).
   x = V::min(V::set1(C::hi), V::max(V::set1(C::lo), x));
-  auto n = V::zero();
-  const auto e = detail::exp_reduced<Isa, T>(x, n);
+  auto t = V::zero(), n = V::zero();
+  const auto e = detail::exp_reduced<Isa, T>(x, t, n);
   const auto n1 = V::round(V::mul(n, V::set1(T(0.5))));
   const auto n2 = V::sub(n, n1);
   return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(n2));
@@ -112,26 +121,26 @@ template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::type x) noexcept {
   using V = Vec<T, Isa>;
   using C = detail::ExpConstants<T>;
-  // pow2i(−bias) has an all-zero bit pattern, +0: every n below the normal range maps there.
-  constexpr T kZeroExponent = std::is_same_v<T, float> ? T(-127) : T(-1023);
   x = V::max(V::set1(C::lo), V::min(V::zero(), x));  // NaN stays NaN (x86 operand rule)
-  auto n = V::zero();
-  const auto e = detail::exp_reduced<Isa, T>(x, n);
+  auto t = V::zero(), n = V::zero();
+  const auto e = detail::exp_reduced<Isa, T>(x, t, n);
 #if XFMR_HAS_AVX512
-  // The same value in 2 instructions instead of 5 (the softmax pass is bound by these): vscalef
-  // gives e·2^n with one rounding, as e·pow2i(n); the k-mask zeroes the lanes with n below the
-  // normal range (pow2i's +0 below); a NaN n compares unordered and stays in (NaN out).
+  // The same value in 2 instructions instead of 3 (the softmax pass is bound by these): vscalef
+  // gives e·2^n with one rounding, as the product below; the k-mask zeroes the lanes with n
+  // below the normal range (the clamp's +0 below); a NaN n compares unordered and stays in.
   if constexpr (std::is_same_v<Isa, avx512_isa>) {
     if constexpr (std::is_same_v<T, float>)
       return _mm512_maskz_scalef_ps(
-          _mm512_cmp_ps_mask(n, _mm512_set1_ps(kZeroExponent + 1), _CMP_NLT_UQ), e, n);
+          _mm512_cmp_ps_mask(n, _mm512_set1_ps(1 - C::bias), _CMP_NLT_UQ), e, n);
     else
       return _mm512_maskz_scalef_pd(
-          _mm512_cmp_pd_mask(n, _mm512_set1_pd(kZeroExponent + 1), _CMP_NLT_UQ), e, n);
+          _mm512_cmp_pd_mask(n, _mm512_set1_pd(1 - C::bias), _CMP_NLT_UQ), e, n);
   } else
 #endif
   {
-    return V::mul(e, V::pow2i(V::max(V::set1(kZeroExponent), n)));
+    // t clamped to n ≥ −bias: n = −bias shifts to an all-zero pattern, +0, and so does every
+    // n below the normal range. A NaN t gives a number here, but e is NaN then (NaN out).
+    return V::mul(e, V::shift_to_exponent(V::max(t, V::set1(C::shifter - C::bias))));
   }
 }
 

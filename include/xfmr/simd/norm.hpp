@@ -119,23 +119,6 @@ struct NormalizeStep {
   }
 };
 
-// Lambdas, not function pointers: an always_inline callee must not be called indirectly.
-template <class V, typename T>
-struct FullOps {
-  XFMR_INLINE typename V::type operator()(const T* p) const noexcept { return V::load(p); }
-  XFMR_INLINE void operator()(T* p, typename V::type v) const noexcept { V::store(p, v); }
-};
-template <class V, typename T>
-struct PartialOps {
-  std::size_t rest;
-  XFMR_INLINE typename V::type operator()(const T* p) const noexcept {
-    return V::load_partial(p, rest);
-  }
-  XFMR_INLINE void operator()(T* p, typename V::type v) const noexcept {
-    V::store_partial(p, v, rest);
-  }
-};
-
 /// NormalizeStep over a whole row of n values. y may equal x.
 template <class V, NormForm Form, bool HasGamma, bool HasBeta, typename T>
 XFMR_INLINE void normalize_impl(const T* x, T* y, std::size_t n, T m, T delta, T r,

@@ -89,6 +89,49 @@ T exp_sum(T* s, std::size_t n, T m) noexcept {
   return V::reduce_add(V::add(a0, a1));
 }
 
+namespace detail {
+
+/// online_softmax_columns on one block of columns (a vector of queries), its loads and stores
+/// done by ops (FullOps, or PartialOps on the last block).
+template <class Isa, class Ops, typename T>
+XFMR_INLINE void online_softmax_block(T* si, std::size_t rows, std::ptrdiff_t lds, T* m, T* l,
+                                      T* alpha, Ops ops) noexcept {
+  using V = Vec<T, Isa>;
+  const auto lowest = V::set1(std::numeric_limits<T>::lowest());
+  auto mx0 = lowest, mx1 = lowest;
+  std::size_t j = 0;
+  for (; j + 2 <= rows; j += 2) {
+    mx0 = V::max(mx0, ops(si + std::ptrdiff_t(j) * lds));
+    mx1 = V::max(mx1, ops(si + std::ptrdiff_t(j + 1) * lds));
+  }
+  if (j < rows) mx0 = V::max(mx0, ops(si + std::ptrdiff_t(j) * lds));
+  const auto mold = ops(m);
+  const auto mnew = V::max(mold, V::max(mx0, mx1));
+  const auto a = exp_nonpositive<Isa, T>(V::sub(mold, mnew));
+  auto sum0 = V::zero(), sum1 = V::zero();
+  for (j = 0; j + 2 <= rows; j += 2) {
+    T* r0 = si + std::ptrdiff_t(j) * lds;
+    T* r1 = r0 + lds;
+    const auto e0 = exp_nonpositive<Isa, T>(V::sub(ops(r0), mnew));
+    const auto e1 = exp_nonpositive<Isa, T>(V::sub(ops(r1), mnew));
+    ops(r0, e0);
+    ops(r1, e1);
+    sum0 = V::add(sum0, e0);
+    sum1 = V::add(sum1, e1);
+  }
+  if (j < rows) {
+    T* r0 = si + std::ptrdiff_t(j) * lds;
+    const auto e0 = exp_nonpositive<Isa, T>(V::sub(ops(r0), mnew));
+    ops(r0, e0);
+    sum0 = V::add(sum0, e0);
+  }
+  ops(l, V::fmadd(ops(l), a, V::add(sum0, sum1)));
+  ops(m, mnew);
+  ops(alpha, a);
+}
+
+}  // namespace detail
+
 /// The online-softmax update of a transposed score tile s (rows = keys, `cols` = queries, row
 /// stride lds; masked scores are −inf), column by column (one lane per query):
 ///   M' = max(M, max_j s_j, lowest), α = e^{M − M'}, s_j ← e^{s_j − M'}, ℓ ← α·ℓ + Σ_j s_j.
@@ -98,47 +141,13 @@ template <class Isa, typename T>
 void online_softmax_columns(T* s, std::size_t rows, std::size_t cols, std::ptrdiff_t lds, T* m,
                             T* l, T* alpha) noexcept {
   using V = Vec<T, Isa>;
-  const auto lowest = V::set1(std::numeric_limits<T>::lowest());
-  for (std::size_t i = 0; i < cols; i += V::lanes) {
-    const std::size_t w = cols - i < V::lanes ? cols - i : V::lanes;
-    const bool full = w == V::lanes;
-    auto ld = [&](const T* p) { return full ? V::load(p) : V::load_partial(p, w); };
-    auto st = [&](T* p, typename V::type x) {
-      if (full) V::store(p, x);
-      else V::store_partial(p, x, w);
-    };
-    T* si = s + i;
-    auto mx0 = lowest, mx1 = lowest;
-    std::size_t j = 0;
-    for (; j + 2 <= rows; j += 2) {
-      mx0 = V::max(mx0, ld(si + std::ptrdiff_t(j) * lds));
-      mx1 = V::max(mx1, ld(si + std::ptrdiff_t(j + 1) * lds));
-    }
-    if (j < rows) mx0 = V::max(mx0, ld(si + std::ptrdiff_t(j) * lds));
-    const auto mold = ld(m + i);
-    const auto mnew = V::max(mold, V::max(mx0, mx1));
-    const auto a = exp_nonpositive<Isa, T>(V::sub(mold, mnew));
-    auto sum0 = V::zero(), sum1 = V::zero();
-    for (j = 0; j + 2 <= rows; j += 2) {
-      T* r0 = si + std::ptrdiff_t(j) * lds;
-      T* r1 = r0 + lds;
-      const auto e0 = exp_nonpositive<Isa, T>(V::sub(ld(r0), mnew));
-      const auto e1 = exp_nonpositive<Isa, T>(V::sub(ld(r1), mnew));
-      st(r0, e0);
-      st(r1, e1);
-      sum0 = V::add(sum0, e0);
-      sum1 = V::add(sum1, e1);
-    }
-    if (j < rows) {
-      T* r0 = si + std::ptrdiff_t(j) * lds;
-      const auto e0 = exp_nonpositive<Isa, T>(V::sub(ld(r0), mnew));
-      st(r0, e0);
-      sum0 = V::add(sum0, e0);
-    }
-    st(l + i, V::fmadd(ld(l + i), a, V::add(sum0, sum1)));
-    st(m + i, mnew);
-    st(alpha + i, a);
-  }
+  std::size_t i = 0;
+  for (; i + V::lanes <= cols; i += V::lanes)
+    detail::online_softmax_block<Isa>(s + i, rows, lds, m + i, l + i, alpha + i,
+                                      detail::FullOps<V, T>{});
+  if (i < cols)
+    detail::online_softmax_block<Isa>(s + i, rows, lds, m + i, l + i, alpha + i,
+                                      detail::PartialOps<V, T>{cols - i});
 }
 
 }  // namespace simd

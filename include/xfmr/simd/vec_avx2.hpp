@@ -69,6 +69,11 @@ struct Vec<float, avx2_isa> {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
   }
+  /// t's bits shifted left by the mantissa width 23: 2^n for t = n + 127 + 1.5·2^23 (the integer
+  /// n + 127 in t's low mantissa bits, as exp's rounding leaves it; +0 for n = −127).
+  static XFMR_INLINE type shift_to_exponent(type t) noexcept {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+  }
   /// [a1, a0, a3, a2, ...]
   static XFMR_INLINE type swap_pairs(type a) noexcept {
     return _mm256_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1));
@@ -159,6 +164,11 @@ struct Vec<double, avx2_isa> {
     const __m256i i = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(n, magic)),
                                        _mm256_castpd_si256(magic));
     return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(i, _mm256_set1_epi64x(1023)), 52));
+  }
+  /// t's bits shifted left by the mantissa width 52: 2^n for t = n + 1023 + 1.5·2^52 (the integer
+  /// n + 1023 in t's low mantissa bits, as exp's rounding leaves it; +0 for n = −1023).
+  static XFMR_INLINE type shift_to_exponent(type t) noexcept {
+    return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(t), 52));
   }
   static XFMR_INLINE type swap_pairs(type a) noexcept { return _mm256_permute_pd(a, 0b0101); }
   static XFMR_INLINE type load_dup_pairs(const double* p) noexcept {

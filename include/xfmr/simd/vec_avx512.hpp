@@ -69,6 +69,11 @@ struct Vec<float, avx512_isa> {
     const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
   }
+  /// t's bits shifted left by the mantissa width 23: 2^n for t = n + 127 + 1.5·2^23 (the integer
+  /// n + 127 in t's low mantissa bits, as exp's rounding leaves it; +0 for n = −127).
+  static XFMR_INLINE type shift_to_exponent(type t) noexcept {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
+  }
   /// [a1, a0, a3, a2, ...]
   static XFMR_INLINE type swap_pairs(type a) noexcept {
     return _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1));
@@ -168,6 +173,11 @@ struct Vec<double, avx512_isa> {
   static XFMR_INLINE type pow2i(type n) noexcept {
     const __m512i e = _mm512_add_epi64(_mm512_cvtpd_epi64(n), _mm512_set1_epi64(1023));
     return _mm512_castsi512_pd(_mm512_slli_epi64(e, 52));
+  }
+  /// t's bits shifted left by the mantissa width 52: 2^n for t = n + 1023 + 1.5·2^52 (the integer
+  /// n + 1023 in t's low mantissa bits, as exp's rounding leaves it; +0 for n = −1023).
+  static XFMR_INLINE type shift_to_exponent(type t) noexcept {
+    return _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(t), 52));
   }
   static XFMR_INLINE type swap_pairs(type a) noexcept { return _mm512_permute_pd(a, 0b01010101); }
   static XFMR_INLINE type load_dup_pairs(const double* p) noexcept {

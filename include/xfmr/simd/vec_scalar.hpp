@@ -77,6 +77,19 @@ struct Vec<T, scalar_isa> {
     std::memcpy(&out, &bits, sizeof out);
     return out;
   }
+  /// t's bits shifted left by the mantissa width p (23 / 52): 2^n for t = n + bias + 1.5·2^p
+  /// (bias 127 / 1023; the integer n + bias in t's low mantissa bits, as exp's rounding leaves
+  /// it; +0 for n = −bias).
+  static XFMR_INLINE type shift_to_exponent(type t) noexcept {
+    using Bits = std::conditional_t<std::is_same_v<T, float>, std::uint32_t, std::uint64_t>;
+    constexpr int mantissa = std::is_same_v<T, float> ? 23 : 52;
+    Bits bits;
+    std::memcpy(&bits, &t, sizeof bits);
+    bits <<= mantissa;
+    T out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  }
   static XFMR_INLINE T reduce_add(type a) noexcept { return a; }
   static XFMR_INLINE T reduce_max(type a) noexcept { return a; }
   /// out[0..3] = the lane sums of a, b, c, e: one transposing add tree for the four (the SIMD
