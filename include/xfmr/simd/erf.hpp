@@ -139,7 +139,7 @@ XFMR_INLINE typename Vec<T, Isa>::type erf_quotient(typename Vec<T, Isa>::type x
   const auto w = V::mul(yc, yc);
   const auto wq = V::mul(w, horner_reversed<V, T>(w, C::q));
   const auto pw = horner_reversed<V, T>(w, C::p);
-  const auto large_num = V::mul(e, V::sub(V::mul(wq, V::set1(static_cast<T>(C::rsqrtpi))), pw));
+  const auto large_num = V::mul(e, V::fmsub(wq, V::set1(static_cast<T>(C::rsqrtpi)), pw));
   const auto is_large = [&](auto a, auto b) {
     return V::select_lt(V::set1(static_cast<T>(C::mid)), yc, a, b);
   };

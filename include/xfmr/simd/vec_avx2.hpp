@@ -45,6 +45,9 @@ struct Vec<float, avx2_isa> {
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept {
     return _mm256_fnmadd_ps(a, b, c);
   }
+  static XFMR_INLINE type fmsub(type a, type b, type c) noexcept {
+    return _mm256_fmsub_ps(a, b, c);
+  }
   /// Even lanes a·b − c, odd lanes a·b + c.
   static XFMR_INLINE type fmaddsub(type a, type b, type c) noexcept {
     return _mm256_fmaddsub_ps(a, b, c);
@@ -138,6 +141,9 @@ struct Vec<double, avx2_isa> {
   static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return _mm256_fmadd_pd(a, b, c); }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept {
     return _mm256_fnmadd_pd(a, b, c);
+  }
+  static XFMR_INLINE type fmsub(type a, type b, type c) noexcept {
+    return _mm256_fmsub_pd(a, b, c);
   }
   static XFMR_INLINE type fmaddsub(type a, type b, type c) noexcept {
     return _mm256_fmaddsub_pd(a, b, c);

@@ -44,6 +44,9 @@ struct Vec<float, avx512_isa> {
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept {
     return _mm512_fnmadd_ps(a, b, c);
   }
+  static XFMR_INLINE type fmsub(type a, type b, type c) noexcept {
+    return _mm512_fmsub_ps(a, b, c);
+  }
   /// Even lanes a·b − c, odd lanes a·b + c.
   static XFMR_INLINE type fmaddsub(type a, type b, type c) noexcept {
     return _mm512_fmaddsub_ps(a, b, c);
@@ -149,6 +152,9 @@ struct Vec<double, avx512_isa> {
   }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept {
     return _mm512_fnmadd_pd(a, b, c);
+  }
+  static XFMR_INLINE type fmsub(type a, type b, type c) noexcept {
+    return _mm512_fmsub_pd(a, b, c);
   }
   static XFMR_INLINE type fmaddsub(type a, type b, type c) noexcept {
     return _mm512_fmaddsub_pd(a, b, c);

@@ -43,16 +43,18 @@ struct Vec<T, scalar_isa> {
   static XFMR_INLINE type add(type a, type b) noexcept { return a + b; }
   static XFMR_INLINE type sub(type a, type b) noexcept { return a - b; }
   static XFMR_INLINE type mul(type a, type b) noexcept { return a * b; }
-  /// a·b + c and c − a·b: one rounding where the target has FMA (std::fma: one instruction),
-  /// else two. Not left to the compiler's contraction of a·b + c, which depends on the inlining
-  /// context: the same values rounded differently in different kernels (a LayerNorm row's bits
-  /// moved with its place in a multi-row call).
+  /// a·b + c, c − a·b and a·b − c: one rounding where the target has FMA (std::fma: one
+  /// instruction), else two. Not left to the compiler's contraction of a·b + c, which depends on
+  /// the inlining context: the same values rounded differently in different kernels (a LayerNorm
+  /// row's bits moved with its place in a multi-row call).
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
   static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return std::fma(a, b, c); }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept { return std::fma(-a, b, c); }
+  static XFMR_INLINE type fmsub(type a, type b, type c) noexcept { return std::fma(a, b, -c); }
 #else
   static XFMR_INLINE type fmadd(type a, type b, type c) noexcept { return a * b + c; }
   static XFMR_INLINE type fnmadd(type a, type b, type c) noexcept { return c - a * b; }
+  static XFMR_INLINE type fmsub(type a, type b, type c) noexcept { return a * b - c; }
 #endif
   static XFMR_INLINE type div(type a, type b) noexcept { return a / b; }
   /// |a| (sign bit cleared, so abs(−0) = +0 and abs(NaN) is a NaN).
