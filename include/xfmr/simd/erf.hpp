@@ -87,14 +87,11 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_hi_lo(typename Vec<T, Isa>::type hi,
                                                  typename Vec<T, Isa>::type lo) noexcept {
   using V = Vec<T, Isa>;
   using C = ExpConstants<T>;
-  const auto n = V::round(V::mul(V::add(hi, lo), V::set1(C::log2e)));
+  auto t = V::zero();
+  const auto n = exp_round<Isa, T>(V::add(hi, lo), t);
   auto r = V::fnmadd(n, V::set1(C::ln2_hi), hi);
   r = V::add(V::fnmadd(n, V::set1(C::ln2_lo), r), lo);
-  auto p = V::set1(C::poly[0]);
-  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
-  const auto e = V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));
-  const auto n1 = V::round(V::mul(n, V::set1(T(0.5))));
-  return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(V::sub(n, n1)));
+  return scale_pow2<Isa, T>(exp_poly<Isa, T>(r), n);
 }
 
 /// Where erfc underflows to +0 (double 2^-1074 at y ≈ 27.2; float 2^-149 at y ≈ 10.05), with a

@@ -48,25 +48,52 @@ struct ExpConstants<double> {
       1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         1.0 / 2.0};
 };
 
+/// n = x·log2e rounded to nearest (|x·log2e| < 2^(p−2)), and t = n + shifter: adding the shifter
+/// 1.5·2^p + bias in one FMA rounds the exact product to an integer (p = 23 / 52: the sum's ulp
+/// is 1) and leaves n + bias in t's low mantissa bits, where V::shift_to_exponent turns it into
+/// 2^n: two instructions fewer than a round and an integer conversion.
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_round(typename Vec<T, Isa>::type x,
+                                                 typename Vec<T, Isa>::type& t) noexcept {
+  using V = Vec<T, Isa>;
+  using C = ExpConstants<T>;
+  t = V::fmadd(x, V::set1(C::log2e), V::set1(C::shifter));
+  return V::sub(t, V::set1(C::shifter));
+}
+
+/// e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2.
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type exp_poly(typename Vec<T, Isa>::type r) noexcept {
+  using V = Vec<T, Isa>;
+  using C = ExpConstants<T>;
+  auto p = V::set1(C::poly[0]);
+  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
+  return V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));
+}
+
+/// e·2^n as e·2^n1·2^n2 with n1 = round(n/2), n2 = n − n1: each factor a normal number, so a
+/// result below the normal range still comes from a single final rounding.
+template <class Isa, typename T>
+XFMR_INLINE typename Vec<T, Isa>::type scale_pow2(typename Vec<T, Isa>::type e,
+                                                  typename Vec<T, Isa>::type n) noexcept {
+  using V = Vec<T, Isa>;
+  const auto n1 = V::round(V::mul(n, V::set1(T(0.5))));
+  return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(V::sub(n, n1)));
+}
+
 /// The common core of exp() and exp_nonpositive(): for x already clamped to the finite range,
-/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite two-constant reduction); returns 1 + r + r²·P(r)
-/// and sets n (integer-valued) and t = n + shifter. n is x·log2e rounded to nearest by adding
-/// the shifter 1.5·2^p + bias in one FMA (p = 23 / 52: the sum's ulp is 1), which leaves n + bias
-/// in t's low mantissa bits, where V::shift_to_exponent turns it into 2^n: two instructions fewer
-/// than a round and an integer conversion, on the path every softmax score takes.
+/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite two-constant reduction); returns e^r and sets n
+/// (integer-valued, exp_round) and t = n + shifter.
 template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type exp_reduced(typename Vec<T, Isa>::type x,
                                                    typename Vec<T, Isa>::type& t,
                                                    typename Vec<T, Isa>::type& n) noexcept {
   using V = Vec<T, Isa>;
   using C = ExpConstants<T>;
-  t = V::fmadd(x, V::set1(C::log2e), V::set1(C::shifter));
-  n = V::sub(t, V::set1(C::shifter));
+  n = exp_round<Isa, T>(x, t);
   auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
   r = V::fnmadd(n, V::set1(C::ln2_lo), r);
-  auto p = V::set1(C::poly[0]);
-  for (int k = 1; k <= C::degree; ++k) p = V::fmadd(p, r, V::set1(C::poly[k]));
-  return V::add(V::fmadd(V::mul(p, r), r, r), V::set1(T(1)));  // 1 + r + r²·P(r)
+  return exp_poly<Isa, T>(r);
 }
 
 /// y[i] = f(x[i]) for i < n, f a lane-wise vector function; masked tail.
@@ -96,9 +123,7 @@ XFMR_INLINE typename Vec<T, Isa>::type exp(typename Vec<T, Isa>::type x) noexcep
   x = V::min(V::set1(C::hi), V::max(V::set1(C::lo), x));
   auto t = V::zero(), n = V::zero();
   const auto e = detail::exp_reduced<Isa, T>(x, t, n);
-  const auto n1 = V::round(V::mul(n, V::set1(T(0.5))));
-  const auto n2 = V::sub(n, n1);
-  return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(n2));
+  return detail::scale_pow2<Isa, T>(e, n);
 }
 
 /// y[i] = e^{x[i]} for i < n. y may be x; partial overlap is not allowed. No alignment needed.
