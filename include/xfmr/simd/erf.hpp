@@ -87,8 +87,7 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_hi_lo(typename Vec<T, Isa>::type hi,
                                                  typename Vec<T, Isa>::type lo) noexcept {
   using V = Vec<T, Isa>;
   using C = ExpConstants<T>;
-  auto t = V::zero();
-  const auto n = exp_round<Isa, T>(V::add(hi, lo), t);
+  const auto n = V::round(V::mul(V::add(hi, lo), V::set1(C::log2e)));
   auto r = V::fnmadd(n, V::set1(C::ln2_hi), hi);
   r = V::add(V::fnmadd(n, V::set1(C::ln2_lo), r), lo);
   return scale_pow2<Isa, T>(exp_poly<Isa, T>(r), n);

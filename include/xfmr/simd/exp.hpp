@@ -24,7 +24,7 @@ struct ExpConstants<float> {
   static constexpr float ln2_hi = 0.693359375f;  // few mantissa bits: n·ln2_hi is exact
   static constexpr float ln2_lo = -2.12194440e-4f;
   static constexpr float bias = 127.0f;
-  static constexpr float shifter = 12583039.0f;  // 1.5·2^23 + bias (exp_reduced)
+  static constexpr float shifter = 12583039.0f;  // 1.5·2^23 + bias (exp_nonpositive)
   static constexpr int degree = 5;
   static constexpr float poly[degree + 1] = {1.9875691500e-4f, 1.3981999507e-3f,
                                              8.3334519073e-3f, 4.1665795894e-2f,
@@ -40,26 +40,13 @@ struct ExpConstants<double> {
   static constexpr double ln2_hi = 6.93147180369123816490e-01;  // fdlibm split of ln 2
   static constexpr double ln2_lo = 1.90821492927058770002e-10;
   static constexpr double bias = 1023.0;
-  static constexpr double shifter = 6755399441056767.0;  // 1.5·2^52 + bias (exp_reduced)
+  static constexpr double shifter = 6755399441056767.0;  // 1.5·2^52 + bias (exp_nonpositive)
   static constexpr int degree = 11;
   static constexpr double poly[degree + 1] = {
       1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
       1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,      1.0 / 720.0,
       1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         1.0 / 2.0};
 };
-
-/// n = x·log2e rounded to nearest (|x·log2e| < 2^(p−2)), and t = n + shifter: adding the shifter
-/// 1.5·2^p + bias in one FMA rounds the exact product to an integer (p = 23 / 52: the sum's ulp
-/// is 1) and leaves n + bias in t's low mantissa bits, where V::shift_to_exponent turns it into
-/// 2^n: two instructions fewer than a round and an integer conversion.
-template <class Isa, typename T>
-XFMR_INLINE typename Vec<T, Isa>::type exp_round(typename Vec<T, Isa>::type x,
-                                                 typename Vec<T, Isa>::type& t) noexcept {
-  using V = Vec<T, Isa>;
-  using C = ExpConstants<T>;
-  t = V::fmadd(x, V::set1(C::log2e), V::set1(C::shifter));
-  return V::sub(t, V::set1(C::shifter));
-}
 
 /// e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2.
 template <class Isa, typename T>
@@ -81,16 +68,14 @@ XFMR_INLINE typename Vec<T, Isa>::type scale_pow2(typename Vec<T, Isa>::type e,
   return V::mul(V::mul(e, V::pow2i(n1)), V::pow2i(V::sub(n, n1)));
 }
 
-/// The common core of exp() and exp_nonpositive(): for x already clamped to the finite range,
-/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite two-constant reduction); returns e^r and sets n
-/// (integer-valued, exp_round) and t = n + shifter.
+/// The common core of exp() and exp_nonpositive(): e^r for x already clamped to the finite
+/// range and n = x·log2e rounded to an integer, r = x − n·ln2 (|r| ≤ ln2/2; Cody–Waite
+/// two-constant reduction).
 template <class Isa, typename T>
 XFMR_INLINE typename Vec<T, Isa>::type exp_reduced(typename Vec<T, Isa>::type x,
-                                                   typename Vec<T, Isa>::type& t,
-                                                   typename Vec<T, Isa>::type& n) noexcept {
+                                                   typename Vec<T, Isa>::type n) noexcept {
   using V = Vec<T, Isa>;
   using C = ExpConstants<T>;
-  n = exp_round<Isa, T>(x, t);
   auto r = V::fnmadd(n, V::set1(C::ln2_hi), x);
   r = V::fnmadd(n, V::set1(C::ln2_lo), r);
   return exp_poly<Isa, T>(r);
@@ -121,9 +106,8 @@ XFMR_INLINE typename Vec<T, Isa>::type exp(typename Vec<T, Isa>::type x) noexcep
   using C = detail::ExpConstants<T>;
   // max(lo, x) and min(hi, x) return x when x is NaN (x86 operand rule, kept by scalar_isa).
   x = V::min(V::set1(C::hi), V::max(V::set1(C::lo), x));
-  auto t = V::zero(), n = V::zero();
-  const auto e = detail::exp_reduced<Isa, T>(x, t, n);
-  return detail::scale_pow2<Isa, T>(e, n);
+  const auto n = V::round(V::mul(x, V::set1(C::log2e)));
+  return detail::scale_pow2<Isa, T>(detail::exp_reduced<Isa, T>(x, n), n);
 }
 
 /// y[i] = e^{x[i]} for i < n. y may be x; partial overlap is not allowed. No alignment needed.
@@ -147,8 +131,13 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::typ
   using V = Vec<T, Isa>;
   using C = detail::ExpConstants<T>;
   x = V::max(V::set1(C::lo), V::min(V::zero(), x));  // NaN stays NaN (x86 operand rule)
-  auto t = V::zero(), n = V::zero();
-  const auto e = detail::exp_reduced<Isa, T>(x, t, n);
+  // n = x·log2e rounded by adding the shifter 1.5·2^p + bias in the FMA (p = 23 / 52: the sum's
+  // ulp is 1), which leaves n + bias in t's low mantissa bits, where V::shift_to_exponent turns
+  // it into 2^n: no round, no integer conversion. (exp() keeps the round: its two-factor
+  // scaling needs n as a float, and there the FMA's longer latency measured 2–5 % slower.)
+  const auto t = V::fmadd(x, V::set1(C::log2e), V::set1(C::shifter));
+  const auto n = V::sub(t, V::set1(C::shifter));
+  const auto e = detail::exp_reduced<Isa, T>(x, n);
 #if XFMR_HAS_AVX512
   // The same value in 2 instructions instead of 3 (the softmax pass is bound by these): vscalef
   // gives e·2^n with one rounding, as the product below; the k-mask zeroes the lanes with n
