@@ -23,6 +23,7 @@
 #include "../simd/decode.hpp"
 #include "../simd/gemm.hpp"
 #include "../simd/softmax.hpp"
+#include "../simd/transpose.hpp"
 #include "../thread_pool.hpp"
 #include "../types.hpp"
 #include "contract.hpp"
@@ -676,7 +677,8 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
   // place. Key tiles past a block's last allowed key are skipped per block.
   void tile_row_kernel(const Call& c, Workspace& ws, Index h, Index r0, Index rows) const {
     using Isa = simd::native_isa;
-    constexpr Index B = kColumnBlock;
+    using V = simd::Vec<T, Isa>;
+    constexpr Index B = kColumnBlock, L = static_cast<Index>(V::lanes);  // B: whole vectors
     const T ninf = -std::numeric_limits<T>::infinity();
     const Index blocks = (rows + B - 1) / B;
     const Index bc = m_config.key_tile;
@@ -695,18 +697,34 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
     const Index* limit = m_limit.data() + r0;
     const T* lambda = m_lambda.data() + r0;
 
-    for (Index i = 0; i < blocks * B; ++i) {
-      T* qi_t = qt + (i / B) * d * B + i % B;
-      if (i < rows) {
-        const T* qi = q + i * c.ldq;
-        for (Index p = 0; p < d; ++p) qi_t[p * B] = lambda[i] * qi[p];
-        // A non-finite q_i scores NaN against every key, so an infinite q_i cannot pass for a
-        // masked row (all scores −inf); keys it may not see are still masked to −inf below.
-        if (!finite_row(qi, d))
-          for (Index p = 0; p < d; ++p) qi_t[p * B] = std::numeric_limits<T>::quiet_NaN();
-      } else {
-        for (Index p = 0; p < d; ++p) qi_t[p * B] = T(0);
+    // Block b of λQᵀ: column i is λ_i·q_i (the block's rows transposed, then scaled a row of
+    // the block at a time), the columns past the tile's rows 0. A non-finite q_i scores NaN
+    // against every key, so an infinite q_i cannot pass for a masked row (all scores −inf);
+    // keys it may not see are still masked to −inf below. Σ_p q_i[p]·0 is 0 for a finite q_i,
+    // NaN otherwise: summed down the columns with the scaling.
+    for (Index b = 0; b < blocks; ++b) {
+      const Index i0 = b * B, n = std::min(B, rows - i0);
+      T* qb = qt + b * d * B;
+      simd::transpose<Isa>(std::size_t(n), std::size_t(d), q + i0 * c.ldq, c.ldq, qb, B);
+      alignas(64) T lam[B], nonfinite[B];
+      for (Index i = 0; i < B; ++i) lam[i] = i < n ? lambda[i0 + i] : T(0);
+      typename V::type sum[B / L];
+      for (auto& s : sum) s = V::zero();
+      for (Index p = 0; p < d; ++p) {
+        T* row = qb + p * B;
+        for (Index i = n; i < B; ++i) row[i] = T(0);
+        for (Index u = 0; u < B / L; ++u) {
+          const auto x = V::load(row + u * L);
+          sum[u] = V::add(sum[u], V::mul(x, V::zero()));
+          V::store(row + u * L, V::mul(V::load(lam + u * L), x));
+        }
       }
+      for (Index u = 0; u < B / L; ++u) V::store(nonfinite + u * L, sum[u]);
+      for (Index i = 0; i < n; ++i)
+        if (nonfinite[i] != T(0))
+          for (Index p = 0; p < d; ++p) qb[p * B + i] = std::numeric_limits<T>::quiet_NaN();
+    }
+    for (Index i = 0; i < blocks * B; ++i) {
       m[i] = std::numeric_limits<T>::lowest();
       l[i] = T(0);
     }
@@ -761,18 +779,23 @@ class SoftmaxAttention : public AttentionForward<SoftmaxAttention<T>, T> {
       return store_partial(c, h, r0, rows, m, l, [&](Index i, Index r) {
         return acc[(i / B) * dv * B + r * B + i % B];
       });
+    // o_i = Oᵀ's column i / ℓ_i: the columns scaled a row of Oᵀ at a time, then transposed into
+    // the output rows; a row with no allowed key gets exact zeros (ℓ is NaN after a non-finite
+    // input, and so is the row).
     for (Index b = 0; b < blocks; ++b) {
-      const Index i0 = b * B, i1 = std::min(rows, i0 + B);
-      const T* accb = acc + b * dv * B;
-      for (Index i = i0; i < i1; ++i) {
-        T* orow = c.out + (r0 + i) * c.ldo + h * dv;
-        if (l[i] == T(0)) {  // no allowed key: exact zeros (ℓ is NaN after a non-finite input)
-          simd::zero_row<Isa>(orow, std::size_t(dv));
-        } else {
-          const T inv = T(1) / l[i];
-          for (Index r = 0; r < dv; ++r) orow[r] = accb[r * B + i - i0] * inv;
+      const Index i0 = b * B, n = std::min(B, rows - i0);
+      T* accb = acc + b * dv * B;
+      alignas(64) T inv[B];
+      for (Index i = 0; i < B; ++i) inv[i] = i < n && l[i0 + i] != T(0) ? T(1) / l[i0 + i] : T(0);
+      for (Index r = 0; r < dv; ++r)
+        for (Index u = 0; u < B / L; ++u) {
+          T* a = accb + r * B + u * L;
+          V::store(a, V::mul(V::load(a), V::load(inv + u * L)));
         }
-      }
+      T* out = c.out + (r0 + i0) * c.ldo + h * dv;
+      simd::transpose<Isa>(std::size_t(dv), std::size_t(n), accb, B, out, c.ldo);
+      for (Index i = 0; i < n; ++i)
+        if (l[i0 + i] == T(0)) simd::zero_row<Isa>(out + i * c.ldo, std::size_t(dv));
     }
   }
 
