@@ -256,22 +256,28 @@ TEMPLATE_TEST_CASE("Activations at +-0, +-inf and NaN: f(+-0) = +-0, f(+inf) = +
                    "[simd][activation]", float, double) {
   using T = TestType;
   const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
-  const std::vector<T> xs = {T(0), -T(0), inf, -inf, nan, -nan, -std::numeric_limits<T>::max(),
-                             std::numeric_limits<T>::max()};
+  const T specials[] = {T(0), -T(0), inf, -inf, nan, -nan, -std::numeric_limits<T>::max(),
+                        std::numeric_limits<T>::max()};
+  // Seven copies (56 values): every step of activation_row (two vectors, one, the tail) sees them.
+  std::vector<T> xs;
+  for (int copy = 0; copy < 7; ++copy)
+    xs.insert(xs.end(), std::begin(specials), std::end(specials));
   auto check = [&](const char* name, auto f) {
     xfmr_test::for_each_isa([&](auto isa) {
       using Isa = decltype(isa);
-      INFO(name << ", isa " << Isa::name);
       std::vector<T> y(xs.size());
       simd::activation_row<Isa>(f, xs.data(), y.data(), static_cast<Index>(xs.size()));
-      CHECK((y[0] == 0 && !std::signbit(y[0])));
-      CHECK((y[1] == 0 && std::signbit(y[1])));
-      CHECK(y[2] == inf);
-      CHECK(y[3] == 0);
-      CHECK(std::isnan(y[4]));
-      CHECK(std::isnan(y[5]));
-      CHECK(y[6] == 0);
-      CHECK(y[7] == std::numeric_limits<T>::max());
+      for (std::size_t i = 0; i < xs.size(); i += 8) {
+        INFO(name << ", isa " << Isa::name << ", values " << i << "..." << i + 7);
+        CHECK((y[i] == 0 && !std::signbit(y[i])));
+        CHECK((y[i + 1] == 0 && std::signbit(y[i + 1])));
+        CHECK(y[i + 2] == inf);
+        CHECK(y[i + 3] == 0);
+        CHECK(std::isnan(y[i + 4]));
+        CHECK(std::isnan(y[i + 5]));
+        CHECK(y[i + 6] == 0);
+        CHECK(y[i + 7] == std::numeric_limits<T>::max());
+      }
     });
   };
   check("gelu_erf", simd::GeluErf{});
@@ -298,6 +304,36 @@ TEMPLATE_TEST_CASE("activation_row keeps the kernel contract: any misalignment, 
             },
             true);
       }
+    });
+  };
+  check("gelu_erf", simd::GeluErf{});
+  check("gelu_tanh", simd::GeluTanh{});
+  check("silu", simd::Silu{});
+  check("relu", simd::Relu{});
+}
+
+TEMPLATE_TEST_CASE("activation_row's two interleaved vectors per step give the bits of the "
+                   "functor applied one vector at a time",
+                   "[simd][activation]", float, double) {
+  using T = TestType;
+  auto rng = xfmr_test::make_rng(307);
+  auto check = [&](const char* name, auto f) {
+    xfmr_test::for_each_isa([&](auto isa) {
+      using Isa = decltype(isa);
+      using V = simd::Vec<T, Isa>;
+      const std::size_t n = 16 * V::lanes;
+      // The busy range and beyond, with the far tails and specials mixed in.
+      auto x = xfmr_test::uniform_vector<T>(rng, n, -20.0, 20.0);
+      const T inf = std::numeric_limits<T>::infinity();
+      const T extremes[] = {std::numeric_limits<T>::quiet_NaN(), inf, -inf, T(0), -T(0), T(-1e4),
+                            T(1e-30)};
+      for (std::size_t i = 0; i < n; i += 5) x[i] = extremes[(i / 5) % 7];
+      std::vector<T> got(n), want(n);
+      simd::activation_row<Isa>(f, x.data(), got.data(), static_cast<Index>(n));
+      for (std::size_t i = 0; i < n; i += V::lanes)
+        V::store(want.data() + i, f.template operator()<V>(V::load(x.data() + i)));
+      INFO(name << ", isa " << Isa::name);
+      CHECK(std::memcmp(got.data(), want.data(), n * sizeof(T)) == 0);
     });
   };
   check("gelu_erf", simd::GeluErf{});

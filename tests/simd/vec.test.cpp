@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 #include <xfmr/simd/vec.hpp>
+#include <xfmr/simd/vec_interleaved.hpp>
 
 #include "support/guarded.hpp"
 #include "support/isa_list.hpp"
@@ -618,3 +619,68 @@ TEMPLATE_TEST_CASE("Vector pair ops: swap_pairs, fmaddsub, fmsubadd, load_dup_pa
   });
 }
 #endif  // XFMR_HAS_AVX2
+
+TEMPLATE_TEST_CASE("Vec<T, interleaved<Isa, 2>> is two Vec<T, Isa> side by side, bit for bit, in "
+                   "every op it has",
+                   "[simd][vec]", float, double) {
+  using T = TestType;
+  constexpr int bias = std::numeric_limits<T>::max_exponent - 1;
+  const T shifter = std::ldexp(T(1.5), std::numeric_limits<T>::digits - 1) + T(bias);
+  auto rng = xfmr_test::make_rng(620);
+  xfmr_test::for_each_isa([&](auto isa) {
+    using Isa = decltype(isa);
+    using V = Vec<T, Isa>;
+    using V2 = Vec<T, xfmr::simd::interleaved<Isa, 2>>;
+    constexpr std::size_t W = V::lanes;
+    static_assert(V2::lanes == 2 * W, "two vectors' lanes");
+    INFO("isa " << Isa::name);
+    const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+    for (int trial = 0; trial < 50; ++trial) {
+      // Operands of 2W lanes each: random values with NaN, ±inf, ±0 and ties of round mixed in;
+      // integers for pow2i; n + bias + 1.5·2^p for shift_to_exponent.
+      std::array<std::array<T, 2 * W>, 4> x;
+      std::array<T, 2 * W> ints, shifted;
+      const T specials[] = {nan, inf, -inf, T(0), -T(0), T(2.5), T(-0.5)};
+      std::uniform_int_distribution<int> pick(0, 9), exponent(1 - bias, bias);
+      for (auto& a : x)
+        for (auto& v : a) v = pick(rng) < 7 ? random_value<T>(rng) : specials[pick(rng) % 7];
+      for (std::size_t i = 0; i < 2 * W; ++i) {
+        ints[i] = T(exponent(rng));
+        shifted[i] = ints[i] + shifter;
+      }
+      // One op on both: V2 on 2W lanes against V on each half (loads and stores of both).
+      int bad = 0;
+      auto check = [&](const char* name, auto op2, auto op1, const auto&... args) {
+        std::array<T, 2 * W> got, want;
+        V2::store(got.data(), op2(V2::load(args.data())...));
+        for (std::size_t h = 0; h < 2; ++h)
+          V::store(want.data() + h * W, op1(V::load(args.data() + h * W)...));
+        for (std::size_t i = 0; i < 2 * W; ++i)
+          if (!identical(got[i], want[i])) {
+            ++bad;
+            UNSCOPED_INFO(name << " lane " << i << ": " << got[i] << " vs " << want[i]);
+          }
+      };
+#define XFMR_BOTH(op) \
+  #op, [](auto... a) { return V2::op(a...); }, [](auto... a) { return V::op(a...); }
+      check(XFMR_BOTH(add), x[0], x[1]);
+      check(XFMR_BOTH(sub), x[0], x[1]);
+      check(XFMR_BOTH(mul), x[0], x[1]);
+      check(XFMR_BOTH(div), x[0], x[1]);
+      check(XFMR_BOTH(min), x[0], x[1]);
+      check(XFMR_BOTH(max), x[0], x[1]);
+      check(XFMR_BOTH(fmadd), x[0], x[1], x[2]);
+      check(XFMR_BOTH(fnmadd), x[0], x[1], x[2]);
+      check(XFMR_BOTH(fmsub), x[0], x[1], x[2]);
+      check(XFMR_BOTH(select_lt), x[0], x[1], x[2], x[3]);
+      check(XFMR_BOTH(abs), x[0]);
+      check(XFMR_BOTH(round), x[0]);
+      check(XFMR_BOTH(pow2i), ints);
+      check(XFMR_BOTH(shift_to_exponent), shifted);
+#undef XFMR_BOTH
+      check("set1", [&] { return V2::set1(x[0][0]); }, [&] { return V::set1(x[0][0]); });
+      check("zero", [] { return V2::zero(); }, [] { return V::zero(); });
+      REQUIRE(bad == 0);
+    }
+  });
+}
