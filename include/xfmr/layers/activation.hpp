@@ -82,8 +82,13 @@ template <typename T, class Isa>
 XFMR_NOINLINE void activation_block(ActivationKind kind, T* c, Index ld, Index rows,
                                     Index cols) noexcept {
   if (kind == ActivationKind::Identity) return;
+  constexpr Index kTileRow = 2 * static_cast<Index>(simd::Vec<T, Isa>::lanes);
   visit_activation(kind, [&](auto f) {
-    for (Index r = 0; r < rows; ++r) simd::activation_row<Isa>(f, c + r * ld, c + r * ld, cols);
+    if (cols == kTileRow)  // a GEMM register tile's row: n constant, one step, no inner loop
+      for (Index r = 0; r < rows; ++r)
+        simd::activation_row<Isa>(f, c + r * ld, c + r * ld, kTileRow);
+    else
+      for (Index r = 0; r < rows; ++r) simd::activation_row<Isa>(f, c + r * ld, c + r * ld, cols);
   });
 }
 

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "vec.hpp"
+#include "vec_interleaved.hpp"
 
 XFMR_NAMESPACE_BEGIN
 namespace simd {
@@ -81,13 +82,18 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_reduced(typename Vec<T, Isa>::type x,
   return exp_poly<Isa, T>(r);
 }
 
-/// y[i] = f(x[i]) for i < n, f a lane-wise vector function; masked tail.
+/// y[i] = f(x[i]) for i < n, f(isa, v) a lane-wise function of a Vec<T, decltype(isa)>::type;
+/// masked tail. Two vectors per step on interleaved<Isa, 2> (GELU, SiLU, erf: one long dependency
+/// chain per vector; two side by side ran 1.2–1.4× faster on Zen 3, with the same bits).
 template <class Isa, typename T, class F>
 XFMR_INLINE void map_row(const T* x, T* y, std::size_t n, F f) noexcept {
   using V = Vec<T, Isa>;
+  using V2 = Vec<T, interleaved<Isa, 2>>;
   std::size_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, f(V::load(x + i)));
-  if (i < n) V::store_partial(y + i, f(V::load_partial(x + i, n - i)), n - i);
+  for (; i + V2::lanes <= n; i += V2::lanes)
+    V2::store(y + i, f(interleaved<Isa, 2>{}, V2::load(x + i)));
+  if (i + V::lanes <= n) V::store(y + i, f(Isa{}, V::load(x + i))), i += V::lanes;
+  if (i < n) V::store_partial(y + i, f(Isa{}, V::load_partial(x + i, n - i)), n - i);
 }
 
 }  // namespace detail
@@ -113,7 +119,9 @@ XFMR_INLINE typename Vec<T, Isa>::type exp(typename Vec<T, Isa>::type x) noexcep
 /// y[i] = e^{x[i]} for i < n. y may be x; partial overlap is not allowed. No alignment needed.
 template <class Isa, typename T>
 void exp(const T* x, T* y, std::size_t n) noexcept {
-  detail::map_row<Isa, T>(x, y, n, [](typename Vec<T, Isa>::type v) { return exp<Isa, T>(v); });
+  detail::map_row<Isa, T>(x, y, n, [](auto isa, auto v) XFMR_INLINE_LAMBDA {
+    return exp<decltype(isa), T>(v);
+  });
 }
 
 /// e^x for x ≤ 0, the exponential of softmax scores minus their running maximum and of the
@@ -162,8 +170,9 @@ XFMR_INLINE typename Vec<T, Isa>::type exp_nonpositive(typename Vec<T, Isa>::typ
 /// allowed. No alignment needed.
 template <class Isa, typename T>
 void exp_nonpositive(const T* x, T* y, std::size_t n) noexcept {
-  detail::map_row<Isa, T>(x, y, n,
-                          [](typename Vec<T, Isa>::type v) { return exp_nonpositive<Isa, T>(v); });
+  detail::map_row<Isa, T>(x, y, n, [](auto isa, auto v) XFMR_INLINE_LAMBDA {
+    return exp_nonpositive<decltype(isa), T>(v);
+  });
 }
 
 }  // namespace simd
